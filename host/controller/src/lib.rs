@@ -1,0 +1,1 @@
+//! Fleetward controller: CRDs and the reconcilers that consult tenant policies.

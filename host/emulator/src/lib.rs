@@ -1,0 +1,1 @@
+//! In-process Kubernetes API emulator and fake infrastructure for tests and simulation.

@@ -1,0 +1,1 @@
+//! Fleetward policy engine: loads, validates and runs sandboxed Wasm policy modules.

@@ -1,0 +1,1 @@
+//! fleetward simulate: the real controller on an emulated fleet under virtual time.

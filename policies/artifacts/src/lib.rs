@@ -1,0 +1,1 @@
+//! Builds the reference policies to wasm32-wasip1 and exposes their paths.

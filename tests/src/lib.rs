@@ -1,0 +1,1 @@
+//! Shared helpers for Fleetward's integration and end-to-end tests.
