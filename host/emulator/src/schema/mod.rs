@@ -1,0 +1,1 @@
+//! Structural validation and pruning of custom resources against their CRD's OpenAPI schema.
