@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up for a fresh machine: everything the build and the tests need that cargo
+# cannot fetch by itself. Idempotent; safe to run before every command.
+#   - the wasm32-wasip1 Rust target (reference policies are built to it);
+#   - Zig from PyPI (the second-language example policy), pinned;
+#   - Debian's chromium (the simulation report is checked in a headless browser), best effort.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  echo "setup: installing Rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+
+ZIG_VERSION="$(cat examples/policies/zig-placement/ZIG_VERSION 2>/dev/null || echo 0.14.1)"
+if ! python3 -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
+  echo "setup: installing ziglang==$ZIG_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "ziglang==$ZIG_VERSION" \
+    || echo "setup: WARNING: could not install Zig; the Zig example policy tests will be skipped"
+fi
+
+if [ "${FLEETWARD_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the report test (set FLEETWARD_SKIP_CHROMIUM=1 to skip)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: WARNING: could not install chromium; the browser check of the report will be skipped"
+  else
+    echo "setup: WARNING: chromium missing and not root; the browser check of the report will be skipped"
+  fi
+fi
