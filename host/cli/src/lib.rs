@@ -1,1 +1,4 @@
 //! The fleetward command-line tool.
+#![forbid(unsafe_code)]
+
+pub mod fixture;
