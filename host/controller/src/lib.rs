@@ -1,1 +1,4 @@
 //! Fleetward controller: CRDs and the reconcilers that consult tenant policies.
+#![forbid(unsafe_code)]
+
+pub mod crd;

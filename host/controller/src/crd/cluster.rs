@@ -1,0 +1,284 @@
+//! `ManagedCluster` (namespaced): one tenant cluster whose lifecycle Fleetward runs.
+//!
+//! Tenancy: a ManagedCluster belongs to the tenant named in `spec.tenant`, and its namespace must
+//! carry the label `fleetward.dev/tenant=<that tenant>`. A namespace therefore maps to exactly
+//! one tenant; a cluster whose `spec.tenant` disagrees with its namespace (or whose namespace has
+//! no label) is not reconciled beyond a `TenantMismatch` condition and a Warning Event.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+
+/// The desired state of a tenant cluster.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "fleetward.dev",
+    version = "v1alpha1",
+    kind = "ManagedCluster",
+    namespaced,
+    status = "ManagedClusterStatus",
+    shortname = "mc",
+    printcolumn = r#"{"name":"Tenant","type":"string","jsonPath":".spec.tenant"}"#,
+    printcolumn = r#"{"name":"Seed","type":"string","jsonPath":".status.seed"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.controlPlaneVersion"}"#,
+    printcolumn = r#"{"name":"Desired","type":"string","jsonPath":".spec.version","priority":1}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.tenant == oldSelf.tenant").message("spec.tenant is immutable"))]
+pub struct ManagedClusterSpec {
+    /// Owning tenant; must equal the namespace's `fleetward.dev/tenant` label.
+    #[schemars(length(min = 1, max = 63))]
+    pub tenant: String,
+    /// Desired Kubernetes version of the control plane (`1.31.4`).
+    #[schemars(pattern(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"))]
+    pub version: String,
+    /// Hosted control plane shape.
+    #[serde(default)]
+    pub control_plane: ControlPlaneSpec,
+    /// Worker node pools, one Cluster API MachineDeployment each.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q.name == p.name))").message("node pool names must be unique"))]
+    pub node_pools: Vec<NodePoolSpec>,
+    /// Where the control plane may run.
+    #[serde(default)]
+    pub placement: PlacementSpec,
+    /// Labels policies read (waves, environment, canary, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Operator switch: no upgrade step starts while true.
+    #[serde(default)]
+    pub pause_upgrades: bool,
+}
+
+/// Control plane shape.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneSpec {
+    /// kube-apiserver replicas (etcd uses 3 when this is above 1, else 1).
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 5))]
+    pub replicas: u32,
+}
+
+impl Default for ControlPlaneSpec {
+    fn default() -> Self {
+        ControlPlaneSpec { replicas: 1 }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A worker pool.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolSpec {
+    /// Pool name (DNS label).
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 40))]
+    pub name: String,
+    /// Machines.
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: u32,
+    /// Kubelet version; unset follows the control plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$"))]
+    pub version: Option<String>,
+    /// Infrastructure machine template for the MachineDeployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_template: Option<MachineTemplateRef>,
+}
+
+/// Reference to a Cluster API infrastructure machine template.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MachineTemplateRef {
+    /// e.g. `infrastructure.cluster.x-k8s.io/v1beta1`.
+    pub api_version: String,
+    /// e.g. `AWSMachineTemplate`.
+    pub kind: String,
+    /// Template name.
+    pub name: String,
+}
+
+/// Placement constraints. Empty lists mean "any".
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Allowed seed regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Allowed seed providers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
+    /// Labels a seed must carry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seed_labels: BTreeMap<String, String>,
+}
+
+/// Lifecycle phase, for `kubectl get`.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for placement.
+    #[default]
+    Pending,
+    /// Control plane and pools being created.
+    Provisioning,
+    /// Everything ready at its version.
+    Running,
+    /// An upgrade step is in flight.
+    Upgrading,
+    /// Something is unhealthy.
+    Degraded,
+    /// The cluster cannot be reconciled as written (e.g. tenant mismatch).
+    Rejected,
+    /// Being deleted.
+    Deleting,
+}
+
+/// What the controller observed and decided about a cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedClusterStatus {
+    /// Lifecycle phase.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Seed hosting the control plane, once placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Version the control plane runs (or is being provisioned at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_version: Option<String>,
+    /// Per-pool observed versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_pools: Vec<NodePoolStatus>,
+    /// `Placed`, `ControlPlaneReady`, `NodesReady`, `UpgradeInProgress`, `Remediating`,
+    /// `PolicyDegraded`, `TenantMismatch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The upgrade step in flight. Persisted before the step's first write, so a restarted
+    /// controller resumes it instead of repeating or skipping it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<InProgressStep>,
+    /// Recent upgrade steps (bounded, newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_history: Vec<UpgradeHistoryEntry>,
+    /// Components seen unhealthy and since when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemStatus>,
+    /// Recent policy decisions (bounded, newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_decisions: Vec<DecisionRecordStatus>,
+    /// Remediation actions taken (bounded, newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remediation_history: Vec<RemediationEntry>,
+    /// Upgrades paused by remediation escalation (clear by setting it false with kubectl
+    /// `--subresource=status`, or by fixing the cluster and toggling `spec.pauseUpgrades`).
+    #[serde(default)]
+    pub upgrades_paused: bool,
+    /// Since when the cluster has been healthy and fully at its control-plane version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_since: Option<String>,
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// A pool's observed state.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePoolStatus {
+    /// Pool name.
+    pub name: String,
+    /// Kubelet version the pool runs.
+    pub version: String,
+    /// Desired machines.
+    #[serde(default)]
+    pub replicas: u32,
+    /// Ready machines.
+    #[serde(default)]
+    pub ready_replicas: u32,
+}
+
+/// The step in flight.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InProgressStep {
+    /// `control-plane` or `pool/<name>`.
+    pub target: String,
+    /// From version.
+    pub from: String,
+    /// To version.
+    pub to: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Wave label from the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
+}
+
+/// A completed (or started) upgrade step.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeHistoryEntry {
+    /// `control-plane` or `pool/<name>`.
+    pub target: String,
+    /// From version.
+    pub from: String,
+    /// To version.
+    pub to: String,
+    /// Start time.
+    pub started_at: String,
+    /// Completion time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+}
+
+/// An unhealthy component and since when.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemStatus {
+    /// `control-plane/<name>` or `machine/<pool>/<name>`.
+    pub component: String,
+    /// Failing condition.
+    pub condition: String,
+    /// Detail.
+    #[serde(default)]
+    pub detail: String,
+    /// First seen unhealthy (RFC 3339).
+    pub since: String,
+}
+
+/// One policy decision, as shown in status.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRecordStatus {
+    /// `placement`, `upgrade_ordering`, `remediation`.
+    pub kind: String,
+    /// Module digest, or `builtin`.
+    pub digest: String,
+    /// RFC 3339 time of the decision.
+    pub time: String,
+    /// `applied`, `fallback`, `held`, `vetoed`, `error`.
+    pub outcome: String,
+    /// Policy's reason, veto or error.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One remediation action taken.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationEntry {
+    /// RFC 3339 time.
+    pub at: String,
+    /// Component it concerned.
+    pub component: String,
+    /// Action JSON as decided (`{"action":"restart_component",...}`).
+    pub action: String,
+}
