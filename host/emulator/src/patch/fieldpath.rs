@@ -1,0 +1,466 @@
+//! Field paths of JSON objects: the set of fields an object sets, what changed between two
+//! versions, and the merge of an applied configuration into a live object. Server-side apply
+//! and `managedFields` bookkeeping are built from these three walks, which all agree on list
+//! identity through [`super::list_types::apply_list_strategy`].
+
+use serde_json::{Map, Value};
+
+use super::list_types::{ListStrategy, apply_list_strategy};
+use super::managed_fields::{FieldSet, PathElement};
+
+/// The paths added, modified and removed between two versions of an object.
+#[derive(Debug, Default)]
+pub(crate) struct Comparison {
+    /// Paths present only in the new version (with everything below them).
+    pub(crate) added: FieldSet,
+    /// Leaf values (scalars, atomic lists) that differ.
+    pub(crate) modified: FieldSet,
+    /// Paths present only in the old version (with everything below them).
+    pub(crate) removed: FieldSet,
+}
+
+/// The set of fields `value` (an object) sets: leaves (scalars, `null`, empty objects, atomic
+/// lists) and every element of keyed/set lists.
+pub(crate) fn field_set(value: &Value) -> FieldSet {
+    let mut out = FieldSet::new();
+    collect(value, &mut Vec::new(), &mut Vec::new(), &mut out);
+    out
+}
+
+/// Compares two versions of an object.
+pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
+    let mut cmp = Comparison::default();
+    compare_values(old, new, &mut Vec::new(), &mut Vec::new(), &mut cmp);
+    cmp
+}
+
+fn field_element(name: &str) -> PathElement {
+    format!("f:{name}")
+}
+
+/// The path elements of a non-atomic list's items.
+fn list_elements(items: &[Value], strategy: ListStrategy) -> Vec<(PathElement, &Value)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let element = match strategy {
+                ListStrategy::MapByKey(key) => match item.get(key) {
+                    Some(id) => format!("k:{{{}:{id}}}", Value::String(key.to_owned())),
+                    None => format!("i:{i}"),
+                },
+                ListStrategy::Set => format!("v:{item}"),
+                ListStrategy::Atomic => format!("i:{i}"),
+            };
+            (element, item)
+        })
+        .collect()
+}
+
+fn is_leaf(value: &Value, names: &[String]) -> bool {
+    match value {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => apply_list_strategy(names, &[items]) == ListStrategy::Atomic,
+        _ => true,
+    }
+}
+
+fn collect(
+    value: &Value,
+    names: &mut Vec<String>,
+    prefix: &mut Vec<PathElement>,
+    out: &mut FieldSet,
+) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                names.push(key.clone());
+                prefix.push(field_element(key));
+                if is_leaf(child, names) {
+                    out.insert(prefix);
+                } else {
+                    collect(child, names, prefix, out);
+                }
+                prefix.pop();
+                names.pop();
+            }
+        }
+        Value::Array(items) => {
+            let strategy = apply_list_strategy(names, &[items]);
+            for (element, item) in list_elements(items, strategy) {
+                prefix.push(element);
+                out.insert(prefix);
+                if matches!(item, Value::Object(m) if !m.is_empty()) {
+                    collect(item, names, prefix, out);
+                }
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Marks `prefix` and everything `value` sets below it.
+fn mark_whole(
+    value: &Value,
+    names: &mut Vec<String>,
+    prefix: &mut Vec<PathElement>,
+    out: &mut FieldSet,
+) {
+    out.insert(prefix);
+    if !is_leaf(value, names) {
+        collect(value, names, prefix, out);
+    }
+}
+
+fn compare_values(
+    old: &Value,
+    new: &Value,
+    names: &mut Vec<String>,
+    prefix: &mut Vec<PathElement>,
+    cmp: &mut Comparison,
+) {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            for (key, ov) in o {
+                names.push(key.clone());
+                prefix.push(field_element(key));
+                match n.get(key) {
+                    Some(nv) => compare_values(ov, nv, names, prefix, cmp),
+                    None => mark_whole(ov, names, prefix, &mut cmp.removed),
+                }
+                prefix.pop();
+                names.pop();
+            }
+            for (key, nv) in n {
+                if !o.contains_key(key) {
+                    names.push(key.clone());
+                    prefix.push(field_element(key));
+                    mark_whole(nv, names, prefix, &mut cmp.added);
+                    prefix.pop();
+                    names.pop();
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(n)) => {
+            let strategy = apply_list_strategy(names, &[o, n]);
+            if strategy == ListStrategy::Atomic {
+                if o != n {
+                    cmp.modified.insert(prefix);
+                }
+                return;
+            }
+            let old_items = list_elements(o, strategy);
+            let new_items = list_elements(n, strategy);
+            for (element, ov) in &old_items {
+                prefix.push(element.clone());
+                match new_items.iter().find(|(e, _)| e == element) {
+                    Some((_, nv)) => compare_values(ov, nv, names, prefix, cmp),
+                    None => mark_whole(ov, names, prefix, &mut cmp.removed),
+                }
+                prefix.pop();
+            }
+            for (element, nv) in &new_items {
+                if !old_items.iter().any(|(e, _)| e == element) {
+                    prefix.push(element.clone());
+                    mark_whole(nv, names, prefix, &mut cmp.added);
+                    prefix.pop();
+                }
+            }
+        }
+        _ => {
+            if old != new {
+                cmp.modified.insert(prefix);
+                if !is_leaf(new, names) {
+                    collect(new, names, prefix, &mut cmp.added);
+                }
+                if !is_leaf(old, names) {
+                    collect(old, names, prefix, &mut cmp.removed);
+                }
+            }
+        }
+    }
+}
+
+/// Whether list item `item` is the one path element `element` names.
+fn matches_element(item: &Value, index: usize, element: &str) -> bool {
+    if let Some(key) = element.strip_prefix("k:") {
+        match serde_json::from_str::<Map<String, Value>>(key) {
+            Ok(fields) => fields.iter().all(|(k, v)| item.get(k) == Some(v)),
+            Err(_) => false,
+        }
+    } else if let Some(v) = element.strip_prefix("v:") {
+        serde_json::from_str::<Value>(v).is_ok_and(|v| &v == item)
+    } else if let Some(i) = element.strip_prefix("i:") {
+        i.parse::<usize>().is_ok_and(|i| i == index)
+    } else {
+        false
+    }
+}
+
+fn child_mut<'a>(value: &'a mut Value, element: &str) -> Option<&'a mut Value> {
+    match value {
+        Value::Object(map) => element.strip_prefix("f:").and_then(|k| map.get_mut(k)),
+        Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .find(|(i, item)| matches_element(item, *i, element))
+            .map(|(_, item)| item),
+        _ => None,
+    }
+}
+
+/// Removes the field or list item at `path` from `value`; `false` if it was not there.
+pub(crate) fn remove_path(value: &mut Value, path: &[PathElement]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let Some(parent) = parents
+        .iter()
+        .try_fold(value, |cur, element| child_mut(cur, element))
+    else {
+        return false;
+    };
+    match parent {
+        Value::Object(map) => last
+            .strip_prefix("f:")
+            .is_some_and(|k| map.remove(k).is_some()),
+        Value::Array(items) => {
+            let position = items
+                .iter()
+                .enumerate()
+                .position(|(i, item)| matches_element(item, i, last));
+            position.map(|i| items.remove(i)).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// Merges an applied configuration into a live object the way server-side apply does: maps
+/// recursively, keyed lists element by element, set lists as a union, everything else
+/// (scalars, atomic lists) replaced. `null` in the configuration removes the field.
+pub(crate) fn merge_applied(live: &mut Value, applied: &Value) {
+    merge_at(live, applied, &mut Vec::new());
+}
+
+fn merge_at(live: &mut Value, applied: &Value, names: &mut Vec<String>) {
+    match (live, applied) {
+        (Value::Object(l), Value::Object(a)) => {
+            for (key, av) in a {
+                if av.is_null() {
+                    l.remove(key);
+                    continue;
+                }
+                names.push(key.clone());
+                match l.get_mut(key) {
+                    Some(lv) => merge_at(lv, av, names),
+                    None => {
+                        l.insert(key.clone(), av.clone());
+                    }
+                }
+                names.pop();
+            }
+        }
+        (Value::Array(l), Value::Array(a)) => match apply_list_strategy(names, &[l, a]) {
+            ListStrategy::Atomic => l.clone_from(a),
+            ListStrategy::Set => {
+                for item in a {
+                    if !l.contains(item) {
+                        l.push(item.clone());
+                    }
+                }
+            }
+            ListStrategy::MapByKey(key) => {
+                for item in a {
+                    let existing = item
+                        .get(key)
+                        .and_then(|id| l.iter_mut().find(|x| x.get(key) == Some(id)));
+                    match existing {
+                        Some(x) => merge_at(x, item, names),
+                        None => l.push(item.clone()),
+                    }
+                }
+            }
+        },
+        (live, applied) => *live = applied.clone(),
+    }
+}
+
+/// Checks that every keyed list of an applied configuration has its key on every element,
+/// once. Returns the real server's wording for the first problem.
+pub(crate) fn check_keyed_lists(applied: &Value) -> Result<(), String> {
+    check_at(applied, &mut Vec::new())
+}
+
+fn check_at(value: &Value, names: &mut Vec<String>) -> Result<(), String> {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                names.push(key.clone());
+                let r = check_at(child, names);
+                names.pop();
+                r?;
+            }
+        }
+        Value::Array(items) => {
+            let strategy = apply_list_strategy(names, &[items]);
+            if let ListStrategy::MapByKey(key) = strategy {
+                let mut seen = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let Some(id) = item.get(key) else {
+                        return Err(format!(
+                            ".{}: element {i}: associative list with keys has an element that omits key field {key:?} (and doesn't have default value)",
+                            names.join(".")
+                        ));
+                    };
+                    if seen.contains(&id) {
+                        return Err(format!(
+                            ".{}: duplicate entries for key [{key}={id}]",
+                            names.join(".")
+                        ));
+                    }
+                    seen.push(id);
+                }
+            }
+            for item in items {
+                check_at(item, names)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::managed_fields::display_path;
+    use serde_json::json;
+
+    fn shown(set: &FieldSet) -> Vec<String> {
+        set.paths().iter().map(|p| display_path(p)).collect()
+    }
+
+    #[test]
+    fn field_set_of_a_deployment_config() {
+        let cfg = json!({
+            "metadata": {"labels": {"app": "web"}, "finalizers": ["f1"]},
+            "spec": {"replicas": 3, "selector": {}, "template": {"spec": {"containers": [
+                {"name": "app", "image": "app:1", "args": ["a"], "ports": [{"containerPort": 80}]}
+            ]}}}
+        });
+        assert_eq!(
+            shown(&field_set(&cfg)),
+            vec![
+                ".metadata.finalizers[=\"f1\"]",
+                ".metadata.labels.app",
+                ".spec.replicas",
+                ".spec.selector",
+                ".spec.template.spec.containers[name=\"app\"]",
+                ".spec.template.spec.containers[name=\"app\"].args",
+                ".spec.template.spec.containers[name=\"app\"].image",
+                ".spec.template.spec.containers[name=\"app\"].name",
+                ".spec.template.spec.containers[name=\"app\"].ports[containerPort=80]",
+                ".spec.template.spec.containers[name=\"app\"].ports[containerPort=80].containerPort",
+            ]
+        );
+    }
+
+    #[test]
+    fn compare_reports_added_modified_removed() {
+        let old = json!({"spec": {"replicas": 1, "paused": true, "pools": [{"name": "a", "size": 1}, {"name": "b", "size": 1}]}});
+        let new = json!({"spec": {"replicas": 2, "pools": [{"name": "a", "size": 2}, {"name": "c", "size": 1}], "x": {"y": 1}}});
+        let cmp = compare(&old, &new);
+        assert_eq!(
+            shown(&cmp.modified),
+            vec![".spec.pools[name=\"a\"].size", ".spec.replicas"]
+        );
+        assert_eq!(
+            shown(&cmp.added),
+            vec![
+                ".spec.pools[name=\"c\"]",
+                ".spec.pools[name=\"c\"].name",
+                ".spec.pools[name=\"c\"].size",
+                ".spec.x",
+                ".spec.x.y"
+            ]
+        );
+        assert_eq!(
+            shown(&cmp.removed),
+            vec![
+                ".spec.paused",
+                ".spec.pools[name=\"b\"]",
+                ".spec.pools[name=\"b\"].name",
+                ".spec.pools[name=\"b\"].size"
+            ]
+        );
+        let same = compare(&new, &new);
+        assert!(same.added.is_empty() && same.modified.is_empty() && same.removed.is_empty());
+    }
+
+    #[test]
+    fn remove_path_handles_keys_values_and_fields() {
+        let mut v = json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"pools": [{"name": "a", "size": 1}, {"name": "b"}]}});
+        let set = field_set(&v);
+        let paths = set.paths();
+        let size = paths
+            .iter()
+            .find(|p| display_path(p) == ".spec.pools[name=\"a\"].size")
+            .unwrap();
+        assert!(remove_path(&mut v, size));
+        let b = paths
+            .iter()
+            .find(|p| display_path(p) == ".spec.pools[name=\"b\"]")
+            .unwrap();
+        assert!(remove_path(&mut v, b));
+        let fin = paths
+            .iter()
+            .find(|p| display_path(p) == ".metadata.finalizers[=\"a\"]")
+            .unwrap();
+        assert!(remove_path(&mut v, fin));
+        assert!(!remove_path(&mut v, fin), "already gone");
+        assert_eq!(
+            v,
+            json!({"metadata": {"finalizers": ["b"]}, "spec": {"pools": [{"name": "a"}]}})
+        );
+    }
+
+    #[test]
+    fn merge_applied_by_list_kind() {
+        let mut live = json!({"metadata": {"finalizers": ["a"], "labels": {"x": "1"}},
+            "spec": {"args": ["1", "2"], "pools": [{"name": "a", "size": 1, "zone": "z"}]}});
+        merge_applied(
+            &mut live,
+            &json!({"metadata": {"finalizers": ["b"], "labels": {"x": null, "y": "2"}},
+            "spec": {"args": ["3"], "pools": [{"name": "a", "size": 5}, {"name": "b", "size": 1}]}}),
+        );
+        assert_eq!(
+            live,
+            json!({"metadata": {"finalizers": ["a", "b"], "labels": {"y": "2"}},
+            "spec": {"args": ["3"], "pools": [{"name": "a", "size": 5, "zone": "z"}, {"name": "b", "size": 1}]}})
+        );
+    }
+
+    #[test]
+    fn keyed_list_checks() {
+        let err = check_keyed_lists(
+            &json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ".spec.template.spec.containers: element 0: associative list with keys has an element that omits key field \"name\" (and doesn't have default value)"
+        );
+        let err =
+            check_keyed_lists(&json!({"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}))
+                .unwrap_err();
+        assert_eq!(
+            err,
+            ".spec.containers: duplicate entries for key [name=\"a\"]"
+        );
+        assert!(
+            check_keyed_lists(&json!({"spec": {"pools": [{"name": "a"}, {"name": "a"}]}})).is_ok(),
+            "heuristic lists fall back to atomic"
+        );
+    }
+}
