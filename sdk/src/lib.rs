@@ -5,9 +5,45 @@
 //!
 //! - [`wire`]: the request and decision types that cross the boundary (the host depends on
 //!   them too, so the two can never drift apart);
-//! - the glue that turns plain typed Rust functions into an ABI v1 module (see `docs/abi.md`).
+//! - [`policy!`]: the glue that turns plain typed Rust functions into an ABI v1 module
+//!   (see `docs/abi.md`), plus a native twin of the module for tests;
+//! - [`testing`] (native only): runs a fixture directory against that twin under `cargo test`;
+//! - [`log!`] / [`log`]: policy logs, one line on stderr each (captured by the host).
 //!
 //! Policies are deterministic: the only clock is the request's `now`, there is no randomness
 //! that is not seeded from the input, and nothing outside the request is visible.
+//!
+//! ```ignore
+//! use fleetward_sdk::wire::{PlacementDecision, PlacementRequest, PolicyError};
+//! use fleetward_sdk::Context;
+//!
+//! #[derive(Default, serde::Deserialize)]
+//! #[serde(default, deny_unknown_fields)]
+//! pub struct Config { prefer: Option<String> }
+//!
+//! pub fn place(req: &PlacementRequest, cfg: &Config, _ctx: &Context) -> Result<PlacementDecision, PolicyError> {
+//!     let seed = req.seeds.first().ok_or_else(|| PolicyError::new("no_candidate", "no seed"))?;
+//!     Ok(PlacementDecision { seed: Some(seed.name.clone()), reason: "first".into(), scores: vec![] })
+//! }
+//!
+//! fleetward_sdk::policy! { config: Config, place: place, validate_config: true }
+//! ```
+//!
+//! Build the module with `cargo build --target wasm32-wasip1 --profile policy` (the crate needs
+//! `crate-type = ["cdylib", "rlib"]`). A panic becomes a Wasm trap (`panic = "abort"`).
 
+mod context;
+pub mod entry;
+mod exports;
+#[cfg(target_arch = "wasm32")]
+pub mod guest;
+mod json_path;
+pub mod log;
+mod macros;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod wire;
+
+pub use context::Context;
+pub use entry::NoConfig;
+pub use exports::PolicyExports;

@@ -1,0 +1,220 @@
+//! `policy!`: turns plain typed functions into an ABI v1 module (and a native twin for tests).
+//!
+//! A `macro_rules!` macro rather than a proc-macro crate: the expansion is small and fixed, and
+//! a proc-macro would add a build dependency to every policy for no gain.
+
+/// Declares a policy's entry points.
+///
+/// ```ignore
+/// fleetward_sdk::policy! {
+///     config: MyConfig,              // DeserializeOwned; a null config is read as `{}`
+///     place: my_place,               // fn(&PlacementRequest, &MyConfig, &Context) -> Result<PlacementDecision, PolicyError>
+///     order_upgrades: my_order,      // fn(&UpgradeRequest, &MyConfig, &Context) -> Result<UpgradeDecision, PolicyError>
+///     remediate: my_remediate,       // fn(&RemediationRequest, &MyConfig, &Context) -> Result<RemediationDecision, PolicyError>
+///     validate_config: true,         // or a fn(&MyConfig) -> Result<(), PolicyError>
+/// }
+/// ```
+///
+/// `config` comes first; the others are optional but keep this order, and at least one decision
+/// is needed for the host to accept the module. The expansion, in the calling crate:
+///
+/// - `pub fn dispatch(call: CallKind, input_json: &str) -> String`: the whole call on a JSON
+///   envelope, native or not;
+/// - `pub const EXPORTS: fleetward_sdk::PolicyExports`: what is exported, plus `dispatch`, for
+///   [`testing`](crate::testing);
+/// - on `wasm32` only: the `#[unsafe(no_mangle)] extern "C"` exports `fleetward_abi_version`,
+///   `fleetward_alloc` and one per declared entry point.
+///
+/// A panic inside a policy function becomes a Wasm trap (the `policy` profile uses
+/// `panic = "abort"`; its message goes to stderr, i.e. the policy log) and the host reports a
+/// `trap` error. Return a [`PolicyError`](crate::wire::PolicyError) instead wherever you can.
+#[macro_export]
+macro_rules! policy {
+    (config: $config:ty $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$config] place: [] order: [] remediate: [] validate: [];
+            $($($rest)*)?
+        }
+    };
+}
+
+/// Internal: collects the optional keys of [`policy!`] in order.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_munch {
+    (config: [$c:ty] place: [] order: [] remediate: [] validate: [];
+     place: $f:path $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$f] order: [] remediate: [] validate: [];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [] remediate: [] validate: [];
+     order_upgrades: $f:path $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$($p)?] order: [$f] remediate: [] validate: [];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [] validate: [];
+     remediate: $f:path $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$($p)?] order: [$($o)?] remediate: [$f] validate: [];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [$($r:path)?] validate: [];
+     validate_config: true $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$($p)?] order: [$($o)?] remediate: [$($r)?]
+            validate: [$crate::entry::accept_config];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [$($r:path)?] validate: [];
+     validate_config: false $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$($p)?] order: [$($o)?] remediate: [$($r)?] validate: [];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [$($r:path)?] validate: [];
+     validate_config: $f:path $(, $($rest:tt)*)?) => {
+        $crate::__policy_munch! {
+            config: [$c] place: [$($p)?] order: [$($o)?] remediate: [$($r)?] validate: [$f];
+            $($($rest)*)?
+        }
+    };
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [$($r:path)?]
+     validate: [$($v:path)?];) => {
+        $crate::__policy_emit! {
+            config: [$c] place: [$($p)?] order: [$($o)?] remediate: [$($r)?] validate: [$($v)?]
+        }
+    };
+    (config: [$c:ty] $($state:tt)*) => {
+        ::core::compile_error!(
+            "fleetward_sdk::policy!: expected `config: T` then, in this order and each optional, \
+             `place: f`, `order_upgrades: f`, `remediate: f`, `validate_config: true | false | f`"
+        );
+    };
+}
+
+/// Internal: the expansion of [`policy!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_emit {
+    (config: [$c:ty] place: [$($p:path)?] order: [$($o:path)?] remediate: [$($r:path)?]
+     validate: [$($v:path)?]) => {
+        /// Runs one ABI call on a JSON input envelope and returns the JSON output envelope,
+        /// exactly as the Wasm export would (generated by `fleetward_sdk::policy!`).
+        pub fn dispatch(call: $crate::wire::CallKind, input_json: &str) -> ::std::string::String {
+            __fleetward_dispatch(call, input_json.as_bytes())
+        }
+
+        /// What this policy exports (generated by `fleetward_sdk::policy!`).
+        pub const EXPORTS: $crate::PolicyExports = $crate::PolicyExports {
+            place: $crate::__policy_has!([$($p)?]),
+            order_upgrades: $crate::__policy_has!([$($o)?]),
+            remediate: $crate::__policy_has!([$($r)?]),
+            validate_config: $crate::__policy_has!([$($v)?]),
+            dispatch,
+        };
+
+        fn __fleetward_dispatch(call: $crate::wire::CallKind, input: &[u8]) -> ::std::string::String {
+            match call {
+                $crate::wire::CallKind::Placement => $crate::__policy_arm!(
+                    [$($p)?] $c, Placement, $crate::wire::PlacementRequest,
+                    $crate::wire::PlacementDecision, input
+                ),
+                $crate::wire::CallKind::UpgradeOrdering => $crate::__policy_arm!(
+                    [$($o)?] $c, UpgradeOrdering, $crate::wire::UpgradeRequest,
+                    $crate::wire::UpgradeDecision, input
+                ),
+                $crate::wire::CallKind::Remediation => $crate::__policy_arm!(
+                    [$($r)?] $c, Remediation, $crate::wire::RemediationRequest,
+                    $crate::wire::RemediationDecision, input
+                ),
+                $crate::wire::CallKind::ValidateConfig => $crate::__policy_validate_arm!(
+                    [$($v)?] $c, input
+                ),
+            }
+        }
+
+        /// The ABI v1 exports (generated by `fleetward_sdk::policy!`).
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        pub mod __fleetward_exports {
+            /// `fleetward_abi_version`.
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn fleetward_abi_version() -> i32 {
+                $crate::guest::abi_version()
+            }
+
+            /// `fleetward_alloc`.
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn fleetward_alloc(len: i32) -> i32 {
+                $crate::guest::alloc(len)
+            }
+
+            $crate::__policy_export!([$($p)?] fleetward_place, Placement);
+            $crate::__policy_export!([$($o)?] fleetward_order_upgrades, UpgradeOrdering);
+            $crate::__policy_export!([$($r)?] fleetward_remediate, Remediation);
+            $crate::__policy_export!([$($v)?] fleetward_validate_config, ValidateConfig);
+        }
+    };
+}
+
+/// Internal: `true` when the slot holds a function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_has {
+    ([$f:path]) => {
+        true
+    };
+    ([]) => {
+        false
+    };
+}
+
+/// Internal: one decision arm of the generated dispatch.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_arm {
+    ([$f:path] $c:ty, $kind:ident, $req:ty, $dec:ty, $input:ident) => {
+        $crate::entry::run_decision::<$c, $req, $dec, _>($crate::wire::CallKind::$kind, $input, $f)
+    };
+    ([] $c:ty, $kind:ident, $req:ty, $dec:ty, $input:ident) => {
+        $crate::entry::not_implemented($crate::wire::CallKind::$kind)
+    };
+}
+
+/// Internal: the validate_config arm of the generated dispatch.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_validate_arm {
+    ([$f:path] $c:ty, $input:ident) => {
+        $crate::entry::run_validate_config::<$c, _>($input, $f)
+    };
+    ([] $c:ty, $input:ident) => {
+        $crate::entry::not_implemented($crate::wire::CallKind::ValidateConfig)
+    };
+}
+
+/// Internal: one entry-point export, if its slot holds a function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_export {
+    ([$f:path] $name:ident, $kind:ident) => {
+        /// An ABI v1 entry point: `(ptr, len) -> (out_ptr << 32) | out_len`.
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name(ptr: i32, len: i32) -> i64 {
+            $crate::guest::call(ptr, len, |input| {
+                super::__fleetward_dispatch($crate::wire::CallKind::$kind, input)
+            })
+        }
+    };
+    ([] $name:ident, $kind:ident) => {};
+}
