@@ -1,0 +1,692 @@
+//! What happened during a run: per-cluster spans, the decision ledger, faults and violations.
+//!
+//! The [`Recorder`] is a pure state machine fed with [`Observation`]s (every committed write,
+//! every decision record, every timeline action) in the order they happened. It never looks at
+//! a clock or a map with random iteration order, so the same observations always give the same
+//! [`Recording`], byte for byte once serialised.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fleetward_sdk::wire::{ClusterRef, Timestamp, UpgradeDecision};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::invariants::{self, Violation};
+use crate::scenario::{Action, Scenario};
+
+/// What a span on the timeline stands for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SpanKind {
+    /// From creation until a seed is chosen.
+    Placement,
+    /// The control plane moves to a new version.
+    ControlPlane,
+    /// A node pool moves to a new version.
+    Pool {
+        /// Pool name.
+        pool: String,
+    },
+    /// The controller is remediating a problem.
+    Remediation,
+    /// The cluster needs an upgrade but waits (policy hold, paused upgrades).
+    Hold,
+    /// An injected fault (broken workload or machine, seed down).
+    Fault,
+}
+
+impl SpanKind {
+    /// Short lowercase name for CSS classes and JSON.
+    pub fn css(&self) -> &'static str {
+        match self {
+            SpanKind::Placement => "placement",
+            SpanKind::ControlPlane => "cp",
+            SpanKind::Pool { .. } => "pool",
+            SpanKind::Remediation => "remediation",
+            SpanKind::Hold => "hold",
+            SpanKind::Fault => "fault",
+        }
+    }
+
+    /// Human name for legends and tooltips.
+    pub fn title(&self) -> String {
+        match self {
+            SpanKind::Placement => "placement".into(),
+            SpanKind::ControlPlane => "control-plane upgrade".into(),
+            SpanKind::Pool { pool } => format!("pool {pool} upgrade"),
+            SpanKind::Remediation => "remediation".into(),
+            SpanKind::Hold => "hold".into(),
+            SpanKind::Fault => "fault".into(),
+        }
+    }
+}
+
+/// One coloured bar: `kind` from `start` to `end` (seconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// What it stands for.
+    pub kind: SpanKind,
+    /// Start.
+    pub start: i64,
+    /// End (the run's end if it never closed).
+    pub end: i64,
+    /// False when still running at the end of the run.
+    pub closed: bool,
+    /// One-line description (versions, wave, reason).
+    pub label: String,
+}
+
+/// Everything recorded about one cluster.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterTrack {
+    /// Identity.
+    pub id: ClusterRef,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Seed, once placed.
+    pub seed: Option<String>,
+    /// Version at the start.
+    pub initial_version: String,
+    /// Desired version at the end.
+    pub desired_version: String,
+    /// Control-plane version at the end.
+    pub control_plane_version: Option<String>,
+    /// When the desired version last changed (a rollout began for this cluster).
+    pub requested_at: Option<i64>,
+    /// When control plane and every pool reached the desired version after a change.
+    pub completed_at: Option<i64>,
+    /// Remediation actions carried out.
+    pub remediations: u32,
+    /// Wave labels of the steps it went through.
+    pub waves: BTreeSet<String>,
+    /// Spans in start order.
+    pub spans: Vec<Span>,
+}
+
+/// One policy decision, as the controller recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// Decision time (virtual, seconds since the epoch).
+    pub at: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Clusters it concerned (`namespace/name`), sorted.
+    pub clusters: Vec<String>,
+    /// `placement`, `upgrade_ordering`, `remediation`.
+    pub kind: String,
+    /// Module digest (`sha256:…`) or `builtin`.
+    pub digest: String,
+    /// Hex sha256 of the input envelope.
+    pub input_sha256: String,
+    /// The decision JSON (canonical), or empty when the policy failed.
+    pub output_json: String,
+    /// The policy's reason, the veto or the error.
+    pub reason: String,
+    /// `applied`, `fallback`, `held`, `vetoed`, `error`.
+    pub outcome: String,
+}
+
+impl LedgerEntry {
+    /// Sort key that does not depend on the order tasks happened to run within one instant.
+    fn key(&self) -> (i64, &str, &str, &[String], &str, &str) {
+        (
+            self.at,
+            &self.tenant,
+            &self.kind,
+            &self.clusters,
+            &self.input_sha256,
+            &self.output_json,
+        )
+    }
+}
+
+/// A timeline action that was applied, for markers on the chart.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventMark {
+    /// When.
+    pub at: i64,
+    /// What.
+    pub description: String,
+}
+
+/// An input to the recorder.
+#[derive(Clone, Debug)]
+pub enum Observation {
+    /// A committed write to the API (object after the write).
+    Write {
+        /// Virtual time of the write.
+        at: i64,
+        /// Object kind.
+        kind: String,
+        /// The object.
+        object: Value,
+    },
+    /// A decision record from the controller.
+    Decision(LedgerEntry),
+    /// The controller's own invariant checker flagged observed state.
+    Violation(Violation),
+}
+
+/// The recorded run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recording {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Start (seconds since the epoch).
+    pub start: i64,
+    /// When the run stopped.
+    pub end: i64,
+    /// Tenants in name order.
+    pub tenants: Vec<String>,
+    /// Clusters sorted by tenant, namespace, name.
+    pub clusters: Vec<ClusterTrack>,
+    /// Decisions in time order.
+    pub ledger: Vec<LedgerEntry>,
+    /// Timeline actions applied.
+    pub events: Vec<EventMark>,
+    /// Invariant violations seen in written state.
+    pub violations: Vec<Violation>,
+    /// Writes observed.
+    pub writes: u64,
+}
+
+impl Recording {
+    /// Clusters done / clusters with a pending version change.
+    pub fn progress(&self) -> (usize, usize) {
+        let asked = self.clusters.iter().filter(|c| c.requested_at.is_some());
+        let total = asked.clone().count();
+        let done = asked.filter(|c| c.completed_at.is_some()).count();
+        (done, total)
+    }
+}
+
+#[derive(Default)]
+struct ClusterState {
+    track: Option<ClusterTrack>,
+    /// Open spans by key (kind + discriminator).
+    open: BTreeMap<String, Span>,
+    last_status: Value,
+    remediation_seen: usize,
+    previous_desired: Option<String>,
+}
+
+/// Builds a [`Recording`] from observations.
+#[derive(Default)]
+pub struct Recorder {
+    scenario: String,
+    description: String,
+    start: i64,
+    tenants: Vec<String>,
+    clusters: BTreeMap<ClusterRef, ClusterState>,
+    ledger: Vec<LedgerEntry>,
+    events: Vec<EventMark>,
+    violations: Vec<Violation>,
+    writes: u64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("clusters", &self.clusters.len())
+            .field("ledger", &self.ledger.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// A recorder for this scenario: every cluster gets a track from the start.
+    pub fn new(s: &Scenario) -> Recorder {
+        let mut r = Recorder {
+            scenario: s.name.clone(),
+            description: s.description.clone(),
+            start: s.start.0,
+            tenants: s.tenants.iter().map(|t| t.name.clone()).collect(),
+            ..Recorder::default()
+        };
+        for c in &s.clusters {
+            let st = r.clusters.entry(c.id.clone()).or_default();
+            st.track = Some(ClusterTrack {
+                id: c.id.clone(),
+                tenant: c.tenant.clone(),
+                seed: None,
+                initial_version: c.version.to_string(),
+                desired_version: c.version.to_string(),
+                control_plane_version: None,
+                requested_at: None,
+                completed_at: None,
+                remediations: 0,
+                waves: BTreeSet::new(),
+                spans: Vec::new(),
+            });
+            st.previous_desired = Some(c.version.to_string());
+            open(
+                st,
+                "placement",
+                SpanKind::Placement,
+                s.start.0,
+                "waiting for a seed",
+            );
+        }
+        r
+    }
+
+    /// Clusters currently placed on `seed`, sorted.
+    pub fn clusters_on_seed(&self, seed: &str) -> Vec<ClusterRef> {
+        self.clusters
+            .iter()
+            .filter(|(_, s)| s.track.as_ref().and_then(|t| t.seed.as_deref()) == Some(seed))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Number of violations so far.
+    pub fn violation_count(&self) -> usize {
+        self.violations.len()
+    }
+
+    /// (done, requested) clusters so far.
+    pub fn progress(&self) -> (usize, usize) {
+        let asked = self
+            .clusters
+            .values()
+            .filter_map(|s| s.track.as_ref())
+            .filter(|t| t.requested_at.is_some());
+        let total = asked.clone().count();
+        let done = asked.filter(|t| t.completed_at.is_some()).count();
+        (done, total)
+    }
+
+    /// True when no cluster has a pending upgrade, remediation or placement.
+    pub fn settled(&self) -> bool {
+        self.clusters.values().all(|s| {
+            s.open.keys().all(|k| k == "fault" || k.starts_with("hold"))
+                && s.track
+                    .as_ref()
+                    .is_some_and(|t| t.requested_at.is_none() || t.completed_at.is_some())
+        })
+    }
+
+    /// Feeds one observation.
+    pub fn observe(&mut self, obs: Observation) {
+        match obs {
+            Observation::Write { at, kind, object } => {
+                self.writes += 1;
+                if kind == "ManagedCluster" {
+                    self.cluster_write(at, &object);
+                }
+            }
+            Observation::Decision(entry) => self.decision(entry),
+            Observation::Violation(v) => self.violations.push(v),
+        }
+    }
+
+    /// Records that a timeline action was applied, affecting these clusters.
+    pub fn action(&mut self, at: i64, action: &Action, affected: &[ClusterRef]) {
+        self.events.push(EventMark {
+            at,
+            description: action.describe(),
+        });
+        for id in affected {
+            let Some(st) = self.clusters.get_mut(id) else {
+                continue;
+            };
+            match action {
+                Action::BreakWorkload { workload, .. } => {
+                    open(
+                        st,
+                        &format!("fault/{workload}"),
+                        SpanKind::Fault,
+                        at,
+                        &format!("{workload} not ready (injected)"),
+                    );
+                }
+                Action::HealWorkload { workload, .. } => {
+                    close(st, &format!("fault/{workload}"), at)
+                }
+                Action::BreakMachine { pool, index, .. } => {
+                    open(
+                        st,
+                        &format!("fault/machine/{pool}/{index}"),
+                        SpanKind::Fault,
+                        at,
+                        &format!("machine #{index} of pool {pool} unhealthy (injected)"),
+                    );
+                }
+                Action::HealMachine { pool, .. } => {
+                    let keys: Vec<String> = st
+                        .open
+                        .keys()
+                        .filter(|k| k.starts_with(&format!("fault/machine/{pool}/")))
+                        .cloned()
+                        .collect();
+                    for k in keys {
+                        close(st, &k, at);
+                    }
+                }
+                Action::SeedDown { seed } => {
+                    open(
+                        st,
+                        "fault/seed",
+                        SpanKind::Fault,
+                        at,
+                        &format!("seed {seed} down (injected)"),
+                    );
+                }
+                Action::SeedUp { .. } => close(st, "fault/seed", at),
+                Action::SetVersion { .. } | Action::UpdatePolicy { .. } => {}
+            }
+        }
+    }
+
+    fn cluster_write(&mut self, at: i64, obj: &Value) {
+        let (Some(ns), Some(name)) = (
+            obj.pointer("/metadata/namespace").and_then(Value::as_str),
+            obj.pointer("/metadata/name").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let id = ClusterRef::new(ns, name);
+        let Some(st) = self.clusters.get_mut(&id) else {
+            return;
+        };
+        let status = obj.get("status").cloned().unwrap_or(Value::Null);
+        let desired = obj
+            .pointer("/spec/version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        for v in invariants::check_transition(&id, at, &st.last_status, &status) {
+            self.violations.push(v);
+        }
+        let Some(track) = st.track.as_mut() else {
+            return;
+        };
+        // A new desired version starts a rollout for this cluster.
+        if st.previous_desired.as_deref() != Some(desired.as_str()) && !desired.is_empty() {
+            st.previous_desired = Some(desired.clone());
+            track.desired_version = desired.clone();
+            track.requested_at = Some(at);
+            track.completed_at = None;
+        }
+        let seed = status
+            .get("seed")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if seed.is_some() && track.seed.is_none() {
+            track.seed = seed.clone();
+            let label = format!("placed on {}", seed.as_deref().unwrap_or_default());
+            relabel(st, "placement", &label);
+            close(st, "placement", at);
+        }
+        let Some(track) = st.track.as_mut() else {
+            return;
+        };
+        let cp = status
+            .get("controlPlaneVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        track.control_plane_version.clone_from(&cp);
+
+        // The step in flight: one span per target.
+        let step = status.get("inProgress").filter(|v| !v.is_null());
+        let step_key = step
+            .and_then(|s| s.get("target"))
+            .and_then(Value::as_str)
+            .map(|t| format!("step/{t}"));
+        let open_steps: Vec<String> = st
+            .open
+            .keys()
+            .filter(|k| k.starts_with("step/"))
+            .cloned()
+            .collect();
+        for k in open_steps {
+            if Some(&k) != step_key.as_ref() {
+                close(st, &k, at);
+            }
+        }
+        if let (Some(step), Some(key)) = (step, step_key) {
+            if !st.open.contains_key(&key) {
+                let target = step
+                    .get("target")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let kind = match target.strip_prefix("pool/") {
+                    Some(pool) => SpanKind::Pool { pool: pool.into() },
+                    None => SpanKind::ControlPlane,
+                };
+                let s = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or_default();
+                let wave = s("wave");
+                let mut label = format!("{target}: {} → {}", s("from"), s("to"));
+                if !wave.is_empty() {
+                    label.push_str(&format!(" (wave {wave})"));
+                    if let Some(t) = st.track.as_mut() {
+                        t.waves.insert(wave.to_string());
+                    }
+                }
+                open(st, &key, kind, at, &label);
+            }
+        }
+
+        // Remediation: the Remediating condition, plus executed actions from the history.
+        let remediating = condition(&status, "Remediating");
+        match remediating {
+            Some((true, msg)) => {
+                if !st.open.contains_key("remediation") {
+                    open(st, "remediation", SpanKind::Remediation, at, &msg);
+                }
+            }
+            _ => close(st, "remediation", at),
+        }
+        let history = status
+            .get("remediationHistory")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if let Some(t) = st.track.as_mut() {
+            // The history is bounded; count growth, and at least one when it rotates.
+            if history > st.remediation_seen {
+                t.remediations += (history - st.remediation_seen) as u32;
+            } else if history > 0
+                && status.get("remediationHistory") != st.last_status.get("remediationHistory")
+            {
+                t.remediations += 1;
+            }
+        }
+        st.remediation_seen = history;
+
+        // Paused upgrades are a hold with a clear reason.
+        if status.get("upgradesPaused").and_then(Value::as_bool) == Some(true) {
+            if !st.open.contains_key("hold/paused") {
+                open(
+                    st,
+                    "hold/paused",
+                    SpanKind::Hold,
+                    at,
+                    "upgrades paused by remediation escalation",
+                );
+            }
+        } else {
+            close(st, "hold/paused", at);
+        }
+
+        // Done: control plane and every pool at the desired version.
+        let pools_done = status
+            .get("nodePools")
+            .and_then(Value::as_array)
+            .is_some_and(|ps| {
+                ps.iter()
+                    .all(|p| p.get("version").and_then(Value::as_str) == Some(desired.as_str()))
+            });
+        let Some(track) = st.track.as_mut() else {
+            return;
+        };
+        if track.requested_at.is_some()
+            && track.completed_at.is_none()
+            && cp.as_deref() == Some(desired.as_str())
+            && pools_done
+            && step.is_none()
+        {
+            track.completed_at = Some(at);
+            let holds: Vec<String> = st
+                .open
+                .keys()
+                .filter(|k| k.starts_with("hold/"))
+                .cloned()
+                .collect();
+            for k in holds {
+                close(st, &k, at);
+            }
+        }
+        st.last_status = status;
+    }
+
+    fn decision(&mut self, entry: LedgerEntry) {
+        if entry.kind == "upgrade_ordering" {
+            let tenant_clusters: Vec<ClusterRef> = self
+                .clusters
+                .iter()
+                .filter(|(_, s)| s.track.as_ref().is_some_and(|t| t.tenant == entry.tenant))
+                .map(|(id, _)| id.clone())
+                .collect();
+            let mut held: BTreeMap<ClusterRef, String> = BTreeMap::new();
+            if entry.outcome == "held" {
+                for c in &entry.clusters {
+                    if let Some((ns, name)) = c.split_once('/') {
+                        held.insert(
+                            ClusterRef::new(ns, name),
+                            format!("policy failed, holding: {}", entry.reason),
+                        );
+                    }
+                }
+            } else if let Ok(d) = serde_json::from_str::<UpgradeDecision>(&entry.output_json) {
+                for h in d.hold {
+                    let mut reason = h.reason;
+                    if let Some(u) = h.until {
+                        reason.push_str(&format!(" (until {u})"));
+                    }
+                    held.insert(h.cluster, reason);
+                }
+            }
+            for id in tenant_clusters {
+                let Some(st) = self.clusters.get_mut(&id) else {
+                    continue;
+                };
+                let reason = held.get(&id);
+                let current = st.open.get("hold/policy").map(|s| s.label.clone());
+                match (reason, current) {
+                    (Some(r), Some(c)) if *r == c => {}
+                    (Some(r), _) => {
+                        close(st, "hold/policy", entry.at);
+                        open(st, "hold/policy", SpanKind::Hold, entry.at, r);
+                    }
+                    (None, _) => close(st, "hold/policy", entry.at),
+                }
+            }
+        }
+        self.ledger.push(entry);
+    }
+
+    /// Closes every open span at `end` and returns the recording.
+    pub fn finish(mut self, end: i64) -> Recording {
+        let mut clusters = Vec::new();
+        for (_, mut st) in std::mem::take(&mut self.clusters) {
+            let Some(mut track) = st.track.take() else {
+                continue;
+            };
+            for (_, mut span) in std::mem::take(&mut st.open) {
+                span.end = end.max(span.start);
+                span.closed = false;
+                track.spans.push(span);
+            }
+            track.spans.sort_by(|a, b| {
+                (a.start, &a.kind, a.end, &a.label).cmp(&(b.start, &b.kind, b.end, &b.label))
+            });
+            clusters.push(track);
+        }
+        clusters.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+        let mut ledger = self.ledger;
+        ledger.sort_by(|a, b| a.key().cmp(&b.key()));
+        let mut violations = self.violations;
+        violations.sort();
+        violations.dedup();
+        Recording {
+            scenario: self.scenario,
+            description: self.description,
+            start: self.start,
+            end,
+            tenants: self.tenants,
+            clusters,
+            ledger,
+            events: self.events,
+            violations,
+            writes: self.writes,
+        }
+    }
+}
+
+fn open(st: &mut ClusterState, key: &str, kind: SpanKind, at: i64, label: &str) {
+    if st.open.contains_key(key) {
+        return;
+    }
+    st.open.insert(
+        key.to_string(),
+        Span {
+            kind,
+            start: at,
+            end: at,
+            closed: false,
+            label: label.to_string(),
+        },
+    );
+}
+
+fn relabel(st: &mut ClusterState, key: &str, label: &str) {
+    if let Some(s) = st.open.get_mut(key) {
+        s.label = label.to_string();
+    }
+}
+
+fn close(st: &mut ClusterState, key: &str, at: i64) {
+    if let Some(mut span) = st.open.remove(key) {
+        span.end = at.max(span.start);
+        span.closed = true;
+        if let Some(t) = st.track.as_mut() {
+            t.spans.push(span);
+        }
+    }
+}
+
+/// `(status == "True", "reason: message")` of a condition, if present.
+fn condition(status: &Value, type_: &str) -> Option<(bool, String)> {
+    let c = status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))?;
+    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+    let text = if s("message").is_empty() {
+        s("reason").to_string()
+    } else {
+        format!("{}: {}", s("reason"), s("message"))
+    };
+    Some((s("status") == "True", text))
+}
+
+/// Formats epoch seconds as `T+1d 02:30` relative to `start`.
+pub fn relative(start: i64, at: i64) -> String {
+    let d = at - start;
+    let sign = if d < 0 { "-" } else { "+" };
+    let d = d.abs();
+    let (days, rem) = (d / 86_400, d % 86_400);
+    if days > 0 {
+        format!("T{sign}{days}d {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+    } else {
+        format!("T{sign}{:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+    }
+}
+
+/// Formats epoch seconds as RFC 3339.
+pub fn absolute(at: i64) -> String {
+    Timestamp(at).to_string()
+}

@@ -1,0 +1,740 @@
+//! The scenario's YAML shape and its conversion into the validated [`Scenario`] model.
+//!
+//! Raw structs mirror the file (camelCase, unknown fields rejected); every value that needs a
+//! semantic check is read as `Spanned` so the error can name its line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion, Labels, Timestamp};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::timeline::{Action, Selector, TimedAction, parse_at, parse_duration};
+use super::{
+    Cluster, FailureMode, InfraTimings, Module, PolicyBinding, Pool, Scenario, ScenarioError, Seed,
+    Tenant, dir_of,
+};
+
+/// Default start: Monday 2026-01-05 00:00 UTC (the emulator's default epoch).
+const DEFAULT_START: &str = "2026-01-05T00:00:00Z";
+/// Default duration: one week.
+const DEFAULT_DURATION: i64 = 7 * 86_400;
+/// Default driver step: one minute.
+const DEFAULT_STEP: i64 = 60;
+/// Upper bound on generated clusters, so a typo in `count` cannot exhaust memory.
+const MAX_CLUSTERS: usize = 20_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawScenario {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    start: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+    step: Option<Spanned<String>>,
+    #[serde(default)]
+    infra: RawInfra,
+    #[serde(default)]
+    tenants: Vec<Spanned<RawTenant>>,
+    #[serde(default)]
+    seeds: Vec<Spanned<RawSeed>>,
+    #[serde(default)]
+    clusters: Vec<Spanned<RawClusters>>,
+    #[serde(default)]
+    objects: Vec<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    timeline: Vec<Spanned<RawEvent>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawInfra {
+    workload_ready: Option<Spanned<String>>,
+    machine_ready: Option<Spanned<String>>,
+    machine_delete: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTenant {
+    name: Spanned<String>,
+    namespace: Option<String>,
+    failure_mode: Option<Spanned<String>>,
+    #[serde(default)]
+    policies: BTreeMap<String, Spanned<RawBinding>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBinding {
+    module: Spanned<String>,
+    #[serde(default)]
+    config: serde_json::Value,
+    #[serde(default)]
+    limits: serde_json::Value,
+    failure_mode: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSeed {
+    name: Spanned<String>,
+    region: String,
+    #[serde(default = "default_provider")]
+    provider: String,
+    zone: Option<String>,
+    #[serde(default)]
+    labels: Labels,
+    #[serde(default = "default_capacity")]
+    capacity: u32,
+    min_version: Option<Spanned<String>>,
+    max_version: Option<Spanned<String>>,
+}
+
+fn default_provider() -> String {
+    "emulated".into()
+}
+
+fn default_capacity() -> u32 {
+    100
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawClusters {
+    tenant: Spanned<String>,
+    name: Spanned<String>,
+    count: Option<u32>,
+    version: Spanned<String>,
+    #[serde(default)]
+    labels: Labels,
+    #[serde(default = "default_cp_replicas")]
+    control_plane_replicas: u32,
+    pools: Option<Vec<RawPool>>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    providers: Vec<String>,
+}
+
+fn default_cp_replicas() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPool {
+    name: String,
+    #[serde(default = "default_pool_replicas")]
+    replicas: u32,
+}
+
+fn default_pool_replicas() -> u32 {
+    2
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawEvent {
+    at: Spanned<String>,
+    set_version: Option<RawSetVersion>,
+    break_workload: Option<RawWorkload>,
+    heal_workload: Option<RawWorkload>,
+    break_machine: Option<RawMachine>,
+    heal_machine: Option<RawMachine>,
+    update_policy: Option<RawUpdatePolicy>,
+    seed_down: Option<RawSeedRef>,
+    seed_up: Option<RawSeedRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSetVersion {
+    tenant: Option<Spanned<String>>,
+    #[serde(default)]
+    selector: Labels,
+    version: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWorkload {
+    cluster: Spanned<String>,
+    #[serde(default = "default_workload")]
+    workload: String,
+}
+
+fn default_workload() -> String {
+    "etcd".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawMachine {
+    cluster: Spanned<String>,
+    pool: Option<Spanned<String>>,
+    #[serde(default)]
+    index: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawUpdatePolicy {
+    tenant: Spanned<String>,
+    decision: Spanned<String>,
+    module: Spanned<String>,
+    config: Option<serde_json::Value>,
+    failure_mode: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSeedRef {
+    seed: Spanned<String>,
+}
+
+/// Reads and validates a scenario file; module paths resolve against its directory.
+///
+/// # Errors
+/// [`ScenarioError::Read`] if the file cannot be read; otherwise see [`parse_str`].
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut scenario = parse_str(&text, &path.display().to_string(), &dir_of(path))?;
+    if scenario.name.is_empty() {
+        scenario.name = path
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    }
+    Ok(scenario)
+}
+
+/// Parses and validates scenario YAML. `label` names the source in errors; module paths
+/// resolve against `base_dir`.
+///
+/// # Errors
+/// [`ScenarioError::Syntax`] for malformed YAML or a wrong shape, [`ScenarioError::Invalid`] for
+/// a bad value; both name the line and column.
+pub fn parse_str(text: &str, label: &str, base_dir: &Path) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        ScenarioError::Syntax {
+            path: label.into(),
+            line,
+            column,
+            message: strip_location_suffix(&e.without_snippet().to_string()),
+        }
+    })?;
+    Converter {
+        label,
+        base_dir,
+        modules: BTreeMap::new(),
+    }
+    .convert(raw)
+}
+
+struct Converter<'a> {
+    label: &'a str,
+    base_dir: &'a Path,
+    /// Each module spec is resolved (and hashed) once.
+    modules: BTreeMap<String, Module>,
+}
+
+impl Converter<'_> {
+    fn err<T>(&self, at: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.label.into(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message: message.into(),
+        }
+    }
+
+    fn version(&self, s: &Spanned<String>) -> Result<KubeVersion, ScenarioError> {
+        KubeVersion::parse(&s.value).map_err(|e| self.err(s, e.to_string()))
+    }
+
+    fn duration(&self, s: &Spanned<String>) -> Result<i64, ScenarioError> {
+        parse_duration(&s.value).map_err(|e| self.err(s, e))
+    }
+
+    fn module(&mut self, s: &Spanned<String>) -> Result<Module, ScenarioError> {
+        if let Some(m) = self.modules.get(&s.value) {
+            return Ok(m.clone());
+        }
+        let m = Module::resolve(&s.value, self.base_dir).map_err(|e| self.err(s, e))?;
+        self.modules.insert(s.value.clone(), m.clone());
+        Ok(m)
+    }
+
+    fn decision_kind(
+        &self,
+        key: &str,
+        at: &Spanned<impl Sized>,
+    ) -> Result<DecisionKind, ScenarioError> {
+        // Accept camelCase (`upgradeOrdering`) as well as the wire's snake_case.
+        let mut snake = String::new();
+        for c in key.chars() {
+            if c.is_ascii_uppercase() {
+                snake.push('_');
+                snake.push(c.to_ascii_lowercase());
+            } else {
+                snake.push(c);
+            }
+        }
+        snake.parse::<DecisionKind>().map_err(|e| self.err(at, e))
+    }
+
+    fn failure_mode(
+        &self,
+        raw: Option<&Spanned<String>>,
+        default: FailureMode,
+    ) -> Result<FailureMode, ScenarioError> {
+        match raw {
+            None => Ok(default),
+            Some(m) => match m.value.as_str() {
+                "Fallback" | "fallback" => Ok(FailureMode::Fallback),
+                "Hold" | "hold" => Ok(FailureMode::Hold),
+                other => Err(self.err(
+                    m,
+                    format!("unknown failureMode {other:?}: expected Fallback or Hold"),
+                )),
+            },
+        }
+    }
+
+    fn binding(
+        &mut self,
+        raw: &RawBinding,
+        default_mode: FailureMode,
+    ) -> Result<PolicyBinding, ScenarioError> {
+        if !(raw.limits.is_null() || raw.limits.is_object()) {
+            return Err(self.err(
+                &raw.module,
+                "limits must be a mapping (memoryMib, timeoutMs, fuel)",
+            ));
+        }
+        Ok(PolicyBinding {
+            module: self.module(&raw.module)?,
+            config: raw.config.clone(),
+            limits: raw.limits.clone(),
+            failure_mode: self.failure_mode(raw.failure_mode.as_ref(), default_mode)?,
+        })
+    }
+
+    fn convert(mut self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        let start = match &raw.start {
+            Some(s) => Timestamp::parse(&s.value).map_err(|e| self.err(s, e.to_string()))?,
+            None => Timestamp::parse(DEFAULT_START).unwrap_or_default(),
+        };
+        let duration = match &raw.duration {
+            Some(d) => {
+                let v = self.duration(d)?;
+                if v <= 0 || v > 366 * 86_400 {
+                    return Err(self.err(d, "duration must be between 1s and 366d"));
+                }
+                v
+            }
+            None => DEFAULT_DURATION,
+        };
+        let step = match &raw.step {
+            Some(s) => {
+                let v = self.duration(s)?;
+                if !(1..=3_600).contains(&v) {
+                    return Err(self.err(s, "step must be between 1s and 1h"));
+                }
+                v
+            }
+            None => DEFAULT_STEP,
+        };
+        let mut infra = InfraTimings::default();
+        for (field, slot) in [
+            (&raw.infra.workload_ready, &mut infra.workload_ready),
+            (&raw.infra.machine_ready, &mut infra.machine_ready),
+            (&raw.infra.machine_delete, &mut infra.machine_delete),
+        ] {
+            if let Some(v) = field {
+                *slot = self.duration(v)?;
+            }
+        }
+
+        let tenants = self.tenants(&raw.tenants)?;
+        let seeds = self.seeds(&raw.seeds)?;
+        let clusters = self.clusters(&raw.clusters, &tenants)?;
+        let mut objects = Vec::new();
+        for o in &raw.objects {
+            let v = &o.value;
+            let field = |k: &str| v.get(k).and_then(serde_json::Value::as_str).is_some();
+            let named = v
+                .pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                .is_some();
+            if !field("apiVersion") || !field("kind") || !named {
+                return Err(self.err(
+                    o,
+                    "object needs string fields apiVersion, kind and metadata.name",
+                ));
+            }
+            objects.push(v.clone());
+        }
+        let end = start.0 + duration;
+        let mut timeline = Vec::new();
+        for ev in &raw.timeline {
+            timeline.push(self.event(ev, start, end, &tenants, &seeds, &clusters)?);
+        }
+        timeline.sort_by_key(|e| e.at);
+
+        Ok(Scenario {
+            name: raw.name.unwrap_or_default(),
+            description: raw.description,
+            start,
+            duration,
+            step,
+            infra,
+            tenants,
+            seeds,
+            clusters,
+            objects,
+            timeline,
+            base_dir: self.base_dir.to_path_buf(),
+        })
+    }
+
+    fn tenants(&mut self, raw: &[Spanned<RawTenant>]) -> Result<Vec<Tenant>, ScenarioError> {
+        let mut out: Vec<Tenant> = Vec::new();
+        for t in raw {
+            let name = &t.value.name;
+            if !is_dns_label(&name.value) {
+                return Err(self.err(
+                    name,
+                    format!("tenant name {:?} is not a DNS label", name.value),
+                ));
+            }
+            if out.iter().any(|o| o.name == name.value) {
+                return Err(self.err(name, format!("tenant {:?} defined twice", name.value)));
+            }
+            let failure_mode =
+                self.failure_mode(t.value.failure_mode.as_ref(), FailureMode::Fallback)?;
+            let mut policies = BTreeMap::new();
+            for (key, b) in &t.value.policies {
+                let kind = self.decision_kind(key, b)?;
+                policies.insert(kind, self.binding(&b.value, failure_mode)?);
+            }
+            out.push(Tenant {
+                name: name.value.clone(),
+                namespace: t
+                    .value
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| format!("tenant-{}", name.value)),
+                policies,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn seeds(&self, raw: &[Spanned<RawSeed>]) -> Result<Vec<Seed>, ScenarioError> {
+        let mut out: Vec<Seed> = Vec::new();
+        for s in raw {
+            let r = &s.value;
+            if !is_dns_label(&r.name.value) {
+                return Err(self.err(
+                    &r.name,
+                    format!("seed name {:?} is not a DNS label", r.name.value),
+                ));
+            }
+            if out.iter().any(|o| o.name == r.name.value) {
+                return Err(self.err(&r.name, format!("seed {:?} defined twice", r.name.value)));
+            }
+            let min_version = match &r.min_version {
+                Some(v) => self.version(v)?,
+                None => KubeVersion::new(1, 0, 0),
+            };
+            let max_version = match &r.max_version {
+                Some(v) => self.version(v)?,
+                None => KubeVersion::new(1, 99, 0),
+            };
+            out.push(Seed {
+                name: r.name.value.clone(),
+                region: r.region.clone(),
+                provider: r.provider.clone(),
+                zone: r.zone.clone(),
+                labels: r.labels.clone(),
+                capacity: r.capacity,
+                min_version,
+                max_version,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn clusters(
+        &self,
+        raw: &[Spanned<RawClusters>],
+        tenants: &[Tenant],
+    ) -> Result<Vec<Cluster>, ScenarioError> {
+        let mut out: Vec<Cluster> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for g in raw {
+            let r = &g.value;
+            let Some(tenant) = tenants.iter().find(|t| t.name == r.tenant.value) else {
+                return Err(self.err(
+                    &r.tenant,
+                    format!(
+                        "unknown tenant {:?}: define it under tenants:",
+                        r.tenant.value
+                    ),
+                ));
+            };
+            let version = self.version(&r.version)?;
+            let count = r.count.unwrap_or(1);
+            if count == 0 || out.len() + count as usize > MAX_CLUSTERS {
+                return Err(self.err(
+                    g,
+                    format!("count must be between 1 and {MAX_CLUSTERS} clusters in total"),
+                ));
+            }
+            if count > 1 && !r.name.value.contains("{n}") {
+                return Err(self.err(
+                    &r.name,
+                    "with count > 1 the name needs a {n} placeholder (e.g. prod-{n})",
+                ));
+            }
+            let pools = match &r.pools {
+                Some(p) => p
+                    .iter()
+                    .map(|p| Pool {
+                        name: p.name.clone(),
+                        replicas: p.replicas,
+                    })
+                    .collect(),
+                None => vec![Pool {
+                    name: "workers".into(),
+                    replicas: default_pool_replicas(),
+                }],
+            };
+            for n in 1..=count {
+                let name = r.name.value.replace("{n}", &n.to_string());
+                if !is_dns_label(&name) {
+                    return Err(
+                        self.err(&r.name, format!("cluster name {name:?} is not a DNS label"))
+                    );
+                }
+                let id = ClusterRef::new(tenant.namespace.clone(), name);
+                if !seen.insert(id.clone()) {
+                    return Err(self.err(&r.name, format!("cluster {id} defined twice")));
+                }
+                out.push(Cluster {
+                    id,
+                    tenant: tenant.name.clone(),
+                    version,
+                    labels: r.labels.clone(),
+                    control_plane_replicas: r.control_plane_replicas,
+                    pools: pools.clone(),
+                    regions: r.regions.clone(),
+                    providers: r.providers.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    fn cluster_ref(
+        &self,
+        s: &Spanned<String>,
+        clusters: &[Cluster],
+    ) -> Result<ClusterRef, ScenarioError> {
+        let found: Vec<&Cluster> = match s.value.split_once('/') {
+            Some((ns, name)) => clusters
+                .iter()
+                .filter(|c| (c.id.namespace == ns || c.tenant == ns) && c.id.name == name)
+                .collect(),
+            None => clusters.iter().filter(|c| c.id.name == s.value).collect(),
+        };
+        match found.as_slice() {
+            [one] => Ok(one.id.clone()),
+            [] => Err(self.err(s, format!("unknown cluster {:?}: name a cluster defined under clusters: (NAME, TENANT/NAME or NAMESPACE/NAME)", s.value))),
+            _ => Err(self.err(s, format!("cluster name {:?} is ambiguous: write TENANT/NAME", s.value))),
+        }
+    }
+
+    fn pool(
+        &self,
+        cluster: &ClusterRef,
+        pool: Option<&Spanned<String>>,
+        clusters: &[Cluster],
+        at: &Spanned<String>,
+    ) -> Result<String, ScenarioError> {
+        let Some(c) = clusters.iter().find(|c| &c.id == cluster) else {
+            return Err(self.err(at, format!("unknown cluster {cluster}")));
+        };
+        match pool {
+            None => c
+                .pools
+                .first()
+                .map(|p| p.name.clone())
+                .ok_or_else(|| self.err(at, format!("cluster {cluster} has no node pools"))),
+            Some(p) if c.pools.iter().any(|x| x.name == p.value) => Ok(p.value.clone()),
+            Some(p) => Err(self.err(p, format!("cluster {cluster} has no pool {:?}", p.value))),
+        }
+    }
+
+    fn event(
+        &mut self,
+        ev: &Spanned<RawEvent>,
+        start: Timestamp,
+        end: i64,
+        tenants: &[Tenant],
+        seeds: &[Seed],
+        clusters: &[Cluster],
+    ) -> Result<TimedAction, ScenarioError> {
+        let r = &ev.value;
+        let at = parse_at(&r.at.value, start).map_err(|e| self.err(&r.at, e))?;
+        if at.0 < start.0 || at.0 > end {
+            return Err(self.err(
+                &r.at,
+                format!("event time {at} is outside the run ({start} + duration)"),
+            ));
+        }
+        let set = [
+            r.set_version.is_some(),
+            r.break_workload.is_some(),
+            r.heal_workload.is_some(),
+            r.break_machine.is_some(),
+            r.heal_machine.is_some(),
+            r.update_policy.is_some(),
+            r.seed_down.is_some(),
+            r.seed_up.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if set != 1 {
+            return Err(self.err(
+                ev,
+                format!(
+                    "a timeline entry needs exactly one action (setVersion, breakWorkload, \
+                     healWorkload, breakMachine, healMachine, updatePolicy, seedDown, seedUp); \
+                     found {set}"
+                ),
+            ));
+        }
+        let seed_name = |s: &Spanned<String>| -> Result<String, ScenarioError> {
+            if seeds.iter().any(|x| x.name == s.value) {
+                Ok(s.value.clone())
+            } else {
+                Err(self.err(s, format!("unknown seed {:?}", s.value)))
+            }
+        };
+        let action = if let Some(v) = &r.set_version {
+            let tenant = match &v.tenant {
+                Some(t) if tenants.iter().any(|x| x.name == t.value) => Some(t.value.clone()),
+                Some(t) => return Err(self.err(t, format!("unknown tenant {:?}", t.value))),
+                None => None,
+            };
+            let selector = Selector {
+                tenant,
+                labels: v.selector.clone(),
+            };
+            if !clusters
+                .iter()
+                .any(|c| selector.matches(&c.tenant, &c.labels))
+            {
+                return Err(self.err(
+                    &v.version,
+                    format!("setVersion selects no cluster ({})", selector.describe()),
+                ));
+            }
+            Action::SetVersion {
+                selector,
+                version: self.version(&v.version)?,
+            }
+        } else if let Some(w) = &r.break_workload {
+            Action::BreakWorkload {
+                cluster: self.cluster_ref(&w.cluster, clusters)?,
+                workload: w.workload.clone(),
+            }
+        } else if let Some(w) = &r.heal_workload {
+            Action::HealWorkload {
+                cluster: self.cluster_ref(&w.cluster, clusters)?,
+                workload: w.workload.clone(),
+            }
+        } else if let Some(m) = &r.break_machine {
+            let cluster = self.cluster_ref(&m.cluster, clusters)?;
+            let pool = self.pool(&cluster, m.pool.as_ref(), clusters, &m.cluster)?;
+            Action::BreakMachine {
+                cluster,
+                pool,
+                index: m.index,
+            }
+        } else if let Some(m) = &r.heal_machine {
+            let cluster = self.cluster_ref(&m.cluster, clusters)?;
+            let pool = self.pool(&cluster, m.pool.as_ref(), clusters, &m.cluster)?;
+            Action::HealMachine { cluster, pool }
+        } else if let Some(u) = &r.update_policy {
+            if !tenants.iter().any(|t| t.name == u.tenant.value) {
+                return Err(self.err(&u.tenant, format!("unknown tenant {:?}", u.tenant.value)));
+            }
+            let kind = self.decision_kind(&u.decision.value, &u.decision)?;
+            let previous = tenants
+                .iter()
+                .find(|t| t.name == u.tenant.value)
+                .and_then(|t| t.policies.get(&kind));
+            let config = match &u.config {
+                Some(c) => c.clone(),
+                None => previous.map_or(serde_json::Value::Null, |b| b.config.clone()),
+            };
+            let default_mode = previous.map_or(FailureMode::Fallback, |b| b.failure_mode);
+            Action::UpdatePolicy {
+                tenant: u.tenant.value.clone(),
+                kind,
+                binding: PolicyBinding {
+                    module: self.module(&u.module)?,
+                    config,
+                    limits: previous.map_or(serde_json::Value::Null, |b| b.limits.clone()),
+                    failure_mode: self.failure_mode(u.failure_mode.as_ref(), default_mode)?,
+                },
+            }
+        } else if let Some(s) = &r.seed_down {
+            Action::SeedDown {
+                seed: seed_name(&s.seed)?,
+            }
+        } else if let Some(s) = &r.seed_up {
+            Action::SeedUp {
+                seed: seed_name(&s.seed)?,
+            }
+        } else {
+            return Err(self.err(ev, "a timeline entry needs an action"));
+        };
+        Ok(TimedAction {
+            at,
+            line: ev.referenced.line(),
+            action,
+        })
+    }
+}
+
+/// RFC 1123 label: lowercase alphanumerics and `-`, 1-63 chars, alphanumeric at both ends.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// The YAML parser appends ` at line N, column M`; the error already leads with it.
+fn strip_location_suffix(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}

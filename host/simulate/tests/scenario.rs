@@ -1,0 +1,170 @@
+//! Scenario parsing: valid files load; invalid ones fail naming the line and column.
+
+use std::path::{Path, PathBuf};
+
+use fleetward_simulate::scenario::{Action, ScenarioError, parse_str};
+
+fn modules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios")
+}
+
+const VALID: &str = r#"
+name: tiny
+start: 2026-01-05T00:00:00Z
+duration: 2d
+infra:
+  workloadReady: 20s
+  machineReady: 1m
+tenants:
+  - name: acme
+    failureMode: Hold
+    policies:
+      upgradeOrdering:
+        module: modules/trapping-upgrade-ordering.wat
+        config: {waves: [canary]}
+seeds:
+  - name: eu-1
+    region: eu-west
+    capacity: 10
+    minVersion: "1.30"
+    maxVersion: "1.33"
+clusters:
+  - tenant: acme
+    name: prod-{n}
+    count: 3
+    version: 1.31.0
+    labels: {env: prod}
+timeline:
+  - at: T+2h
+    setVersion: {tenant: acme, selector: {env: prod}, version: 1.32.0}
+  - at: T+1h
+    breakWorkload: {cluster: prod-2, workload: etcd}
+  - at: 2026-01-05T03:00:00Z
+    seedDown: {seed: eu-1}
+"#;
+
+#[test]
+fn valid_scenario_loads_with_defaults_and_sorted_timeline() {
+    let s = parse_str(VALID, "tiny.yaml", &modules_dir()).expect("valid scenario");
+    assert_eq!(s.clusters.len(), 3);
+    assert_eq!(s.clusters[1].id.to_string(), "tenant-acme/prod-2");
+    assert_eq!(s.infra.workload_ready, 20);
+    assert_eq!(s.infra.machine_ready, 60);
+    assert_eq!(s.infra.machine_delete, 10);
+    assert_eq!(s.duration, 2 * 86_400);
+    // Sorted by time, not file order.
+    assert!(matches!(s.timeline[0].action, Action::BreakWorkload { .. }));
+    assert!(matches!(s.timeline[1].action, Action::SetVersion { .. }));
+    assert_eq!(s.timeline[2].at.0 - s.start.0, 3 * 3600);
+    let binding = &s.tenants[0].policies.values().next().expect("one binding");
+    assert!(binding.module.digest.starts_with("sha256:"));
+    assert_eq!(
+        binding.module.bytes[..4],
+        *b"\0asm",
+        "WAT compiled to a binary module"
+    );
+}
+
+fn error_of(yaml: &str) -> ScenarioError {
+    match parse_str(yaml, "bad.yaml", &modules_dir()) {
+        Ok(_) => panic!("scenario should be rejected:\n{yaml}"),
+        Err(e) => e,
+    }
+}
+
+/// Replaces `from` by `to` once in VALID and returns the line (1-based) of the change.
+fn mutate(from: &str, to: &str) -> (String, u64) {
+    let pos = VALID
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} not in VALID"));
+    let line = VALID[..pos].matches('\n').count() as u64 + 1;
+    (VALID.replacen(from, to, 1), line)
+}
+
+#[test]
+fn semantic_errors_name_line_and_column() {
+    let cases = [
+        (
+            "version: 1.31.0",
+            "version: one.two",
+            "invalid Kubernetes version",
+        ),
+        ("at: T+2h", "at: T+2 hours", "invalid duration"),
+        ("at: T+2h", "at: next monday", "invalid time"),
+        ("duration: 2d", "duration: 2 days", "invalid duration"),
+        ("cluster: prod-2", "cluster: prod-9", "unknown cluster"),
+        ("seed: eu-1}", "seed: us-1}", "unknown seed"),
+        (
+            "failureMode: Hold",
+            "failureMode: Maybe",
+            "unknown failureMode",
+        ),
+        (
+            "module: modules/trapping-upgrade-ordering.wat",
+            "module: modules/missing.wasm",
+            "cannot read module",
+        ),
+        (
+            "module: modules/trapping-upgrade-ordering.wat",
+            "module: builtin:nope",
+            "unknown builtin",
+        ),
+        (
+            "upgradeOrdering:",
+            "upgradeOrdrng:",
+            "unknown decision kind",
+        ),
+        ("at: T+1h", "at: T+5d", "outside the run"),
+        (
+            "tenant: acme\n    name",
+            "tenant: acne\n    name",
+            "unknown tenant",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let (yaml, line) = mutate(from, to);
+        let err = error_of(&yaml);
+        let msg = err.to_string();
+        assert!(msg.contains(expected), "{to}: {msg}");
+        let (l, c) = err.line_column().expect("has a location");
+        // Either the line of the value itself or of its key (for nested map values).
+        assert!(
+            l == line || l == line + 1,
+            "{to}: expected line {line}, got {l}: {msg}"
+        );
+        assert!(c >= 1, "{to}: column {c}");
+        assert!(msg.starts_with(&format!("bad.yaml:{l}:{c}: ")), "{msg}");
+    }
+}
+
+#[test]
+fn syntax_and_shape_errors_name_the_line() {
+    // An unknown field.
+    let (yaml, line) = mutate("capacity: 10", "capacty: 10");
+    let err = error_of(&yaml);
+    assert!(matches!(err, ScenarioError::Syntax { .. }), "{err}");
+    assert_eq!(err.line_column().map(|x| x.0), Some(line), "{err}");
+    assert!(err.to_string().contains("capacty"), "{err}");
+    eprintln!("sample syntax error: {err}");
+    // Broken YAML (unclosed flow mapping).
+    let (yaml, line) = mutate("{env: prod}\n", "{env: prod\n");
+    let err = error_of(&yaml);
+    let (l, _) = err.line_column().expect("location");
+    assert!(l >= line, "{err}");
+    // A wrong type.
+    let (yaml, line) = mutate("count: 3", "count: many");
+    let err = error_of(&yaml);
+    assert_eq!(err.line_column().map(|x| x.0), Some(line), "{err}");
+}
+
+#[test]
+fn timeline_entry_needs_exactly_one_action() {
+    let (yaml, line) = mutate(
+        "    breakWorkload: {cluster: prod-2, workload: etcd}",
+        "    breakWorkload: {cluster: prod-2, workload: etcd}\n    seedUp: {seed: eu-1}",
+    );
+    let err = error_of(&yaml);
+    assert!(err.to_string().contains("exactly one action"), "{err}");
+    // The entry starts on the `at:` line just above.
+    assert_eq!(err.line_column().map(|x| x.0), Some(line - 1), "{err}");
+}
