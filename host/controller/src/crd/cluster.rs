@@ -122,7 +122,9 @@ pub struct PlacementSpec {
 }
 
 /// Lifecycle phase, for `kubectl get`.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum Phase {
     /// Waiting for placement.
     #[default]

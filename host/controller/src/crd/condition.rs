@@ -77,11 +77,39 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_status_change() {
         let mut c = Vec::new();
-        assert!(set_condition(&mut c, "Placed", ConditionStatus::False, "Pending", "", "t1"));
-        assert!(!set_condition(&mut c, "Placed", ConditionStatus::False, "Pending", "", "t2"));
-        assert!(set_condition(&mut c, "Placed", ConditionStatus::False, "NoSeed", "x", "t3"));
+        assert!(set_condition(
+            &mut c,
+            "Placed",
+            ConditionStatus::False,
+            "Pending",
+            "",
+            "t1"
+        ));
+        assert!(!set_condition(
+            &mut c,
+            "Placed",
+            ConditionStatus::False,
+            "Pending",
+            "",
+            "t2"
+        ));
+        assert!(set_condition(
+            &mut c,
+            "Placed",
+            ConditionStatus::False,
+            "NoSeed",
+            "x",
+            "t3"
+        ));
         assert_eq!(c[0].last_transition_time, "t1");
-        assert!(set_condition(&mut c, "Placed", ConditionStatus::True, "Placed", "", "t4"));
+        assert!(set_condition(
+            &mut c,
+            "Placed",
+            ConditionStatus::True,
+            "Placed",
+            "",
+            "t4"
+        ));
         assert_eq!(c[0].last_transition_time, "t4");
         assert_eq!(c.len(), 1);
     }

@@ -11,8 +11,8 @@ mod tenant;
 
 pub use cluster::{
     ControlPlaneSpec, DecisionRecordStatus, InProgressStep, MachineTemplateRef, ManagedCluster,
-    ManagedClusterSpec, ManagedClusterStatus, NodePoolSpec, NodePoolStatus, Phase,
-    PlacementSpec, ProblemStatus, RemediationEntry, UpgradeHistoryEntry,
+    ManagedClusterSpec, ManagedClusterStatus, NodePoolSpec, NodePoolStatus, Phase, PlacementSpec,
+    ProblemStatus, RemediationEntry, UpgradeHistoryEntry,
 };
 pub use condition::{Condition, ConditionStatus, set_condition};
 pub use seed::{KubeconfigSecretRef, Seed, SeedLocation, SeedSpec, SeedStatus};
@@ -79,7 +79,12 @@ mod tests {
         assert!(json.contains("x-kubernetes-preserve-unknown-fields"));
         let mc = ManagedCluster::crd();
         let v = &mc.spec.versions[0];
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
         let cols: Vec<_> = v
             .additional_printer_columns
             .iter()

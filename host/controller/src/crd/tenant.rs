@@ -131,7 +131,9 @@ pub struct PolicyLimits {
 }
 
 /// What the host does when a tenant's policy fails.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 pub enum FailureMode {
     /// Use Fleetward's built-in default for this decision.
     #[default]

@@ -1,0 +1,12 @@
+//! The functional core: pure functions that turn observed state plus policy answers into plans.
+//!
+//! Nothing here talks to Kubernetes or runs Wasm; the reconcilers (`crate::reconcile`) are the
+//! shell around it. Every rule the host enforces whatever a policy says lives here, unit-tested.
+
+pub mod diff;
+pub mod fallback;
+pub mod health;
+pub mod invariants;
+pub mod placement;
+pub mod provision;
+pub mod remediation;

@@ -1,0 +1,171 @@
+//! Placement hard filters and validation of the policy's answer.
+//!
+//! The host decides which seeds are *allowed*; the policy only picks among them. Its answer must
+//! name one of the candidates (or none), otherwise it is invalid output.
+
+use fleetward_sdk::wire::{ClusterToPlace, KubeVersion, PlacementDecision, SeedCandidate};
+
+/// A seed the hard filters removed, and why (shown in the `Placed` condition when nothing is left).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// Seed name.
+    pub seed: String,
+    /// Why it cannot host the cluster.
+    pub reason: String,
+}
+
+/// Why a placement answer is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// The policy named a seed that is not among the candidates it was given.
+    #[error("policy chose seed {seed:?}, which is not one of the {candidates} candidate(s)")]
+    NotACandidate {
+        /// The seed it named.
+        seed: String,
+        /// How many candidates it had.
+        candidates: usize,
+    },
+}
+
+fn minor_of(v: KubeVersion) -> (u32, u32) {
+    (v.major, v.minor)
+}
+
+/// Splits `seeds` into candidates that pass every hard filter (ready, under capacity, version in
+/// range at minor granularity, region/provider/label constraints) and the rejected rest.
+/// Candidates stay sorted by name.
+pub fn candidates(
+    cluster: &ClusterToPlace,
+    seeds: &[SeedCandidate],
+) -> (Vec<SeedCandidate>, Vec<Rejected>) {
+    let mut ok = Vec::new();
+    let mut rejected = Vec::new();
+    let c = &cluster.constraints;
+    for seed in seeds {
+        let reason = if !seed.ready {
+            Some("not ready".to_string())
+        } else if seed.clusters >= seed.capacity {
+            Some(format!("full ({}/{})", seed.clusters, seed.capacity))
+        } else if minor_of(cluster.version) < minor_of(seed.min_version)
+            || minor_of(cluster.version) > minor_of(seed.max_version)
+        {
+            Some(format!(
+                "hosts {}..{}, not {}",
+                seed.min_version, seed.max_version, cluster.version
+            ))
+        } else if !c.regions.is_empty() && !c.regions.contains(&seed.region) {
+            Some(format!("region {} not allowed", seed.region))
+        } else if !c.providers.is_empty() && !c.providers.contains(&seed.provider) {
+            Some(format!("provider {} not allowed", seed.provider))
+        } else {
+            c.seed_labels
+                .iter()
+                .find(|(k, v)| seed.labels.get(*k) != Some(*v))
+                .map(|(k, v)| format!("lacks label {k}={v}"))
+        };
+        match reason {
+            Some(reason) => rejected.push(Rejected {
+                seed: seed.name.clone(),
+                reason,
+            }),
+            None => ok.push(seed.clone()),
+        }
+    }
+    ok.sort_by(|a, b| a.name.cmp(&b.name));
+    (ok, rejected)
+}
+
+/// Checks the policy's answer against the candidates it was given.
+///
+/// # Errors
+/// [`PlacementError::NotACandidate`] when it names a seed outside the list.
+pub fn validate(
+    decision: &PlacementDecision,
+    candidates: &[SeedCandidate],
+) -> Result<Option<String>, PlacementError> {
+    match &decision.seed {
+        None => Ok(None),
+        Some(s) if candidates.iter().any(|c| &c.name == s) => Ok(Some(s.clone())),
+        Some(s) => Err(PlacementError::NotACandidate {
+            seed: s.clone(),
+            candidates: candidates.len(),
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use fleetward_sdk::wire::{ClusterRef, PlacementConstraints};
+
+    pub(crate) fn seed(name: &str, region: &str, clusters: u32, capacity: u32) -> SeedCandidate {
+        SeedCandidate {
+            name: name.into(),
+            region: region.into(),
+            provider: "aws".into(),
+            zone: None,
+            labels: Default::default(),
+            capacity,
+            clusters,
+            ready: true,
+            min_version: KubeVersion::new(1, 29, 0),
+            max_version: KubeVersion::new(1, 33, 0),
+        }
+    }
+
+    pub(crate) fn to_place(version: &str, regions: &[&str]) -> ClusterToPlace {
+        ClusterToPlace {
+            id: ClusterRef::new("t", "c"),
+            labels: Default::default(),
+            version: KubeVersion::parse(version).unwrap(),
+            constraints: PlacementConstraints {
+                regions: regions.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn filters_each_hard_rule() {
+        let mut not_ready = seed("d", "eu", 0, 10);
+        not_ready.ready = false;
+        let mut labelled = seed("e", "eu", 0, 10);
+        labelled.labels.insert("tier".into(), "gold".into());
+        let seeds = vec![
+            seed("b", "eu", 10, 10),
+            seed("a", "eu", 1, 10),
+            seed("c", "us", 0, 10),
+            not_ready,
+            labelled,
+        ];
+        let mut c = to_place("1.33.7", &["eu"]);
+        let (ok, rej) = candidates(&c, &seeds);
+        let names: Vec<_> = ok.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "e"]);
+        assert_eq!(rej.len(), 3);
+        c.constraints
+            .seed_labels
+            .insert("tier".into(), "gold".into());
+        let (ok, _) = candidates(&c, &seeds);
+        assert_eq!(ok.len(), 1);
+        let (ok, rej) = candidates(&to_place("1.34.0", &[]), &seeds);
+        assert!(ok.is_empty());
+        assert!(rej.iter().any(|r| r.reason.contains("hosts")));
+    }
+
+    #[test]
+    fn answer_must_be_a_candidate() {
+        let cands = vec![seed("a", "eu", 0, 1)];
+        let pick = |s: Option<&str>| PlacementDecision {
+            seed: s.map(Into::into),
+            reason: String::new(),
+            scores: vec![],
+        };
+        assert_eq!(validate(&pick(Some("a")), &cands), Ok(Some("a".into())));
+        assert_eq!(validate(&pick(None), &cands), Ok(None));
+        assert!(matches!(
+            validate(&pick(Some("zz")), &cands),
+            Err(PlacementError::NotACandidate { .. })
+        ));
+    }
+}
