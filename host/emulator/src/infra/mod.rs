@@ -28,6 +28,8 @@
 mod cache;
 mod capi;
 mod capi_loop;
+#[cfg(test)]
+mod capi_sim;
 mod deployments;
 mod faults;
 mod hash;
