@@ -402,11 +402,15 @@ impl CapiState {
                         .await
                         .map(|either| either.left());
                     match ctx.counters.count(Outcome::of(result)) {
-                        Outcome::Done(Some(deleting)) => {
+                        // With finalizers the server answers with the object, now deleting.
+                        Outcome::Done(Some(deleting))
+                            if deleting.metadata.deletion_timestamp.is_some() =>
+                        {
                             self.machines.upsert(deleting);
                             self.dirty.insert((CapiKind::Machine, mkey));
                         }
-                        Outcome::Done(None) | Outcome::NotFound => {
+                        // Gone at once: the answer is a Status or the object as it was.
+                        Outcome::Done(_) | Outcome::NotFound => {
                             self.machines.forget_deleted(&mkey);
                         }
                         other => {
