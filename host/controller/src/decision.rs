@@ -1,0 +1,64 @@
+//! Decision records: one per policy decision (or built-in stand-in), for the audit ledger.
+//!
+//! The controller sends every record to an optional [`DecisionSink`]; `fleetward simulate`
+//! builds its ledger from it and tests assert on it.
+
+use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
+
+/// What became of a decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    /// The tenant's policy (or the built-in, for tenants without one) decided and the host acted.
+    Applied,
+    /// The policy failed; the built-in default decided instead (`failureMode: Fallback`).
+    Fallback,
+    /// The policy failed; nothing changed (`failureMode: Hold`).
+    Held,
+    /// The host refused (part of) the answer: the invariant it would break.
+    Vetoed {
+        /// Invariant name (e.g. `ControlPlaneFirst`) or remediation veto.
+        invariant: String,
+    },
+    /// The decision failed and there is nothing to fall back to.
+    Error,
+}
+
+impl DecisionOutcome {
+    /// Label for metrics and status.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecisionOutcome::Applied => "applied",
+            DecisionOutcome::Fallback => "fallback",
+            DecisionOutcome::Held => "held",
+            DecisionOutcome::Vetoed { .. } => "vetoed",
+            DecisionOutcome::Error => "error",
+        }
+    }
+}
+
+/// One decision, as the ledger stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionRecord {
+    /// Decision time (the `now` the policy saw).
+    pub time: Timestamp,
+    /// Tenant.
+    pub tenant: String,
+    /// Clusters concerned (placement/remediation: one; upgrades: the steps' clusters).
+    pub clusters: Vec<ClusterRef>,
+    /// Decision kind.
+    pub kind: DecisionKind,
+    /// Module digest (`sha256:…`) or `builtin`.
+    pub digest: String,
+    /// Hex sha256 of the input envelope (empty for built-ins).
+    pub input_sha256: String,
+    /// The decision JSON the host acted on.
+    pub output_json: String,
+    /// Policy reason, veto message or error.
+    pub reason: String,
+    /// Outcome.
+    pub outcome: DecisionOutcome,
+}
+
+/// Where decision records go. Unbounded so the controller never blocks on a slow consumer;
+/// dropping the receiver simply discards records.
+pub type DecisionSink = tokio::sync::mpsc::UnboundedSender<DecisionRecord>;

@@ -1,0 +1,505 @@
+//! Which policy serves each tenant's decisions, and how a failure is turned into a decision per
+//! the tenant's failure mode.
+//!
+//! The registry holds, per tenant and decision kind, the module serving now (the last one that
+//! loaded and matched its digest) and the failure mode. [`PolicyRegistry::decide`] is the one
+//! place a decision is made: policy call → validation → on failure fallback or hold → record to
+//! metrics and the decision sink.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use fleetward_sdk::wire::{
+    ClusterRef, DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision,
+    RemediationRequest, Timestamp, UpgradeDecision, UpgradeRequest,
+};
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::core::fallback::{self, BUILTIN_DIGEST};
+use crate::crd::FailureMode;
+use crate::decision::{DecisionOutcome, DecisionRecord, DecisionSink};
+use crate::metrics::Metrics;
+
+/// A policy's successful answer with its audit data.
+#[derive(Clone, Debug)]
+pub struct Answer<T> {
+    /// The decision.
+    pub decision: T,
+    /// Hex sha256 of the input envelope.
+    pub input_sha256: String,
+    /// Canonical decision JSON.
+    pub output_json: String,
+}
+
+/// A failed policy call: a stable label (metrics, condition reason) and the full message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyFailure {
+    /// e.g. `timed_out`, `trap`, `invalid_output`, `not_loaded`.
+    pub label: String,
+    /// What happened, naming tenant, digest and call.
+    pub message: String,
+}
+
+/// Something that makes decisions for one tenant: a bound Wasm module, or a native stand-in in
+/// tests. Object-safe so the registry can hold either.
+pub trait DecisionPolicy: Send + Sync + Debug {
+    /// `sha256:<hex>` of the module.
+    fn digest(&self) -> String;
+    /// Placement.
+    fn place<'a>(
+        &'a self,
+        req: &'a PlacementRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>>;
+    /// Upgrade ordering.
+    fn order_upgrades<'a>(
+        &'a self,
+        req: &'a UpgradeRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>>;
+    /// Remediation.
+    fn remediate<'a>(
+        &'a self,
+        req: &'a RemediationRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>>;
+}
+
+/// The state of one (tenant, kind) slot.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    /// What the Tenant asks for when its module fails.
+    pub failure_mode: FailureMode,
+    /// The module serving now, if any loaded.
+    pub serving: Option<Arc<dyn DecisionPolicy>>,
+    /// Why the wanted module is not serving (load error, digest mismatch), if so.
+    pub load_error: Option<PolicyFailure>,
+}
+
+/// A decision as the reconcilers receive it.
+#[derive(Clone, Debug)]
+pub struct Decided<T> {
+    /// The decision to act on; `None` when held.
+    pub decision: Option<T>,
+    /// Digest of the module that decided, or `builtin`.
+    pub digest: String,
+    /// Outcome so far (reconcilers may still veto parts).
+    pub outcome: DecisionOutcome,
+    /// The policy failure, if one happened (drives `PolicyDegraded`).
+    pub failure: Option<PolicyFailure>,
+    /// Reason (policy's, or the failure).
+    pub reason: String,
+    /// Input digest for the ledger.
+    pub input_sha256: String,
+    /// Output JSON for the ledger.
+    pub output_json: String,
+}
+
+/// All tenants' policies. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyRegistry {
+    slots: Arc<RwLock<HashMap<(String, DecisionKind), Slot>>>,
+    known_tenants: Arc<RwLock<HashMap<String, ()>>>,
+}
+
+fn canonical<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl PolicyRegistry {
+    /// Replaces a slot (the tenant reconciler calls this after (re)loading).
+    pub fn set(&self, tenant: &str, kind: DecisionKind, slot: Option<Slot>) {
+        if let Ok(mut s) = self.slots.write() {
+            match slot {
+                Some(slot) => {
+                    s.insert((tenant.to_string(), kind), slot);
+                }
+                None => {
+                    s.remove(&(tenant.to_string(), kind));
+                }
+            }
+        }
+    }
+
+    /// Marks a tenant as existing (or gone).
+    pub fn set_tenant_known(&self, tenant: &str, known: bool) {
+        if let Ok(mut t) = self.known_tenants.write() {
+            if known {
+                t.insert(tenant.to_string(), ());
+            } else {
+                t.remove(tenant);
+                drop(t);
+                for kind in DecisionKind::ALL {
+                    self.set(tenant, kind, None);
+                }
+            }
+        }
+    }
+
+    /// Whether a Tenant resource with this name exists.
+    pub fn tenant_known(&self, tenant: &str) -> bool {
+        self.known_tenants
+            .read()
+            .map(|t| t.contains_key(tenant))
+            .unwrap_or(false)
+    }
+
+    /// The slot for a tenant and kind.
+    pub fn slot(&self, tenant: &str, kind: DecisionKind) -> Option<Slot> {
+        self.slots
+            .read()
+            .ok()?
+            .get(&(tenant.to_string(), kind))
+            .cloned()
+    }
+
+    async fn decide<'r, T, C, B>(
+        &self,
+        env: &DecideEnv<'_>,
+        kind: DecisionKind,
+        call: C,
+        builtin: B,
+        validate: impl Fn(&T) -> Result<(), String>,
+    ) -> Decided<T>
+    where
+        T: Serialize + Clone,
+        C: FnOnce(Arc<dyn DecisionPolicy>) -> BoxFuture<'r, Result<Answer<T>, PolicyFailure>>,
+        B: FnOnce() -> T,
+    {
+        let started = Instant::now();
+        let slot = self.slot(env.tenant, kind);
+        let result: Result<(Answer<T>, String), (PolicyFailure, Option<String>, FailureMode)> =
+            match &slot {
+                None => {
+                    let decision = builtin();
+                    let output_json = canonical(&decision);
+                    let answer = Answer {
+                        decision,
+                        input_sha256: String::new(),
+                        output_json,
+                    };
+                    return self.finish(
+                        env,
+                        kind,
+                        started,
+                        Decided {
+                            reason: String::new(),
+                            decision: Some(answer.decision),
+                            digest: BUILTIN_DIGEST.into(),
+                            outcome: DecisionOutcome::Applied,
+                            failure: None,
+                            input_sha256: answer.input_sha256,
+                            output_json: answer.output_json,
+                        },
+                    );
+                }
+                Some(Slot {
+                    serving: None,
+                    load_error,
+                    failure_mode,
+                }) => Err((
+                    load_error.clone().unwrap_or(PolicyFailure {
+                        label: "not_loaded".into(),
+                        message: "policy module not loaded".into(),
+                    }),
+                    None,
+                    *failure_mode,
+                )),
+                Some(Slot {
+                    serving: Some(p),
+                    failure_mode,
+                    ..
+                }) => {
+                    let digest = p.digest();
+                    match call(p.clone()).await {
+                        Ok(a) => match validate(&a.decision) {
+                            Ok(()) => Ok((a, digest)),
+                            Err(m) => Err((
+                                PolicyFailure {
+                                    label: "invalid_output".into(),
+                                    message: format!("policy {digest}: {m}"),
+                                },
+                                Some(digest),
+                                *failure_mode,
+                            )),
+                        },
+                        Err(e) => Err((e, Some(digest), *failure_mode)),
+                    }
+                }
+            };
+        let decided = match result {
+            Ok((a, digest)) => Decided {
+                reason: String::new(),
+                decision: Some(a.decision),
+                digest,
+                outcome: DecisionOutcome::Applied,
+                failure: None,
+                input_sha256: a.input_sha256,
+                output_json: a.output_json,
+            },
+            Err((failure, digest, mode)) => {
+                env.metrics
+                    .fallback(env.tenant, kind.as_str(), &failure.label);
+                let digest = digest.unwrap_or_else(|| "none".into());
+                match mode {
+                    FailureMode::Fallback => {
+                        let d = builtin();
+                        Decided {
+                            output_json: canonical(&d),
+                            decision: Some(d),
+                            digest: BUILTIN_DIGEST.into(),
+                            outcome: DecisionOutcome::Fallback,
+                            reason: format!("fallback to built-in: {failure}"),
+                            failure: Some(failure),
+                            input_sha256: String::new(),
+                        }
+                    }
+                    FailureMode::Hold => Decided {
+                        decision: None,
+                        digest,
+                        outcome: DecisionOutcome::Held,
+                        reason: format!("holding: {failure}"),
+                        failure: Some(failure),
+                        input_sha256: String::new(),
+                        output_json: String::new(),
+                    },
+                }
+            }
+        };
+        self.finish(env, kind, started, decided)
+    }
+
+    fn finish<T>(
+        &self,
+        env: &DecideEnv<'_>,
+        kind: DecisionKind,
+        started: Instant,
+        d: Decided<T>,
+    ) -> Decided<T> {
+        env.metrics.decision(
+            env.tenant,
+            kind.as_str(),
+            d.outcome.as_str(),
+            started.elapsed().as_secs_f64(),
+        );
+        d
+    }
+
+    /// Placement for one cluster; the answer must name one of `req.seeds`.
+    pub async fn place(
+        &self,
+        env: &DecideEnv<'_>,
+        req: &PlacementRequest,
+    ) -> Decided<PlacementDecision> {
+        let now = env.now;
+        self.decide(
+            env,
+            DecisionKind::Placement,
+            |p| Box::pin(async move { p.place(req, now).await }),
+            || fallback::place(req),
+            |d| {
+                crate::core::placement::validate(d, &req.seeds)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// Upgrade ordering for one tenant's fleet (invariants are applied by the caller).
+    pub async fn order_upgrades(
+        &self,
+        env: &DecideEnv<'_>,
+        req: &UpgradeRequest,
+    ) -> Decided<UpgradeDecision> {
+        let now = env.now;
+        self.decide(
+            env,
+            DecisionKind::UpgradeOrdering,
+            |p| Box::pin(async move { p.order_upgrades(req, now).await }),
+            || fallback::order_upgrades(req),
+            |_| Ok(()),
+        )
+        .await
+    }
+
+    /// Remediation for one problem; the action must concern the problem's component.
+    pub async fn remediate(
+        &self,
+        env: &DecideEnv<'_>,
+        req: &RemediationRequest,
+    ) -> Decided<RemediationDecision> {
+        let now = env.now;
+        self.decide(
+            env,
+            DecisionKind::Remediation,
+            |p| Box::pin(async move { p.remediate(req, now).await }),
+            || fallback::remediate(req),
+            |d| {
+                crate::core::remediation::validate(&req.problem, &d.action)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+}
+
+/// Per-call environment for a decision.
+#[derive(Debug)]
+pub struct DecideEnv<'a> {
+    /// Tenant.
+    pub tenant: &'a str,
+    /// Decision time.
+    pub now: Timestamp,
+    /// Metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// Sends a record to the sink, if any.
+pub fn emit(sink: Option<&DecisionSink>, record: DecisionRecord) {
+    if let Some(s) = sink {
+        let _ = s.send(record);
+    }
+}
+
+/// Builds the ledger record of a decision.
+pub fn record<T>(
+    d: &Decided<T>,
+    time: Timestamp,
+    tenant: &str,
+    clusters: Vec<ClusterRef>,
+    kind: DecisionKind,
+    outcome: DecisionOutcome,
+    reason: String,
+) -> DecisionRecord {
+    DecisionRecord {
+        time,
+        tenant: tenant.into(),
+        clusters,
+        kind,
+        digest: d.digest.clone(),
+        input_sha256: d.input_sha256.clone(),
+        output_json: d.output_json.clone(),
+        reason,
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::placement::tests::{seed, to_place};
+
+    #[derive(Debug)]
+    struct Broken;
+    impl DecisionPolicy for Broken {
+        fn digest(&self) -> String {
+            "sha256:broken".into()
+        }
+        fn place<'a>(
+            &'a self,
+            _: &'a PlacementRequest,
+            _: Timestamp,
+        ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>> {
+            Box::pin(async {
+                Ok(Answer {
+                    decision: PlacementDecision {
+                        seed: Some("nowhere".into()),
+                        reason: String::new(),
+                        scores: vec![],
+                    },
+                    input_sha256: String::new(),
+                    output_json: String::new(),
+                })
+            })
+        }
+        fn order_upgrades<'a>(
+            &'a self,
+            _: &'a UpgradeRequest,
+            _: Timestamp,
+        ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>> {
+            Box::pin(async {
+                Err(PolicyFailure {
+                    label: "timed_out".into(),
+                    message: "timed out after 100ms".into(),
+                })
+            })
+        }
+        fn remediate<'a>(
+            &'a self,
+            _: &'a RemediationRequest,
+            _: Timestamp,
+        ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
+            Box::pin(async {
+                Err(PolicyFailure {
+                    label: "trap".into(),
+                    message: "unreachable".into(),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn failure_modes() {
+        let reg = PolicyRegistry::default();
+        let m = Metrics::new();
+        let env = DecideEnv {
+            tenant: "t",
+            now: Timestamp(0),
+            metrics: &m,
+        };
+        let req = PlacementRequest {
+            cluster: to_place("1.31.0", &[]),
+            seeds: vec![seed("a", "eu", 0, 5)],
+            tenant_placements: vec![],
+        };
+        // No slot: built-in, applied.
+        let d = reg.place(&env, &req).await;
+        assert_eq!(
+            (d.outcome, d.digest.as_str()),
+            (DecisionOutcome::Applied, "builtin")
+        );
+        // Policy answers a non-candidate: fallback.
+        reg.set(
+            "t",
+            DecisionKind::Placement,
+            Some(Slot {
+                failure_mode: FailureMode::Fallback,
+                serving: Some(Arc::new(Broken)),
+                load_error: None,
+            }),
+        );
+        let d = reg.place(&env, &req).await;
+        assert_eq!(d.outcome, DecisionOutcome::Fallback);
+        assert_eq!(d.decision.unwrap().seed.as_deref(), Some("a"));
+        assert_eq!(d.failure.unwrap().label, "invalid_output");
+        // Hold: nothing.
+        reg.set(
+            "t",
+            DecisionKind::Placement,
+            Some(Slot {
+                failure_mode: FailureMode::Hold,
+                serving: Some(Arc::new(Broken)),
+                load_error: None,
+            }),
+        );
+        let d = reg.place(&env, &req).await;
+        assert_eq!(d.outcome, DecisionOutcome::Held);
+        assert!(d.decision.is_none());
+        // Other tenants unaffected.
+        let env2 = DecideEnv {
+            tenant: "u",
+            now: Timestamp(0),
+            metrics: &m,
+        };
+        assert_eq!(
+            reg.place(&env2, &req).await.outcome,
+            DecisionOutcome::Applied
+        );
+        assert!(m.render().contains(r#"fleetward_policy_fallbacks_total{tenant="t",kind="placement",error="invalid_output"} 2"#));
+    }
+}
