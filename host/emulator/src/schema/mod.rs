@@ -5,8 +5,9 @@
 //! drops fields the schema does not know (unless `x-kubernetes-preserve-unknown-fields`),
 //! and collects every violation as a [`FieldError`] whose wording matches the real server,
 //! so a test that asserts on a rejected custom resource reads the same against the emulator
-//! and a cluster. CEL rules (`x-kubernetes-validations`) and `pattern` are not evaluated (the
-//! emulator has no CEL or regex engine); the caller documents that simplification.
+//! and a cluster. CEL rules (`x-kubernetes-validations`) are not evaluated (the emulator has
+//! no CEL engine); `pattern`s are, with a small RE2-subset matcher (`schema::pattern`); a pattern
+//! outside that subset is skipped rather than guessed at.
 //!
 //! ```
 //! use fleetward_emulator::schema::{validate_and_prune, FieldErrorKind};
@@ -25,6 +26,7 @@
 //! ```
 
 mod format;
+mod pattern;
 mod walk;
 
 use serde_json::Value;
@@ -94,7 +96,7 @@ impl FieldError {
 
 /// Validates `obj` against `schema` (a CRD version's `openAPIV3Schema`) in place: applies
 /// `default`s, prunes unknown fields, and checks types, `nullable`, `required`, `enum`,
-/// bounds, lengths, item counts, lenient `format`s, `additionalProperties`,
+/// bounds, lengths, item counts, `pattern` (RE2 subset), lenient `format`s, `additionalProperties`,
 /// `x-kubernetes-int-or-string`, `x-kubernetes-embedded-resource`, list-type uniqueness and
 /// `allOf`/`anyOf`/`oneOf`/`not`. The top-level `apiVersion`, `kind` and `metadata` are
 /// always kept and not checked here.

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::format;
+use super::pattern::Regex;
 use super::{FieldError, FieldErrorKind};
 
 /// Validates the object root: `apiVersion`, `kind` and `metadata` are kept and skipped.
@@ -368,6 +369,13 @@ impl Walker {
                 "{} in body should be at least {min} chars long",
                 shown(path)
             );
+            self.invalid(path, value, detail);
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+            && let Ok(re) = Regex::compile(pattern)
+            && !re.is_match(s)
+        {
+            let detail = format!("{} in body should match '{pattern}'", shown(path));
             self.invalid(path, value, detail);
         }
         if let Some(fmt) = schema.get("format").and_then(Value::as_str)
@@ -750,6 +758,28 @@ mod tests {
         assert_eq!(
             msg,
             "spec.window: Invalid value: \"tomorrow\": spec.window in body must be of type date-time: \"tomorrow\""
+        );
+    }
+
+    #[test]
+    fn patterns_are_checked_and_unsupported_ones_skipped() {
+        let s = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "version": {"type": "string", "pattern": "^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?$"},
+            "flagged": {"type": "string", "pattern": "(?i)^abc$"}
+        }}}});
+        let run = |spec: Value| {
+            let mut obj = json!({"apiVersion": "v", "kind": "K", "metadata": {}, "spec": spec});
+            validate_and_prune(&mut obj, &s)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.kind, e.message))
+                .collect::<Vec<_>>()
+        };
+        assert!(run(json!({"version": "v1.30.1", "flagged": "XYZ"})).is_empty());
+        assert_eq!(
+            run(json!({"version": "1.30-rc"})),
+            [(FieldErrorKind::Invalid, "spec.version: Invalid value: \"1.30-rc\": spec.version in body should match '^v?[0-9]+\\.[0-9]+(\\.[0-9]+)?$'".to_owned())]
         );
     }
 
