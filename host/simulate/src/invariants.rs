@@ -120,17 +120,13 @@ pub fn check_transition(id: &ClusterRef, at: i64, before: &Value, after: &Value)
                     format!("step {target} goes from {f} to {t}"),
                 );
             }
-            if target.starts_with("pool/") {
-                if let Some(cp) = cp_after {
-                    if t.minor_distance(cp) > 0 {
-                        flag(
-                            "control_plane_first",
-                            format!(
-                                "step {target} to {t} starts while the control plane is at {cp}"
-                            ),
-                        );
-                    }
-                }
+            if let Some(cp) =
+                cp_after.filter(|cp| target.starts_with("pool/") && t.minor_distance(*cp) > 0)
+            {
+                flag(
+                    "control_plane_first",
+                    format!("step {target} to {t} starts while the control plane is at {cp}"),
+                );
             }
         }
     }

@@ -281,6 +281,11 @@ impl Recorder {
             .collect()
     }
 
+    /// Number of decisions so far.
+    pub fn decision_count(&self) -> usize {
+        self.ledger.len()
+    }
+
     /// Number of violations so far.
     pub fn violation_count(&self) -> usize {
         self.violations.len()
@@ -301,7 +306,7 @@ impl Recorder {
     /// True when no cluster has a pending upgrade, remediation or placement.
     pub fn settled(&self) -> bool {
         self.clusters.values().all(|s| {
-            s.open.keys().all(|k| k == "fault" || k.starts_with("hold"))
+            s.open.keys().all(|k| k.starts_with("hold/"))
                 && s.track
                     .as_ref()
                     .is_some_and(|t| t.requested_at.is_none() || t.completed_at.is_some())
@@ -446,27 +451,27 @@ impl Recorder {
                 close(st, &k, at);
             }
         }
-        if let (Some(step), Some(key)) = (step, step_key) {
-            if !st.open.contains_key(&key) {
-                let target = step
-                    .get("target")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let kind = match target.strip_prefix("pool/") {
-                    Some(pool) => SpanKind::Pool { pool: pool.into() },
-                    None => SpanKind::ControlPlane,
-                };
-                let s = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or_default();
-                let wave = s("wave");
-                let mut label = format!("{target}: {} → {}", s("from"), s("to"));
-                if !wave.is_empty() {
-                    label.push_str(&format!(" (wave {wave})"));
-                    if let Some(t) = st.track.as_mut() {
-                        t.waves.insert(wave.to_string());
-                    }
+        if let (Some(step), Some(key)) = (step, step_key)
+            && !st.open.contains_key(&key)
+        {
+            let target = step
+                .get("target")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let kind = match target.strip_prefix("pool/") {
+                Some(pool) => SpanKind::Pool { pool: pool.into() },
+                None => SpanKind::ControlPlane,
+            };
+            let s = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or_default();
+            let wave = s("wave");
+            let mut label = format!("{target}: {} → {}", s("from"), s("to"));
+            if !wave.is_empty() {
+                label.push_str(&format!(" (wave {wave})"));
+                if let Some(t) = st.track.as_mut() {
+                    t.waves.insert(wave.to_string());
                 }
-                open(st, &key, kind, at, &label);
             }
+            open(st, &key, kind, at, &label);
         }
 
         // Remediation: the Remediating condition, plus executed actions from the history.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion, Labels, Timestamp};
 
+pub(crate) use modules::short_hex;
 pub use modules::{BUILTIN_MODULES, Module, ModuleSource};
 pub use parse::{load, parse_str};
 pub use timeline::{Action, Selector, TimedAction, format_duration, parse_duration};

@@ -1,0 +1,137 @@
+//! The pipeline after the world: recorder → summary → report, checked on a scripted world.
+//! (The same checks against the real controller are in `tests/simulate.rs`.)
+
+mod common;
+
+use common::{ScriptedFleet, run_scripted, small};
+use fleetward_simulate::record::SpanKind;
+use fleetward_simulate::{summary, write_outputs};
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("fleetward-simulate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn spans_summary_and_holds_follow_the_observations() {
+    let s = small();
+    let rec = run_scripted(&s, ScriptedFleet::new());
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    let acme1 = rec
+        .clusters
+        .iter()
+        .find(|c| c.id.name == "prod-1")
+        .expect("prod-1");
+    assert_eq!(acme1.seed.as_deref(), Some("eu-1"));
+    let kinds: Vec<&SpanKind> = acme1.spans.iter().map(|s| &s.kind).collect();
+    assert_eq!(kinds[0], &SpanKind::Placement);
+    assert!(kinds.contains(&&SpanKind::ControlPlane));
+    assert!(kinds.contains(&&SpanKind::Pool { pool: "gpu".into() }));
+    // prod-3 waits for the two before it: a hold span with the policy's reason.
+    let acme3 = rec
+        .clusters
+        .iter()
+        .find(|c| c.id.name == "prod-3")
+        .expect("prod-3");
+    let hold = acme3
+        .spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Hold)
+        .expect("hold");
+    assert_eq!(hold.label, "one at a time");
+    let web1 = rec
+        .clusters
+        .iter()
+        .find(|c| c.id.name == "web-1")
+        .expect("web-1");
+    assert!(web1.spans.iter().any(|s| s.kind == SpanKind::Fault));
+    assert!(web1.spans.iter().any(|s| s.kind == SpanKind::Remediation));
+
+    let sum = summary::summarize(&rec);
+    let acme = &sum.tenants[0];
+    assert_eq!(
+        (
+            acme.tenant.as_str(),
+            acme.clusters,
+            acme.upgraded,
+            acme.requested
+        ),
+        ("acme", 3, 3, 3)
+    );
+    // 3 clusters × (cp + 2 pools) × 10 minutes, serial.
+    assert_eq!(acme.time_to_complete, Some(3 * 3 * 600));
+    assert_eq!(sum.tenants[1].remediations, 1);
+    let table = summary::table(&sum);
+    assert!(
+        table
+            .lines()
+            .nth(2)
+            .is_some_and(|l| l.starts_with("acme") && l.contains("3/3") && l.contains("1h 30m")),
+        "{table}"
+    );
+    // Ended early: settled two hours after the last event, not after a whole day.
+    assert!(rec.end - rec.start < 86_400, "ran {}s", rec.end - rec.start);
+}
+
+#[test]
+fn a_written_downgrade_is_a_violation_and_fails_the_exit_code() {
+    let s = small();
+    let mut fleet = ScriptedFleet::new();
+    fleet.downgrade_on_upgrade = true;
+    let rec = run_scripted(&s, fleet);
+    assert!(
+        rec.violations.iter().any(|v| v.invariant == "no_downgrade"),
+        "{:?}",
+        rec.violations
+    );
+    let dir = tmpdir("violation");
+    let sum = summary::summarize(&rec);
+    assert_eq!(sum.violations, rec.violations.len());
+    let report = write_outputs(&dir, &rec, &sum, None).expect("written");
+    let html = std::fs::read_to_string(report).expect("report");
+    assert!(html.contains("Invariant violations") && html.contains("no_downgrade"));
+}
+
+#[test]
+fn report_html_is_self_contained_and_has_one_row_per_cluster() {
+    let s = small();
+    let rec = run_scripted(&s, ScriptedFleet::new());
+    let dir = tmpdir("html");
+    let sum = summary::summarize(&rec);
+    let report = write_outputs(&dir, &rec, &sum, None).expect("written");
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches(r#"<g class="cluster-row""#).count(), 5);
+    assert_eq!(html.matches(r#"<g class="tenant""#).count(), 2);
+    assert!(html.contains(r#"<table class="ledger" data-tenant="acme">"#));
+    assert!(html.contains("<details><summary>json</summary>"));
+    for external in ["http://", "https://", "<script src", "<link "] {
+        let stripped = html.replace("http://www.w3.org/2000/svg", "");
+        assert!(
+            !stripped.contains(external),
+            "external reference {external}"
+        );
+    }
+    // Hover text for holds carries the reason.
+    assert!(html.contains("<title>hold · tenant-acme/prod-3\none at a time"));
+    for f in ["ledger.json", "summary.json", "spans.json"] {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(f)).expect(f)).expect(f);
+        assert!(!v.is_null());
+    }
+}
+
+#[test]
+fn same_observations_same_bytes() {
+    let s = small();
+    let render = |name: &str| {
+        let rec = run_scripted(&s, ScriptedFleet::new());
+        let dir = tmpdir(name);
+        let sum = summary::summarize(&rec);
+        write_outputs(&dir, &rec, &sum, None).expect("written");
+        ["report.html", "ledger.json", "summary.json", "spans.json"]
+            .map(|f| std::fs::read(dir.join(f)).expect(f))
+    };
+    assert_eq!(render("det-a"), render("det-b"));
+}
