@@ -92,10 +92,8 @@ pub(crate) async fn run(ctx: Arc<Context>) {
     loop {
         let deadline = state.timers.next_deadline();
         tokio::select! {
-            item = events.next() => match item {
-                Some(item) => state.on_event(item),
-                None => return,
-            },
+            // Fixed order (faults, events, timers) keeps runs reproducible.
+            biased;
             changed = faults.changed() => {
                 if changed.is_err() {
                     return;
@@ -103,6 +101,10 @@ pub(crate) async fn run(ctx: Arc<Context>) {
                 let all: Vec<Key> = state.machines.keys().map(|k| (CapiKind::Machine, k.clone())).collect();
                 state.dirty.extend(all);
             }
+            item = events.next() => match item {
+                Some(item) => state.on_event(item),
+                None => return,
+            },
             () = sleep_until_opt(deadline) => {}
         }
         for _ in 0..MAX_DRAIN {

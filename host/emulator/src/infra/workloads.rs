@@ -95,6 +95,14 @@ pub(crate) async fn run<W: Workload>(ctx: Arc<Context>) {
         let mut dirty = BTreeSet::new();
         let deadline = state.timers.next_deadline();
         tokio::select! {
+            // Fixed order (faults, events, timers) keeps runs reproducible.
+            biased;
+            changed = faults.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                dirty.extend(state.cache.keys().cloned());
+            }
             event = events.next() => match event {
                 Some(Ok(event)) => dirty.extend(state.cache.apply(event).iter().map(ObjectKey::of)),
                 Some(Err(error)) => {
@@ -102,12 +110,6 @@ pub(crate) async fn run<W: Workload>(ctx: Arc<Context>) {
                 }
                 None => return,
             },
-            changed = faults.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                dirty.extend(state.cache.keys().cloned());
-            }
             () = sleep_until_opt(deadline) => {}
         }
         for _ in 0..MAX_DRAIN {
