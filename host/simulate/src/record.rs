@@ -556,10 +556,17 @@ impl Recorder {
                 .collect();
             let mut held: BTreeMap<ClusterRef, String> = BTreeMap::new();
             if entry.outcome == "held" {
-                for c in &entry.clusters {
-                    if let Some((ns, name)) = c.split_once('/') {
+                // The policy failed under failureMode Hold: every cluster still waiting for
+                // its new version is held, for that reason.
+                for id in &tenant_clusters {
+                    let waiting = self
+                        .clusters
+                        .get(id)
+                        .and_then(|s| s.track.as_ref())
+                        .is_some_and(|t| t.requested_at.is_some() && t.completed_at.is_none());
+                    if waiting {
                         held.insert(
-                            ClusterRef::new(ns, name),
+                            id.clone(),
                             format!("policy failed, holding: {}", entry.reason),
                         );
                     }

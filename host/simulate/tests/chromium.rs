@@ -44,8 +44,10 @@ fn report_renders_in_headless_chromium() {
         );
         return;
     }
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("fleetward-simulate-chromium-{}", std::process::id()));
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "fleetward-simulate-chromium-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let s = small();
     let rec = run_scripted(&s, ScriptedFleet::new());
@@ -70,6 +72,10 @@ fn report_renders_in_headless_chromium() {
     });
     assert_eq!(&bytes[1..4], b"PNG");
     // A blank 1400×900 page compresses to a few KB; the report with its chart is far larger.
-    assert!(bytes.len() > 40_000, "screenshot only {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot only {} bytes",
+        bytes.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -168,3 +168,28 @@ fn timeline_entry_needs_exactly_one_action() {
     // The entry starts on the `at:` line just above.
     assert_eq!(err.line_column().map(|x| x.0), Some(line - 1), "{err}");
 }
+
+#[test]
+fn every_example_scenario_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(modules_dir()).expect("examples/scenarios") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let s = fleetward_simulate::scenario::load(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                !s.clusters.is_empty() && !s.timeline.is_empty(),
+                "{}",
+                path.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "found {n} example scenarios");
+}
+
+#[test]
+fn rollout_example_has_thirty_clusters_in_three_tenants() {
+    let s = fleetward_simulate::scenario::load(&modules_dir().join("rollout.yaml")).expect("loads");
+    assert_eq!((s.clusters.len(), s.tenants.len()), (30, 3));
+}
