@@ -133,14 +133,6 @@ fn drop_ignored(set: &mut FieldSet, subresource: Option<&str>) {
     }
 }
 
-fn without_managed_fields(obj: &Value) -> Value {
-    let mut copy = obj.clone();
-    if let Some(Value::Object(meta)) = copy.get_mut("metadata") {
-        meta.remove("managedFields");
-    }
-    copy
-}
-
 fn filtered(mut cmp: Comparison, subresource: Option<&str>) -> Comparison {
     drop_ignored(&mut cmp.added, subresource);
     drop_ignored(&mut cmp.modified, subresource);
@@ -229,9 +221,7 @@ pub fn server_side_apply(
         .unwrap_or_default()
         .to_owned();
     let mut entries = live.map(read_entries).unwrap_or_default();
-    let live_plain = live
-        .map(without_managed_fields)
-        .unwrap_or_else(|| Value::Object(Map::new()));
+    let live_plain = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
     if let Some(live) = live
         && entries.is_empty()
     {
@@ -255,14 +245,19 @@ pub fn server_side_apply(
         }
     }
     let is_me = |e: &ManagedFieldsEntry| e.is(p.manager, Operation::Apply, p.subresource);
-    let previous = entries.iter().find(|e| is_me(e)).cloned();
-    let last_set = previous
-        .as_ref()
+    let had_entry = entries.iter().any(is_me);
+    let last_set = entries
+        .iter()
+        .find(|e| is_me(e))
         .map(|e| e.fields.clone())
         .unwrap_or_default();
 
     let mut config_set = fieldpath::field_set(applied);
     drop_ignored(&mut config_set, p.subresource);
+    let set_changed = !had_entry || last_set != config_set;
+    // What this manager applied last time and no longer applies: candidates for removal.
+    let mut dropped = last_set;
+    dropped.subtract(&config_set);
 
     let mut merged = live_plain.clone();
     fieldpath::merge_applied(&mut merged, applied);
@@ -271,7 +266,7 @@ pub fn server_side_apply(
     changed.union_with(&cmp.modified);
 
     let mut conflicts = Vec::new();
-    for entry in entries.iter().filter(|e| !is_me(e)) {
+    for entry in entries.iter().filter(|e| !is_me(e) && !changed.is_empty()) {
         for path in entry.fields.intersection(&changed).paths() {
             conflicts.push(FieldConflict {
                 manager: entry.manager.clone(),
@@ -301,23 +296,23 @@ pub fn server_side_apply(
     }
 
     // Remove what this manager applied last time, no longer applies, and nobody else owns.
-    let mut owned = FieldSet::new();
-    for entry in &entries {
-        owned.union_with(&entry.fields);
-    }
-    prune(&mut merged, &last_set, &owned, &mut Vec::new());
-    let removed = filtered(fieldpath::compare(&live_plain, &merged), p.subresource).removed;
-    for entry in &mut entries {
-        entry.fields.subtract(&removed);
+    if !dropped.is_empty() {
+        let mut owned = FieldSet::new();
+        for entry in &entries {
+            owned.union_with(&entry.fields);
+        }
+        if prune(&mut merged, &dropped, Some(&owned), &mut Vec::new()) {
+            let removed = filtered(fieldpath::compare(&live_plain, &merged), p.subresource).removed;
+            for entry in &mut entries {
+                entry.fields.subtract(&removed);
+            }
+        }
     }
     entries.retain(|e| is_me(e) || !e.fields.is_empty());
 
     let object_changed = merged != live_plain;
     if let Some(me) = entries.iter_mut().find(|e| is_me(e)) {
-        let set_changed = previous
-            .as_ref()
-            .is_none_or(|prev| prev.fields != me.fields);
-        if object_changed || set_changed || previous.is_none() {
+        if object_changed || set_changed {
             me.time = Some(p.now.to_owned());
         }
         me.api_version = api_version;
@@ -326,16 +321,26 @@ pub fn server_side_apply(
     Ok(merged)
 }
 
-fn prune(obj: &mut Value, last: &FieldSet, owned: &FieldSet, prefix: &mut Vec<String>) {
-    for (element, child) in last.children() {
+/// Removes from `obj` the members of `dropped` that nobody owns at or below them (`owned` is
+/// the subtree of all owners' fields at the same position); whether anything was removed.
+fn prune(
+    obj: &mut Value,
+    dropped: &FieldSet,
+    owned: Option<&FieldSet>,
+    prefix: &mut Vec<String>,
+) -> bool {
+    let mut removed = false;
+    for (element, child) in dropped.children() {
+        let owned_child = owned.and_then(|o| o.child(element));
         prefix.push(element.clone());
-        if child.is_member() && !owned.contains_at_or_below(prefix) {
-            fieldpath::remove_path(obj, prefix);
+        if child.is_member() && owned_child.is_none_or(FieldSet::is_empty) {
+            removed |= fieldpath::remove_path(obj, prefix);
         } else {
-            prune(obj, child, owned, prefix);
+            removed |= prune(obj, child, owned_child, prefix);
         }
         prefix.pop();
     }
+    removed
 }
 
 /// Updates `after.metadata.managedFields` for a non-apply write (create, update, patch) by
@@ -358,23 +363,39 @@ pub fn record_update(
         return;
     }
     let before_managed = before.and_then(|b| b.pointer("/metadata/managedFields"));
-    let mut entries = match after.pointer("/metadata/managedFields") {
-        Some(sent) if !sent.is_null() && Some(sent) != before_managed => {
-            if sent.as_array().is_some_and(Vec::is_empty) {
-                write_entries(after, &[]);
-                return;
-            }
-            read_entries(after)
-        }
-        _ => before.map(read_entries).unwrap_or_default(),
-    };
-    let old = before
-        .map(without_managed_fields)
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    let new = without_managed_fields(after);
-    let cmp = filtered(fieldpath::compare(&old, &new), subresource);
+    let sent = after
+        .pointer("/metadata/managedFields")
+        .filter(|v| !v.is_null());
+    let client_reset = sent.is_some() && sent != before_managed;
+    if client_reset && sent.and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        write_entries(after, &[]);
+        return;
+    }
+    let empty = Value::Object(Map::new());
+    let cmp = filtered(
+        fieldpath::compare(before.unwrap_or(&empty), after),
+        subresource,
+    );
     let mut changed = cmp.added;
     changed.union_with(&cmp.modified);
+    if changed.is_empty() && cmp.removed.is_empty() && !client_reset {
+        // Nothing owned changed: keep the live entries exactly as they were.
+        match before_managed {
+            Some(m) => {
+                let m = m.clone();
+                if let Some(Value::Object(meta)) = after.get_mut("metadata") {
+                    meta.insert("managedFields".into(), m);
+                }
+            }
+            None => write_entries(after, &[]),
+        }
+        return;
+    }
+    let mut entries = if client_reset {
+        read_entries(after)
+    } else {
+        before.map(read_entries).unwrap_or_default()
+    };
 
     let is_me = |e: &ManagedFieldsEntry| e.is(manager, Operation::Update, subresource);
     for entry in &mut entries {
@@ -384,7 +405,7 @@ pub fn record_update(
         }
     }
     if !changed.is_empty() {
-        let api_version = new
+        let api_version = after
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()

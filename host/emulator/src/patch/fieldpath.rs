@@ -20,18 +20,14 @@ pub(crate) struct Comparison {
 }
 
 /// The set of fields `value` (an object) sets: leaves (scalars, `null`, empty objects, atomic
-/// lists) and every element of keyed/set lists.
+/// lists) and every element of keyed/set lists. `metadata.managedFields` is skipped.
 pub(crate) fn field_set(value: &Value) -> FieldSet {
-    let mut out = FieldSet::new();
-    collect(value, &mut Vec::new(), &mut Vec::new(), &mut out);
-    out
+    collect(value, &mut Vec::new())
 }
 
-/// Compares two versions of an object.
+/// Compares two versions of an object (`metadata.managedFields` skipped).
 pub(crate) fn compare(old: &Value, new: &Value) -> Comparison {
-    let mut cmp = Comparison::default();
-    compare_values(old, new, &mut Vec::new(), &mut Vec::new(), &mut cmp);
-    cmp
+    compare_values(old, new, &mut Vec::new())
 }
 
 fn field_element(name: &str) -> PathElement {
@@ -57,7 +53,7 @@ fn list_elements(items: &[Value], strategy: ListStrategy) -> Vec<(PathElement, &
         .collect()
 }
 
-fn is_leaf(value: &Value, names: &[String]) -> bool {
+fn is_leaf(value: &Value, names: &[&str]) -> bool {
     match value {
         Value::Object(map) => map.is_empty(),
         Value::Array(items) => apply_list_strategy(names, &[items]) == ListStrategy::Atomic,
@@ -65,121 +61,154 @@ fn is_leaf(value: &Value, names: &[String]) -> bool {
     }
 }
 
-fn collect(
-    value: &Value,
-    names: &mut Vec<String>,
-    prefix: &mut Vec<PathElement>,
-    out: &mut FieldSet,
-) {
+/// `metadata.managedFields` is bookkeeping, not content: never owned, never compared.
+fn skipped(names: &[&str], key: &str) -> bool {
+    key == "managedFields" && names == ["metadata"]
+}
+
+/// The fields `value` sets, relative to `value` (built bottom-up: no path copies).
+fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) -> FieldSet {
+    let mut node = FieldSet::new();
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                names.push(key.clone());
-                prefix.push(field_element(key));
-                if is_leaf(child, names) {
-                    out.insert(prefix);
-                } else {
-                    collect(child, names, prefix, out);
+                if skipped(names, key) {
+                    continue;
                 }
-                prefix.pop();
+                names.push(key);
+                let sub = if is_leaf(child, names) {
+                    FieldSet::leaf()
+                } else {
+                    collect(child, names)
+                };
                 names.pop();
+                node.attach(field_element(key), sub);
             }
         }
         Value::Array(items) => {
             let strategy = apply_list_strategy(names, &[items]);
             for (element, item) in list_elements(items, strategy) {
-                prefix.push(element);
-                out.insert(prefix);
-                if matches!(item, Value::Object(m) if !m.is_empty()) {
-                    collect(item, names, prefix, out);
-                }
-                prefix.pop();
+                let mut sub = if matches!(item, Value::Object(m) if !m.is_empty()) {
+                    collect(item, names)
+                } else {
+                    FieldSet::new()
+                };
+                sub.mark();
+                node.attach(element, sub);
             }
         }
         _ => {}
     }
+    node
 }
 
-/// Marks `prefix` and everything `value` sets below it.
-fn mark_whole(
-    value: &Value,
-    names: &mut Vec<String>,
-    prefix: &mut Vec<PathElement>,
-    out: &mut FieldSet,
-) {
-    out.insert(prefix);
-    if !is_leaf(value, names) {
-        collect(value, names, prefix, out);
+/// `value`'s path itself and everything it sets below.
+fn whole<'a>(value: &'a Value, names: &mut Vec<&'a str>) -> FieldSet {
+    let mut node = if is_leaf(value, names) {
+        FieldSet::new()
+    } else {
+        collect(value, names)
+    };
+    node.mark();
+    node
+}
+
+impl Comparison {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
+    }
+
+    fn attach(&mut self, element: &str, sub: Comparison) {
+        for (mine, theirs) in [
+            (&mut self.added, sub.added),
+            (&mut self.modified, sub.modified),
+            (&mut self.removed, sub.removed),
+        ] {
+            if !theirs.is_empty() {
+                mine.attach(element.to_owned(), theirs);
+            }
+        }
     }
 }
 
-fn compare_values(
-    old: &Value,
-    new: &Value,
-    names: &mut Vec<String>,
-    prefix: &mut Vec<PathElement>,
-    cmp: &mut Comparison,
-) {
+fn compare_values<'a>(old: &'a Value, new: &'a Value, names: &mut Vec<&'a str>) -> Comparison {
+    let mut cmp = Comparison::default();
+    if old == new {
+        return cmp; // equal subtrees (the common case) cost one comparison, no allocation
+    }
     match (old, new) {
         (Value::Object(o), Value::Object(n)) => {
             for (key, ov) in o {
-                names.push(key.clone());
-                prefix.push(field_element(key));
-                match n.get(key) {
-                    Some(nv) => compare_values(ov, nv, names, prefix, cmp),
-                    None => mark_whole(ov, names, prefix, &mut cmp.removed),
+                if skipped(names, key) {
+                    continue;
                 }
-                prefix.pop();
+                names.push(key);
+                match n.get(key) {
+                    Some(nv) => {
+                        let sub = compare_values(ov, nv, names);
+                        if !sub.is_empty() {
+                            cmp.attach(&field_element(key), sub);
+                        }
+                    }
+                    None => {
+                        let gone = whole(ov, names);
+                        cmp.removed.attach(field_element(key), gone);
+                    }
+                }
                 names.pop();
             }
             for (key, nv) in n {
-                if !o.contains_key(key) {
-                    names.push(key.clone());
-                    prefix.push(field_element(key));
-                    mark_whole(nv, names, prefix, &mut cmp.added);
-                    prefix.pop();
-                    names.pop();
+                if o.contains_key(key) || skipped(names, key) {
+                    continue;
                 }
+                names.push(key);
+                let new_field = whole(nv, names);
+                names.pop();
+                cmp.added.attach(field_element(key), new_field);
             }
         }
         (Value::Array(o), Value::Array(n)) => {
             let strategy = apply_list_strategy(names, &[o, n]);
             if strategy == ListStrategy::Atomic {
                 if o != n {
-                    cmp.modified.insert(prefix);
+                    cmp.modified.mark();
                 }
-                return;
+                return cmp;
             }
             let old_items = list_elements(o, strategy);
             let new_items = list_elements(n, strategy);
             for (element, ov) in &old_items {
-                prefix.push(element.clone());
                 match new_items.iter().find(|(e, _)| e == element) {
-                    Some((_, nv)) => compare_values(ov, nv, names, prefix, cmp),
-                    None => mark_whole(ov, names, prefix, &mut cmp.removed),
+                    Some((_, nv)) => {
+                        let sub = compare_values(ov, nv, names);
+                        cmp.attach(element, sub);
+                    }
+                    None => {
+                        let gone = whole(ov, names);
+                        cmp.removed.attach(element.clone(), gone);
+                    }
                 }
-                prefix.pop();
             }
-            for (element, nv) in &new_items {
-                if !old_items.iter().any(|(e, _)| e == element) {
-                    prefix.push(element.clone());
-                    mark_whole(nv, names, prefix, &mut cmp.added);
-                    prefix.pop();
+            for (element, nv) in new_items {
+                if !old_items.iter().any(|(e, _)| *e == element) {
+                    let new_item = whole(nv, names);
+                    cmp.added.attach(element, new_item);
                 }
             }
         }
         _ => {
             if old != new {
-                cmp.modified.insert(prefix);
+                cmp.modified.mark();
                 if !is_leaf(new, names) {
-                    collect(new, names, prefix, &mut cmp.added);
+                    cmp.added = collect(new, names);
                 }
                 if !is_leaf(old, names) {
-                    collect(old, names, prefix, &mut cmp.removed);
+                    cmp.removed = collect(old, names);
                 }
             }
         }
     }
+    cmp
 }
 
 /// Whether list item `item` is the one path element `element` names.
@@ -243,7 +272,10 @@ pub(crate) fn merge_applied(live: &mut Value, applied: &Value) {
     merge_at(live, applied, &mut Vec::new());
 }
 
-fn merge_at(live: &mut Value, applied: &Value, names: &mut Vec<String>) {
+fn merge_at<'a>(live: &mut Value, applied: &'a Value, names: &mut Vec<&'a str>) {
+    if *live == *applied {
+        return;
+    }
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) => {
             for (key, av) in a {
@@ -251,7 +283,7 @@ fn merge_at(live: &mut Value, applied: &Value, names: &mut Vec<String>) {
                     l.remove(key);
                     continue;
                 }
-                names.push(key.clone());
+                names.push(key);
                 match l.get_mut(key) {
                     Some(lv) => merge_at(lv, av, names),
                     None => {

@@ -81,6 +81,32 @@ impl FieldSet {
         node.member = true;
     }
 
+    /// A set holding just the path that leads to it (`{}` in `FieldsV1`).
+    pub(crate) fn leaf() -> FieldSet {
+        FieldSet {
+            member: true,
+            children: BTreeMap::new(),
+        }
+    }
+
+    /// Marks the path leading to this node as a member.
+    pub(crate) fn mark(&mut self) {
+        self.member = true;
+    }
+
+    /// Puts `child` under `element` (merging with what is there); empty sets are dropped.
+    pub(crate) fn attach(&mut self, element: PathElement, child: FieldSet) {
+        if child.is_empty() {
+            return;
+        }
+        match self.children.get_mut(&element) {
+            Some(existing) => existing.union_with(&child),
+            None => {
+                self.children.insert(element, child);
+            }
+        }
+    }
+
     /// Whether `path` is in the set.
     pub fn contains(&self, path: &[PathElement]) -> bool {
         self.node(path).is_some_and(|n| n.member)
@@ -167,6 +193,11 @@ impl FieldSet {
     /// Whether this node itself is in the set.
     pub(crate) fn is_member(&self) -> bool {
         self.member
+    }
+
+    /// The subtree at `element`, if any.
+    pub(crate) fn child(&self, element: &str) -> Option<&FieldSet> {
+        self.children.get(element)
     }
 
     /// Removes the subtree at `element`.
