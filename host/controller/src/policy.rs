@@ -104,6 +104,7 @@ pub struct Decided<T> {
 pub struct PolicyRegistry {
     slots: Arc<RwLock<HashMap<(String, DecisionKind), Slot>>>,
     known_tenants: Arc<RwLock<HashMap<String, ()>>>,
+    counters: Arc<RwLock<HashMap<String, std::collections::BTreeMap<String, u64>>>>,
 }
 
 fn canonical<T: Serialize>(v: &T) -> String {
@@ -148,6 +149,15 @@ impl PolicyRegistry {
             .unwrap_or(false)
     }
 
+    /// Decisions made for a tenant so far, keyed `<kind>/<outcome>`.
+    pub fn counters(&self, tenant: &str) -> std::collections::BTreeMap<String, u64> {
+        self.counters
+            .read()
+            .ok()
+            .and_then(|c| c.get(tenant).cloned())
+            .unwrap_or_default()
+    }
+
     /// The slot for a tenant and kind.
     pub fn slot(&self, tenant: &str, kind: DecisionKind) -> Option<Slot> {
         self.slots
@@ -172,65 +182,65 @@ impl PolicyRegistry {
     {
         let started = Instant::now();
         let slot = self.slot(env.tenant, kind);
-        let result: Result<(Answer<T>, String), (PolicyFailure, Option<String>, FailureMode)> =
-            match &slot {
-                None => {
-                    let decision = builtin();
-                    let output_json = canonical(&decision);
-                    let answer = Answer {
-                        decision,
-                        input_sha256: String::new(),
-                        output_json,
-                    };
-                    return self.finish(
-                        env,
-                        kind,
-                        started,
-                        Decided {
-                            reason: String::new(),
-                            decision: Some(answer.decision),
-                            digest: BUILTIN_DIGEST.into(),
-                            outcome: DecisionOutcome::Applied,
-                            failure: None,
-                            input_sha256: answer.input_sha256,
-                            output_json: answer.output_json,
-                        },
-                    );
+        type Failed = (PolicyFailure, Option<String>, FailureMode);
+        let result: Result<(Answer<T>, String), Failed> = match &slot {
+            None => {
+                let decision = builtin();
+                let output_json = canonical(&decision);
+                let answer = Answer {
+                    decision,
+                    input_sha256: String::new(),
+                    output_json,
+                };
+                return self.finish(
+                    env,
+                    kind,
+                    started,
+                    Decided {
+                        reason: String::new(),
+                        decision: Some(answer.decision),
+                        digest: BUILTIN_DIGEST.into(),
+                        outcome: DecisionOutcome::Applied,
+                        failure: None,
+                        input_sha256: answer.input_sha256,
+                        output_json: answer.output_json,
+                    },
+                );
+            }
+            Some(Slot {
+                serving: None,
+                load_error,
+                failure_mode,
+            }) => Err((
+                load_error.clone().unwrap_or(PolicyFailure {
+                    label: "not_loaded".into(),
+                    message: "policy module not loaded".into(),
+                }),
+                None,
+                *failure_mode,
+            )),
+            Some(Slot {
+                serving: Some(p),
+                failure_mode,
+                ..
+            }) => {
+                let digest = p.digest();
+                match call(p.clone()).await {
+                    Ok(a) => match validate(&a.decision) {
+                        Ok(()) => Ok((a, digest)),
+                        Err(m) => Err((
+                            PolicyFailure {
+                                label: "invalid_output".into(),
+                                message: format!("policy {digest}: {m}"),
+                            },
+                            Some(digest),
+                            *failure_mode,
+                        )),
+                    },
+                    Err(e) => Err((e, Some(digest), *failure_mode)),
                 }
-                Some(Slot {
-                    serving: None,
-                    load_error,
-                    failure_mode,
-                }) => Err((
-                    load_error.clone().unwrap_or(PolicyFailure {
-                        label: "not_loaded".into(),
-                        message: "policy module not loaded".into(),
-                    }),
-                    None,
-                    *failure_mode,
-                )),
-                Some(Slot {
-                    serving: Some(p),
-                    failure_mode,
-                    ..
-                }) => {
-                    let digest = p.digest();
-                    match call(p.clone()).await {
-                        Ok(a) => match validate(&a.decision) {
-                            Ok(()) => Ok((a, digest)),
-                            Err(m) => Err((
-                                PolicyFailure {
-                                    label: "invalid_output".into(),
-                                    message: format!("policy {digest}: {m}"),
-                                },
-                                Some(digest),
-                                *failure_mode,
-                            )),
-                        },
-                        Err(e) => Err((e, Some(digest), *failure_mode)),
-                    }
-                }
-            };
+            }
+        };
         let decided = match result {
             Ok((a, digest)) => Decided {
                 reason: String::new(),

@@ -352,8 +352,10 @@ pub fn check_concurrency(
     limits: &UpgradeLimits,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    if upgrading.len() as u32 > limits.max_concurrent {
-        if let Some((c, _)) = upgrading.last() {
+    if upgrading.len() as u32 > limits.max_concurrent
+        && let Some((c, _)) = upgrading.last()
+    {
+        {
             out.push(Violation {
                 cluster: c.clone(),
                 invariant: Invariant::GlobalConcurrency,

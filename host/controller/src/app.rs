@@ -1,0 +1,328 @@
+//! Wiring: build the three controllers over one client and run them until shutdown.
+//!
+//! [`start`] is what `fleetward run` (via [`crate::cli::run`]) and `fleetward simulate` call: it
+//! takes any `kube::Client` (a real cluster, or the emulator's in-process client) and a
+//! [`ControllerConfig`] carrying the clock and the optional decision sink.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Config as CtrlConfig, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SystemClock};
+use crate::core::provision::{LABEL_CLUSTER_NAME, LABEL_CLUSTER_NAMESPACE, LABEL_MANAGED_BY};
+use crate::crd::{ManagedCluster, Seed, Tenant};
+use crate::decision::DecisionSink;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::policy::PolicyRegistry;
+use crate::reconcile::tenant::{ModuleLoader, TenantLoader, tenants_using};
+use crate::reconcile::{Context, Settings, children, cluster, seed, tenant};
+
+/// How to run the controllers. Build with [`ControllerConfig::new`] and adjust fields.
+#[derive(Debug)]
+pub struct ControllerConfig {
+    /// Source of `now` (default [`SystemClock`]; simulations pass a [`crate::clock::VirtualClock`]).
+    pub clock: Arc<dyn Clock>,
+    /// Receives every decision record (default none).
+    pub decision_sink: Option<DecisionSink>,
+    /// Safety tunables (default [`Settings::default`]).
+    pub settings: Settings,
+    /// Concurrent reconciles per controller (default 16).
+    pub concurrency: u16,
+    /// Loads tenant modules (the Wasm engine in production: [`crate::wasm::EngineLoader`]).
+    pub loader: Arc<dyn ModuleLoader>,
+    /// Directory module files are read from (default none).
+    pub module_dir: Option<cap_std::fs::Dir>,
+    /// Metrics registry (default fresh).
+    pub metrics: Arc<Metrics>,
+}
+
+impl ControllerConfig {
+    /// Defaults around a module loader.
+    pub fn new(loader: Arc<dyn ModuleLoader>) -> Self {
+        ControllerConfig {
+            clock: Arc::new(SystemClock),
+            decision_sink: None,
+            settings: Settings::default(),
+            concurrency: 16,
+            loader,
+            module_dir: None,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+}
+
+/// A running controller. Drop or [`ControllerHandle::shutdown`] to stop it.
+pub struct ControllerHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Metrics of this controller.
+    pub metrics: Arc<Metrics>,
+    /// Tenants' policies as loaded.
+    pub policies: PolicyRegistry,
+}
+
+impl std::fmt::Debug for ControllerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerHandle")
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControllerHandle {
+    /// Stops the controllers gracefully (in-flight reconciles finish) and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    /// A future that resolves when every controller has stopped (e.g. all watches failed fatally).
+    pub fn is_finished(&self) -> bool {
+        self.tasks.iter().all(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for ControllerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn labels_ref(
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<ObjectRef<ManagedCluster>> {
+    let ns = labels.get(LABEL_CLUSTER_NAMESPACE)?;
+    let name = labels.get(LABEL_CLUSTER_NAME)?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(
+    controller: &'static str,
+) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
+    move |obj, err, ctx| {
+        let key = format!(
+            "{controller}/{}/{}",
+            obj.meta().namespace.clone().unwrap_or_default(),
+            obj.meta().name.clone().unwrap_or_default()
+        );
+        ctx.metrics.reconcile_error(controller, err.metric_label());
+        let delay = ctx.backoff.next(&key);
+        tracing::warn!(controller, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+        Action::requeue(delay)
+    }
+}
+
+/// Starts the Tenant, Seed and ManagedCluster controllers on `client`.
+///
+/// Returns at once; the controllers run on the current tokio runtime until the handle is shut
+/// down or dropped. Works under tokio paused time with the emulator's client.
+pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
+    let (stop, stop_rx) = watch::channel(false);
+    let shutdown = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let cfg = CtrlConfig::default().concurrency(config.concurrency);
+    let clusters_ctrl = Controller::new(
+        Api::<ManagedCluster>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(cfg.clone());
+    let seeds_ctrl = Controller::new(Api::<Seed>::all(client.clone()), watcher::Config::default())
+        .with_config(cfg.clone());
+    let tenants_ctrl = Controller::new(
+        Api::<Tenant>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(cfg);
+    let seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>> =
+        Default::default();
+    let policies = PolicyRegistry::default();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clock.clone(),
+        policies.clone(),
+        config.metrics.clone(),
+        config.decision_sink.clone(),
+        config.settings.clone(),
+        seeds_ctrl.store(),
+        clusters_ctrl.store(),
+        tenants_ctrl.store(),
+        seed_namespaces.clone(),
+    ));
+    let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}=fleetward"));
+    let cstore = clusters_ctrl.store();
+    let cstore2 = clusters_ctrl.store();
+    let md_ar = children::api_resource(
+        &serde_json::json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment"}),
+    )
+    .ok();
+    let m_ar = children::api_resource(
+        &serde_json::json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
+    )
+    .ok();
+    let mut clusters_ctrl = clusters_ctrl
+        .watches(
+            Api::<Seed>::all(client.clone()),
+            watcher::Config::default(),
+            move |_seed| {
+                // A seed change can unblock clusters waiting for placement.
+                cstore
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.status.as_ref().is_none_or(|s| s.seed.is_none()))
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<Tenant>::all(client.clone()),
+            watcher::Config::default(),
+            move |t| {
+                let name = t.name_any();
+                cstore2
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.spec.tenant == name)
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<Deployment>::all(client.clone()),
+            managed.clone(),
+            |d| labels_ref(d.labels()),
+        )
+        .watches(
+            Api::<StatefulSet>::all(client.clone()),
+            managed.clone(),
+            |d| labels_ref(d.labels()),
+        );
+    if let (Some(md_ar), Some(m_ar)) = (md_ar, m_ar) {
+        let idx = seed_namespaces.clone();
+        clusters_ctrl = clusters_ctrl
+            .watches_with(
+                Api::<DynamicObject>::all_with(client.clone(), &md_ar),
+                md_ar.clone(),
+                managed.clone(),
+                |d| labels_ref(d.labels()),
+            )
+            .watches_with(
+                Api::<DynamicObject>::all_with(client.clone(), &m_ar),
+                m_ar.clone(),
+                watcher::Config::default(),
+                move |m| {
+                    let ns = m.namespace().unwrap_or_default();
+                    idx.read().ok().and_then(|i| i.get(&ns).cloned())
+                },
+            );
+    }
+    let tstore = tenants_ctrl.store();
+    let tenants_ctrl = tenants_ctrl.watches(
+        Api::<ConfigMap>::all(client.clone()),
+        watcher::Config::default(),
+        move |cm| {
+            tenants_using(
+                &tstore.state(),
+                &cm.namespace().unwrap_or_default(),
+                &cm.name_any(),
+            )
+            .into_iter()
+            .map(|n| ObjectRef::new(&n))
+            .collect::<Vec<_>>()
+        },
+    );
+    let loader = Arc::new(TenantLoader::new(config.loader.clone(), config.module_dir));
+    let mut tasks = Vec::new();
+    let c = ctx.clone();
+    tasks.push(tokio::spawn(
+        tenants_ctrl
+            .graceful_shutdown_on(shutdown())
+            .run(
+                move |t, ctx| {
+                    let loader = loader.clone();
+                    async move {
+                        let key = format!("tenant//{}", t.name_any());
+                        let r = tenant::reconcile(t, ctx.clone(), loader).await;
+                        if r.is_ok() {
+                            ctx.backoff.reset(&key);
+                        }
+                        r
+                    }
+                },
+                error_policy::<Tenant>("tenant"),
+                c,
+            )
+            .for_each(|_| async {}),
+    ));
+    let c = ctx.clone();
+    tasks.push(tokio::spawn(
+        seeds_ctrl
+            .graceful_shutdown_on(shutdown())
+            .run(
+                |s, ctx| async move {
+                    let key = format!("seed//{}", s.name_any());
+                    let r = seed::reconcile(s, ctx.clone()).await;
+                    if r.is_ok() {
+                        ctx.backoff.reset(&key);
+                    }
+                    r
+                },
+                error_policy::<Seed>("seed"),
+                c,
+            )
+            .for_each(|_| async {}),
+    ));
+    let c = ctx.clone();
+    let tenants_ready = ctx.tenants.clone();
+    let seeds_ready = ctx.seeds.clone();
+    tasks.push(tokio::spawn(async move {
+        // Place nothing before the tenants' policies and the seeds are known.
+        let _ = tenants_ready.wait_until_ready().await;
+        let _ = seeds_ready.wait_until_ready().await;
+        clusters_ctrl
+            .graceful_shutdown_on(shutdown())
+            .run(
+                |mc, ctx| async move {
+                    let key = format!(
+                        "cluster/{}/{}",
+                        mc.namespace().unwrap_or_default(),
+                        mc.name_any()
+                    );
+                    let r = cluster::reconcile(mc, ctx.clone()).await;
+                    if r.is_ok() {
+                        ctx.backoff.reset(&key);
+                    }
+                    r
+                },
+                error_policy::<ManagedCluster>("cluster"),
+                c,
+            )
+            .for_each(|_| async {})
+            .await
+    }));
+    ControllerHandle {
+        stop,
+        tasks,
+        metrics: config.metrics,
+        policies,
+    }
+}

@@ -1,0 +1,240 @@
+//! The shell: kube-runtime reconcilers around the functional core.
+//!
+//! Each reconciler is a free `reconcile` function plus `error_policy` over a shared [`Context`]
+//! (kube-rs controller-rs style). Writes go through [`children`] (server-side apply, field manager
+//! `fleetward`, only when the live object differs) and `replace_status` with optimistic
+//! concurrency, so a no-op resync issues zero writes.
+
+pub mod children;
+pub mod cluster;
+pub mod seed;
+pub mod tenant;
+pub mod upgrades;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use fleetward_sdk::wire::{ClusterRef, DecisionKind, UpgradeLimits};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource};
+
+use crate::clock::Clock;
+use crate::core::remediation::{RateLedger, RateLimits};
+use crate::crd::{ManagedCluster, Seed, Tenant};
+use crate::decision::DecisionSink;
+use crate::metrics::Metrics;
+use crate::policy::{PolicyFailure, PolicyRegistry};
+
+/// Tunables of the host's safety rules. Every field documents its default.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Upgrade concurrency caps (default 10 fleet-wide, 3 per seed).
+    pub upgrade_limits: UpgradeLimits,
+    /// Remediation rate limits (default 3/cluster, 10/seed, 20/tenant per 10 min).
+    pub remediation_limits: RateLimits,
+    /// How long a component must be unhealthy before remediation is asked (default 60 s).
+    pub unhealthy_threshold: Duration,
+    /// Periodic resync of every cluster (default 5 min).
+    pub resync: Duration,
+    /// Entries kept in each bounded status list (default 10; remediation history 20).
+    pub history_len: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            upgrade_limits: UpgradeLimits {
+                max_concurrent: 10,
+                max_concurrent_per_seed: 3,
+            },
+            remediation_limits: RateLimits::default(),
+            unhealthy_threshold: Duration::from_secs(60),
+            resync: Duration::from_secs(300),
+            history_len: 10,
+        }
+    }
+}
+
+/// State shared by all reconcilers.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Source of `now`.
+    pub clock: Arc<dyn Clock>,
+    /// Tenants' policies.
+    pub policies: PolicyRegistry,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Decision ledger hook.
+    pub sink: Option<DecisionSink>,
+    /// Safety tunables.
+    pub settings: Settings,
+    /// Seeds (reflector cache).
+    pub seeds: Store<Seed>,
+    /// ManagedClusters (the cluster controller's cache).
+    pub clusters: Store<ManagedCluster>,
+    /// Tenants (reflector cache).
+    pub tenants: Store<Tenant>,
+    pub(crate) placements: tokio::sync::Mutex<HashMap<ClusterRef, String>>,
+    pub(crate) planner: tokio::sync::Mutex<upgrades::PlannerState>,
+    pub(crate) rate: Mutex<RateLedger>,
+    pub(crate) seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
+    pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
+    pub(crate) recorder: Recorder,
+    pub(crate) backoff: Backoff,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("clock", &self.clock)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Builds a context; the stores come from the running reflectors.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        client: Client,
+        clock: Arc<dyn Clock>,
+        policies: PolicyRegistry,
+        metrics: Arc<Metrics>,
+        sink: Option<DecisionSink>,
+        settings: Settings,
+        seeds: Store<Seed>,
+        clusters: Store<ManagedCluster>,
+        tenants: Store<Tenant>,
+        seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "fleetward".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            clock,
+            policies,
+            metrics,
+            sink,
+            settings,
+            seeds,
+            clusters,
+            tenants,
+            placements: Default::default(),
+            planner: Default::default(),
+            rate: Default::default(),
+            seed_namespaces,
+            degraded: Default::default(),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Publishes an Event about `obj` (best effort: a failed Event never fails a reconcile).
+    pub(crate) async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: reason.into(),
+            secondary: None,
+        };
+        self.metrics.write("Event");
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::debug!(error = %e, reason, "publishing event failed");
+        }
+    }
+
+    /// Records the latest outcome of a tenant's decision kind (drives `PolicyDegraded`).
+    pub(crate) fn set_degraded(
+        &self,
+        tenant: &str,
+        kind: DecisionKind,
+        failure: Option<PolicyFailure>,
+    ) {
+        if let Ok(mut d) = self.degraded.lock() {
+            match failure {
+                Some(f) => {
+                    d.insert((tenant.to_string(), kind), f);
+                }
+                None => {
+                    d.remove(&(tenant.to_string(), kind));
+                }
+            }
+        }
+    }
+
+    /// The tenant's currently failing decision kinds.
+    pub(crate) fn degraded_for(&self, tenant: &str) -> Vec<(DecisionKind, PolicyFailure)> {
+        let mut v: Vec<_> = self
+            .degraded
+            .lock()
+            .map(|d| {
+                d.iter()
+                    .filter(|((t, _), _)| t == tenant)
+                    .map(|((_, k), f)| (*k, f.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+}
+
+/// Exponential backoff for reconcile errors: 1 s doubling to 5 min, per object, reset on success.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Delay before the next retry of `key` after another failure.
+    pub fn next(&self, key: &str) -> Duration {
+        let n = self
+            .failures
+            .lock()
+            .map(|mut f| {
+                let e = f.entry(key.to_string()).or_insert(0);
+                *e = e.saturating_add(1);
+                *e
+            })
+            .unwrap_or(1);
+        Duration::from_secs(1u64 << (n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    /// Forget `key`'s failures.
+    pub fn reset(&self, key: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_resets() {
+        let b = Backoff::default();
+        let d: Vec<_> = (0..11).map(|_| b.next("a").as_secs()).collect();
+        assert_eq!(d, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256, 256]);
+        b.reset("a");
+        assert_eq!(b.next("a").as_secs(), 1);
+        assert_eq!(b.next("b").as_secs(), 1);
+    }
+}

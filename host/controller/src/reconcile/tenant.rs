@@ -1,0 +1,344 @@
+//! The Tenant reconciler: (re)load each decision kind's module when the Tenant or its ConfigMap
+//! changes, verify the digest, keep serving the last good module when a new one is rejected, and
+//! say so in status.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleetward_sdk::wire::DecisionKind;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::Action;
+use sha2::{Digest as _, Sha256};
+
+use crate::crd::{
+    ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, PolicyLimits, Tenant,
+    TenantStatus, set_condition,
+};
+use crate::error::{Result, kube_err};
+use crate::policy::{DecisionPolicy, PolicyFailure, Slot};
+use crate::reconcile::Context;
+
+/// Turns verified module bytes into a bound policy (the Wasm engine in production).
+pub trait ModuleLoader: Send + Sync + Debug {
+    /// Compiles (or fetches from cache) and binds `bytes` for `tenant`.
+    ///
+    /// # Errors
+    /// A [`PolicyFailure`] naming why the module or config was rejected.
+    fn load(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        config: serde_json::Value,
+        limits: &PolicyLimits,
+    ) -> std::result::Result<Arc<dyn DecisionPolicy>, PolicyFailure>;
+}
+
+/// Tenant-reconciler state: what each slot was last loaded from.
+#[derive(Debug)]
+pub struct TenantLoader {
+    /// The module loader.
+    pub loader: Arc<dyn ModuleLoader>,
+    /// The controller's module directory, if configured.
+    pub module_dir: Option<cap_std::fs::Dir>,
+    loaded: Mutex<HashMap<(String, DecisionKind), String>>,
+}
+
+impl TenantLoader {
+    /// A loader reading files from `module_dir`.
+    pub fn new(loader: Arc<dyn ModuleLoader>, module_dir: Option<cap_std::fs::Dir>) -> Self {
+        TenantLoader {
+            loader,
+            module_dir,
+            loaded: Default::default(),
+        }
+    }
+}
+
+/// `sha256:<hex>` normalised from either spelling.
+pub fn normalise_digest(s: &str) -> String {
+    format!(
+        "sha256:{}",
+        s.trim().trim_start_matches("sha256:").to_ascii_lowercase()
+    )
+}
+
+fn failure(label: &str, message: String) -> PolicyFailure {
+    PolicyFailure {
+        label: label.into(),
+        message,
+    }
+}
+
+fn binding_of(t: &Tenant, kind: DecisionKind) -> Option<&PolicyBinding> {
+    match kind {
+        DecisionKind::Placement => t.spec.placement.as_ref(),
+        DecisionKind::UpgradeOrdering => t.spec.upgrade_ordering.as_ref(),
+        DecisionKind::Remediation => t.spec.remediation.as_ref(),
+    }
+}
+
+async fn fetch(
+    ctx: &Context,
+    loader: &TenantLoader,
+    b: &PolicyBinding,
+) -> std::result::Result<Vec<u8>, PolicyFailure> {
+    match b.module.resolve() {
+        None => Err(failure(
+            "invalid_source",
+            "set exactly one of module.configMap or module.file".into(),
+        )),
+        Some(ModuleSourceRef::ConfigMap(r)) => {
+            let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &r.namespace);
+            let cm = api
+                .get_opt(&r.name)
+                .await
+                .map_err(|e| {
+                    failure(
+                        "source_unavailable",
+                        format!("reading ConfigMap {}/{}: {e}", r.namespace, r.name),
+                    )
+                })?
+                .ok_or_else(|| {
+                    failure(
+                        "source_not_found",
+                        format!("ConfigMap {}/{} not found", r.namespace, r.name),
+                    )
+                })?;
+            cm.binary_data
+                .and_then(|mut d| d.remove(&r.key))
+                .map(|b| b.0)
+                .ok_or_else(|| {
+                    failure(
+                        "source_not_found",
+                        format!(
+                            "ConfigMap {}/{} has no binaryData key {:?}",
+                            r.namespace, r.name, r.key
+                        ),
+                    )
+                })
+        }
+        Some(ModuleSourceRef::File(path)) => {
+            let dir = loader.module_dir.as_ref().ok_or_else(|| {
+                failure(
+                    "source_unavailable",
+                    format!(
+                        "module file {path:?} requested but the controller has no --module-dir"
+                    ),
+                )
+            })?;
+            dir.read(path).map_err(|e| {
+                failure(
+                    "source_not_found",
+                    format!("reading {path:?} in the module directory: {e}"),
+                )
+            })
+        }
+    }
+}
+
+/// Reconciles one Tenant.
+///
+/// # Errors
+/// API failures writing status.
+pub async fn reconcile(
+    t: Arc<Tenant>,
+    ctx: Arc<Context>,
+    loader: Arc<TenantLoader>,
+) -> Result<Action> {
+    let tenant = t.name_any();
+    let now = ctx.clock.now().to_string();
+    let old = t.status.clone().unwrap_or_default();
+    let mut st = TenantStatus {
+        conditions: old.conditions.clone(),
+        ..Default::default()
+    };
+    let mut problems: Vec<(String, String)> = Vec::new();
+    for kind in DecisionKind::ALL {
+        let Some(b) = binding_of(&t, kind) else {
+            ctx.policies.set(&tenant, kind, None);
+            if let Ok(mut l) = loader.loaded.lock() {
+                l.remove(&(tenant.clone(), kind));
+            }
+            continue;
+        };
+        let want = normalise_digest(&b.sha256);
+        let fingerprint = format!(
+            "{want}|{}|{:?}|{:?}",
+            serde_json::to_string(&b.config).unwrap_or_default(),
+            b.limits,
+            b.module
+        );
+        let prev = ctx.policies.slot(&tenant, kind);
+        let serving_digest = prev
+            .as_ref()
+            .and_then(|s| s.serving.as_ref())
+            .map(|p| p.digest());
+        let unchanged = loader
+            .loaded
+            .lock()
+            .map(|l| l.get(&(tenant.clone(), kind)) == Some(&fingerprint))
+            .unwrap_or(false);
+        let result = if unchanged && serving_digest.is_some() {
+            Ok(None)
+        } else {
+            match fetch(&ctx, &loader, b).await {
+                Err(f) => Err(f),
+                Ok(bytes) => {
+                    let got = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+                    if got != want {
+                        Err(failure(
+                            "digest_mismatch",
+                            format!("module bytes hash to {got}, but the Tenant requires {want}"),
+                        ))
+                    } else {
+                        let config = b.config.clone().unwrap_or(serde_json::Value::Null);
+                        loader
+                            .loader
+                            .load(&tenant, &bytes, config, &b.limits)
+                            .map(Some)
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Some(policy)) => {
+                ctx.policies.set(
+                    &tenant,
+                    kind,
+                    Some(Slot {
+                        failure_mode: b.failure_mode,
+                        serving: Some(policy),
+                        load_error: None,
+                    }),
+                );
+                if let Ok(mut l) = loader.loaded.lock() {
+                    l.insert((tenant.clone(), kind), fingerprint);
+                }
+                ctx.event(t.as_ref(), false, "PolicyLoaded", format!("{kind}: {want}"))
+                    .await;
+            }
+            Ok(None) => {
+                // Same binding as before; refresh the failure mode only.
+                if let Some(mut s) = prev.clone() {
+                    s.failure_mode = b.failure_mode;
+                    ctx.policies.set(&tenant, kind, Some(s));
+                }
+            }
+            Err(f) => {
+                let serving = prev.as_ref().and_then(|s| s.serving.clone());
+                let msg = match &serving {
+                    Some(p) => format!(
+                        "{kind}: {} (still serving last good module {})",
+                        f.message,
+                        p.digest()
+                    ),
+                    None => format!(
+                        "{kind}: {} (no module serving: failure mode {:?} applies)",
+                        f.message, b.failure_mode
+                    ),
+                };
+                if !old
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "PoliciesReady" && c.message.contains(&f.message))
+                {
+                    ctx.event(t.as_ref(), true, "PolicyRejected", msg.clone())
+                        .await;
+                }
+                problems.push((f.label.clone(), msg));
+                ctx.policies.set(
+                    &tenant,
+                    kind,
+                    Some(Slot {
+                        failure_mode: b.failure_mode,
+                        serving,
+                        load_error: Some(f),
+                    }),
+                );
+                if let Ok(mut l) = loader.loaded.lock() {
+                    l.remove(&(tenant.clone(), kind));
+                }
+            }
+        }
+        if let Some(p) = ctx.policies.slot(&tenant, kind).and_then(|s| s.serving) {
+            let digest = p.digest();
+            st.loaded.insert(
+                kind.as_str().into(),
+                LoadedModule {
+                    stale: digest != want,
+                    digest,
+                },
+            );
+        }
+    }
+    ctx.policies.set_tenant_known(&tenant, true);
+    if problems.is_empty() {
+        set_condition(
+            &mut st.conditions,
+            "PoliciesReady",
+            ConditionStatus::True,
+            "Loaded",
+            "every configured policy is loaded at its digest",
+            &now,
+        );
+    } else {
+        let reason = problems[0]
+            .0
+            .split('_')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect::<String>();
+        let msg = problems
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        set_condition(
+            &mut st.conditions,
+            "PoliciesReady",
+            ConditionStatus::False,
+            &reason,
+            msg,
+            &now,
+        );
+    }
+    st.decisions = ctx.policies.counters(&tenant);
+    st.observed_generation = t.metadata.generation;
+    if st != old {
+        let mut obj = (*t).clone();
+        obj.status = Some(st);
+        obj.metadata.managed_fields = None;
+        ctx.metrics.write("Tenant/status");
+        Api::<Tenant>::all(ctx.client.clone())
+            .replace_status(&tenant, &PostParams::default(), &obj)
+            .await
+            .map_err(kube_err("writing tenant status"))?;
+    }
+    let retry = if problems.is_empty() {
+        ctx.settings.resync
+    } else {
+        Duration::from_secs(30)
+    };
+    Ok(Action::requeue(retry))
+}
+
+/// Tenants that reference a ConfigMap (for the ConfigMap watch mapper).
+pub fn tenants_using(tenants: &[Arc<Tenant>], cm_namespace: &str, cm_name: &str) -> Vec<String> {
+    tenants
+        .iter()
+        .filter(|t| {
+            DecisionKind::ALL.iter().any(|k| {
+                binding_of(t, *k)
+                    .and_then(|b| b.module.config_map.as_ref())
+                    .is_some_and(|r| r.namespace == cm_namespace && r.name == cm_name)
+            })
+        })
+        .map(|t| t.name_any())
+        .collect()
+}
+
+/// Decision counters for status, keyed `<kind>/<outcome>`.
+pub type Counters = BTreeMap<String, u64>;

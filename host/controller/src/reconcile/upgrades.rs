@@ -1,0 +1,415 @@
+//! The per-tenant upgrade planner: build the tenant's `UpgradeRequest`, ask its policy, admit
+//! steps through the invariants, and start admitted steps by persisting them in the cluster's
+//! `status.inProgress` (the cluster reconciler then renders the new version).
+//!
+//! Planning is serialised fleet-wide (one mutex) and reads a fresh LIST, so the concurrency caps
+//! count every step in flight, including steps started a moment ago. A tenant whose inputs did
+//! not change since its last plan is not asked again before the policy's `recheck_at`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fleetward_sdk::wire::{
+    ClusterRef, DecisionKind, FleetCluster, Health, KubeVersion, PoolState, Timestamp,
+    UpgradeRecord, UpgradeRequest, UpgradeStep, UpgradeTarget, VersionState,
+};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use sha2::{Digest as _, Sha256};
+
+use crate::core::invariants::{self, InFlight};
+use crate::crd::{
+    DecisionRecordStatus, InProgressStep, ManagedCluster, Phase, UpgradeHistoryEntry,
+};
+use crate::decision::DecisionOutcome;
+use crate::error::{Result, kube_err};
+use crate::policy::{DecideEnv, PolicyFailure, emit, record};
+use crate::reconcile::Context;
+
+/// What the planner remembers per tenant.
+#[derive(Debug, Default)]
+pub struct PlannerState {
+    last: HashMap<String, LastPlan>,
+}
+
+#[derive(Debug, Clone)]
+struct LastPlan {
+    fingerprint: String,
+    recheck_at: Option<Timestamp>,
+}
+
+/// The result of planning, for the caller's requeue and conditions.
+#[derive(Debug, Default, Clone)]
+pub struct PlanResult {
+    /// When to ask again even if nothing changes.
+    pub recheck_at: Option<Timestamp>,
+    /// The policy failure, if the decision failed.
+    pub failure: Option<PolicyFailure>,
+}
+
+fn target_str(t: &UpgradeTarget) -> String {
+    t.to_string()
+}
+
+fn parse_target(s: &str) -> Option<UpgradeTarget> {
+    if s == "control-plane" {
+        return Some(UpgradeTarget::ControlPlane);
+    }
+    s.strip_prefix("pool/")
+        .map(|p| UpgradeTarget::NodePool { pool: p.into() })
+}
+
+/// The policy's view of one cluster (None when it is not placed or not reconcilable).
+pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
+    let st = mc.status.as_ref()?;
+    if st.phase == Phase::Rejected || mc.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let seed = st.seed.clone()?;
+    let desired = KubeVersion::parse(&mc.spec.version).ok()?;
+    let cp_current = KubeVersion::parse(st.control_plane_version.as_deref()?).ok()?;
+    let mut node_pools: Vec<PoolState> = mc
+        .spec
+        .node_pools
+        .iter()
+        .filter_map(|p| {
+            let s = st.node_pools.iter().find(|s| s.name == p.name)?;
+            Some(PoolState {
+                name: p.name.clone(),
+                current: KubeVersion::parse(&s.version).ok()?,
+                desired: p
+                    .version
+                    .as_deref()
+                    .and_then(|v| KubeVersion::parse(v).ok())
+                    .unwrap_or(desired),
+                replicas: p.replicas,
+                ready_replicas: s.ready_replicas,
+            })
+        })
+        .collect();
+    node_pools.sort_by(|a, b| a.name.cmp(&b.name));
+    let in_progress = st.in_progress.as_ref().and_then(|s| {
+        Some(UpgradeStep {
+            cluster: ClusterRef::new(mc.namespace()?, mc.name_any()),
+            target: parse_target(&s.target)?,
+            to: KubeVersion::parse(&s.to).ok()?,
+            wave: s.wave.clone(),
+        })
+    });
+    let reasons: Vec<String> = st
+        .problems
+        .iter()
+        .map(|p| format!("{} {}", p.component, p.condition))
+        .collect();
+    let ready = |t: &str| {
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == t && c.status == crate::crd::ConditionStatus::True)
+    };
+    let mut reasons = reasons;
+    if !ready("ControlPlaneReady") {
+        reasons.push("control plane not ready".into());
+    }
+    if !ready("NodesReady") {
+        reasons.push("nodes not ready".into());
+    }
+    Some(FleetCluster {
+        id: ClusterRef::new(mc.namespace()?, mc.name_any()),
+        labels: mc.spec.labels.clone(),
+        seed: Some(seed),
+        control_plane: VersionState {
+            current: cp_current,
+            desired,
+        },
+        node_pools,
+        health: Health {
+            healthy: reasons.is_empty(),
+            reasons,
+        },
+        in_progress,
+        upgrades_paused: st.upgrades_paused || mc.spec.pause_upgrades,
+        settled_since: st
+            .settled_since
+            .as_deref()
+            .and_then(|s| Timestamp::parse(s).ok()),
+    })
+}
+
+fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
+    let Some(st) = mc.status.as_ref() else {
+        return vec![];
+    };
+    st.upgrade_history
+        .iter()
+        .filter_map(|h| {
+            Some(UpgradeRecord {
+                cluster: ClusterRef::new(mc.namespace()?, mc.name_any()),
+                target: parse_target(&h.target)?,
+                from: KubeVersion::parse(&h.from).ok()?,
+                to: KubeVersion::parse(&h.to).ok()?,
+                started_at: Timestamp::parse(&h.started_at).ok()?,
+                completed_at: h
+                    .completed_at
+                    .as_deref()
+                    .and_then(|s| Timestamp::parse(s).ok()),
+            })
+        })
+        .collect()
+}
+
+/// Plans one tenant's upgrades now.
+///
+/// # Errors
+/// API failures listing or writing clusters.
+pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
+    let mut state = ctx.planner.lock().await;
+    let now = ctx.clock.now();
+    let api: Api<ManagedCluster> = Api::all(ctx.client.clone());
+    let all = api
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("listing clusters for upgrade planning"))?
+        .items;
+    let mut in_flight = InFlight::default();
+    for c in &all {
+        if let Some(st) = c.status.as_ref().filter(|s| s.in_progress.is_some()) {
+            in_flight.total += 1;
+            *in_flight
+                .per_seed
+                .entry(st.seed.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+    }
+    let mine: Vec<&ManagedCluster> = all.iter().filter(|c| c.spec.tenant == tenant).collect();
+    let mut clusters: Vec<FleetCluster> = mine.iter().filter_map(|c| fleet_cluster(c)).collect();
+    clusters.sort_by(|a, b| a.id.cmp(&b.id));
+    if !clusters.iter().any(FleetCluster::needs_upgrade) {
+        state.last.remove(tenant);
+        return Ok(PlanResult::default());
+    }
+    let mut hist: Vec<UpgradeRecord> = mine.iter().flat_map(|c| history(c)).collect();
+    hist.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then_with(|| a.cluster.cmp(&b.cluster))
+    });
+    let req = UpgradeRequest {
+        clusters,
+        history: hist,
+        limits: ctx.settings.upgrade_limits.clone(),
+    };
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&req).unwrap_or_default());
+        h.update(format!("{in_flight:?}"));
+        hex::encode(h.finalize())
+    };
+    if let Some(last) = state.last.get(tenant)
+        && last.fingerprint == fingerprint
+        && last.recheck_at.is_none_or(|r| now < r)
+    {
+        return Ok(PlanResult {
+            recheck_at: last.recheck_at,
+            failure: None,
+        });
+    }
+    let env = DecideEnv {
+        tenant,
+        now,
+        metrics: &ctx.metrics,
+    };
+    let d = ctx.policies.order_upgrades(&env, &req).await;
+    ctx.set_degraded(tenant, DecisionKind::UpgradeOrdering, d.failure.clone());
+    let Some(decision) = d.decision.clone() else {
+        let clusters = req
+            .clusters
+            .iter()
+            .filter(|c| c.needs_upgrade())
+            .map(|c| c.id.clone())
+            .collect();
+        emit(
+            ctx.sink.as_ref(),
+            record(
+                &d,
+                now,
+                tenant,
+                clusters,
+                DecisionKind::UpgradeOrdering,
+                d.outcome.clone(),
+                d.reason.clone(),
+            ),
+        );
+        let recheck = Some(Timestamp(now.0 + 60));
+        state.last.insert(
+            tenant.into(),
+            LastPlan {
+                fingerprint,
+                recheck_at: recheck,
+            },
+        );
+        return Ok(PlanResult {
+            recheck_at: recheck,
+            failure: d.failure,
+        });
+    };
+    let adm = invariants::admit(&req.clusters, &decision.start, &in_flight, &req.limits);
+    let reason = if d.reason.is_empty() {
+        decision.reason.clone()
+    } else {
+        d.reason.clone()
+    };
+    let mut writes: BTreeMap<ClusterRef, (Option<UpgradeStep>, Vec<DecisionRecordStatus>)> =
+        BTreeMap::new();
+    let outcome_for = |o: &DecisionOutcome| o.as_str().to_string();
+    for step in &adm.admitted {
+        let e = writes.entry(step.cluster.clone()).or_default();
+        e.0 = Some(step.clone());
+        e.1.push(DecisionRecordStatus {
+            kind: "upgrade_ordering".into(),
+            digest: d.digest.clone(),
+            time: now.to_string(),
+            outcome: outcome_for(&d.outcome),
+            reason: format!("start {} -> {}: {reason}", step.target, step.to)
+                .chars()
+                .take(300)
+                .collect(),
+        });
+    }
+    for veto in &adm.vetoed {
+        ctx.metrics.veto(tenant, veto.invariant.as_str());
+        let outcome = DecisionOutcome::Vetoed {
+            invariant: veto.invariant.as_str().into(),
+        };
+        emit(
+            ctx.sink.as_ref(),
+            record(
+                &d,
+                now,
+                tenant,
+                vec![veto.step.cluster.clone()],
+                DecisionKind::UpgradeOrdering,
+                outcome,
+                format!("{}: {}", veto.invariant, veto.message),
+            ),
+        );
+        // Caps are routine back-pressure; only a real invariant breach is recorded on the cluster.
+        let routine = matches!(
+            veto.invariant,
+            invariants::Invariant::GlobalConcurrency | invariants::Invariant::SeedConcurrency
+        );
+        if !routine && req.clusters.iter().any(|c| c.id == veto.step.cluster) {
+            {
+                let e = writes.entry(veto.step.cluster.clone()).or_default();
+                e.1.push(DecisionRecordStatus {
+                    kind: "upgrade_ordering".into(),
+                    digest: d.digest.clone(),
+                    time: now.to_string(),
+                    outcome: "vetoed".into(),
+                    reason: format!(
+                        "{} {} -> {} vetoed: {}: {}",
+                        veto.step.cluster,
+                        veto.step.target,
+                        veto.step.to,
+                        veto.invariant,
+                        veto.message
+                    )
+                    .chars()
+                    .take(300)
+                    .collect(),
+                });
+            }
+        }
+    }
+    let started: Vec<ClusterRef> = adm.admitted.iter().map(|s| s.cluster.clone()).collect();
+    emit(
+        ctx.sink.as_ref(),
+        record(
+            &d,
+            now,
+            tenant,
+            started,
+            DecisionKind::UpgradeOrdering,
+            d.outcome.clone(),
+            reason.clone(),
+        ),
+    );
+    for (id, (step, decisions)) in writes {
+        let Some(mc) = mine
+            .iter()
+            .find(|c| c.namespace().as_deref() == Some(&id.namespace) && c.name_any() == id.name)
+        else {
+            continue;
+        };
+        let mut st = mc.status.clone().unwrap_or_default();
+        if let Some(step) = &step {
+            let from = match &step.target {
+                UpgradeTarget::ControlPlane => st.control_plane_version.clone().unwrap_or_default(),
+                UpgradeTarget::NodePool { pool } => st
+                    .node_pools
+                    .iter()
+                    .find(|p| &p.name == pool)
+                    .map(|p| p.version.clone())
+                    .unwrap_or_default(),
+            };
+            st.in_progress = Some(InProgressStep {
+                target: target_str(&step.target),
+                from: from.clone(),
+                to: step.to.to_string(),
+                started_at: now.to_string(),
+                wave: step.wave.clone(),
+            });
+            st.upgrade_history.push(UpgradeHistoryEntry {
+                target: target_str(&step.target),
+                from,
+                to: step.to.to_string(),
+                started_at: now.to_string(),
+                completed_at: None,
+            });
+            let excess = st
+                .upgrade_history
+                .len()
+                .saturating_sub(ctx.settings.history_len);
+            st.upgrade_history.drain(..excess);
+            st.phase = Phase::Upgrading;
+        }
+        for rec in decisions {
+            st.last_decisions.push(rec);
+        }
+        let excess = st
+            .last_decisions
+            .len()
+            .saturating_sub(ctx.settings.history_len);
+        st.last_decisions.drain(..excess);
+        let ns_api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &id.namespace);
+        super::cluster::write_status(ctx, &ns_api, mc, st).await?;
+        if let Some(step) = &step {
+            ctx.event(
+                *mc,
+                false,
+                "UpgradeStarted",
+                format!("{} -> {} ({})", step.target, step.to, reason),
+            )
+            .await;
+        }
+    }
+    // Re-ask when the policy wants, or soon if caps held steps back.
+    let capped = adm.vetoed.iter().any(|v| {
+        matches!(
+            v.invariant,
+            invariants::Invariant::GlobalConcurrency | invariants::Invariant::SeedConcurrency
+        )
+    });
+    let recheck = decision
+        .recheck_at
+        .or(capped.then_some(Timestamp(now.0 + 30)));
+    state.last.insert(
+        tenant.into(),
+        LastPlan {
+            fingerprint,
+            recheck_at: recheck,
+        },
+    );
+    Ok(PlanResult {
+        recheck_at: recheck,
+        failure: d.failure,
+    })
+}
