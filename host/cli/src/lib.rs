@@ -1,4 +1,48 @@
-//! The fleetward command-line tool.
+//! The `fleetward` command-line tool, as a library so its commands are testable in-process.
+//!
+//! `main.rs` only parses flags ([`Cli`]) and maps the result of [`run`] to an exit code. Each
+//! top-level subcommand is one variant of [`Command`] and one module with its own clap `Args`
+//! and a `run` function; adding `crds`, `run`, `emulator` or `simulate` means adding one variant,
+//! one module and one match arm in [`run`].
+//!
+//! ```no_run
+//! use clap::Parser;
+//! let cli = fleetward::Cli::parse_from(["fleetward", "policy", "inspect", "policy.wasm"]);
+//! let status = fleetward::run(&cli, &mut std::io::stdout(), &mut std::io::stderr());
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod exit;
 pub mod fixture;
+pub mod policy;
+
+use std::io::Write;
+
+pub use exit::{CliError, EXIT_CODES_HELP, Status};
+
+/// Command-line arguments.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "fleetward", version, about = "Fleetward: policy-driven Kubernetes fleet lifecycle", after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Inspect, evaluate and test policy modules offline.
+    #[command(subcommand, after_help = EXIT_CODES_HELP)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Runs a parsed command, writing normal output to `out` and diagnostics to `err`.
+///
+/// # Errors
+/// A [`CliError`]; its [`CliError::status`] is the exit code to use.
+pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status, CliError> {
+    match &cli.command {
+        Command::Policy(command) => policy::run(command, out, err),
+    }
+}

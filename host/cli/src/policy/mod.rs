@@ -1,0 +1,43 @@
+//! `fleetward policy …`: work with a policy module offline, without a cluster.
+//!
+//! Each subcommand is one module holding its clap `Args` and a `run` function; the engine is
+//! reached only through [`runtime`].
+
+pub mod eval;
+pub mod inspect;
+pub mod runtime;
+pub mod test;
+
+use std::io::Write;
+
+use crate::exit::{CliError, Status};
+
+/// The `policy` subcommands.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Show a module's digest, size, ABI version, decisions, imports and why the host would
+    /// reject it (exit 3 if it would).
+    Inspect(inspect::InspectArgs),
+    /// Run one decision on a request file and print the decision JSON on stdout; policy logs,
+    /// fuel and duration go to stderr.
+    Eval(eval::EvalArgs),
+    /// Run a fixture directory (one JSON case per file, optional suite.json) against a module,
+    /// reporting like `cargo test`.
+    Test(test::TestArgs),
+}
+
+/// Runs a `policy` subcommand.
+///
+/// # Errors
+/// The subcommand's [`CliError`].
+pub fn run(
+    command: &PolicyCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Status, CliError> {
+    match command {
+        PolicyCommand::Inspect(args) => inspect::run(args, out),
+        PolicyCommand::Eval(args) => eval::run(args, out, err),
+        PolicyCommand::Test(args) => test::run(args, out),
+    }
+}

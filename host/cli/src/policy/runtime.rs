@@ -1,0 +1,196 @@
+//! The CLI's only contact with `fleetward-engine`: start it, load modules from paths, and turn
+//! its errors into exit statuses, one-line messages and fixture [`Actual`]s.
+//!
+//! Keeping the adapter in one file means an engine API change touches one place.
+
+use std::path::Path;
+
+use fleetward_engine::{Engine, EngineConfig, Limits, PolicyError, PolicyErrorKind, PolicyModule};
+use fleetward_sdk::wire::CallKind;
+use serde_json::Value;
+
+use crate::exit::{CliError, Status, one_line_chain};
+use crate::fixture::Actual;
+
+/// Limit flags shared by `eval` and `test`. Unset flags keep the engine's defaults.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LimitArgs {
+    /// Fuel (instruction budget) per call; unset: no fuel metering (the production default).
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// Wall-clock limit per call in milliseconds [default: the engine's, 100].
+    #[arg(long, value_name = "N")]
+    pub timeout_ms: Option<u64>,
+    /// Linear-memory limit per call in MiB [default: the engine's, 64].
+    #[arg(long, value_name = "N")]
+    pub memory_mib: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The engine limits these flags describe.
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(fuel) = self.fuel {
+            limits.fuel = Some(fuel);
+        }
+        if let Some(ms) = self.timeout_ms {
+            limits.timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(mib) = self.memory_mib {
+            limits.memory_bytes = mib.saturating_mul(1024 * 1024);
+        }
+        limits
+    }
+}
+
+/// Starts an engine for a short-lived process: in-memory module cache, one call at a time, no
+/// pooling allocator (nothing to amortise its set-up over), and a per-instance memory ceiling
+/// that admits `limits`.
+///
+/// # Errors
+/// [`CliError::Engine`] if wasmtime cannot be configured.
+pub fn engine(limits: &Limits) -> Result<Engine, CliError> {
+    let config = EngineConfig::default()
+        .pooling(false)
+        .max_concurrent_calls(1)
+        .max_memory_per_instance(limits.memory_bytes.max(DEFAULT_MEMORY_CEILING));
+    Engine::new(config).map_err(CliError::Engine)
+}
+
+/// The engine's default per-instance memory ceiling (128 MiB); raised when `--memory-mib` asks
+/// for more.
+const DEFAULT_MEMORY_CEILING: u64 = 128 * 1024 * 1024;
+
+/// Reads a file named on the command line.
+///
+/// # Errors
+/// [`CliError::Read`] naming the path.
+pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a JSON file named on the command line (`-` reads stdin).
+///
+/// # Errors
+/// [`CliError::Read`] or [`CliError::Json`] naming the path.
+pub fn read_json(path: &Path) -> Result<Value, CliError> {
+    let bytes = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|source| {
+            CliError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        buf
+    } else {
+        read(path)?
+    };
+    serde_json::from_slice(&bytes).map_err(|source| CliError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads and loads (validates + compiles) a module.
+///
+/// # Errors
+/// [`CliError::Read`] or the engine's rejection as [`CliError::Policy`] (exit 3).
+pub fn load(engine: &Engine, path: &Path) -> Result<PolicyModule, CliError> {
+    let bytes = read(path)?;
+    engine.load(&bytes).map_err(policy_error)
+}
+
+/// The wire name of a call.
+pub fn call_name(call: CallKind) -> &'static str {
+    match call {
+        CallKind::Placement => "placement",
+        CallKind::UpgradeOrdering => "upgrade_ordering",
+        CallKind::Remediation => "remediation",
+        CallKind::ValidateConfig => "validate_config",
+    }
+}
+
+/// The exit status a failure maps to (see [`crate::exit::EXIT_CODES_HELP`]).
+pub fn status_of(kind: &PolicyErrorKind) -> Status {
+    match kind {
+        PolicyErrorKind::ModuleRejected { .. }
+        | PolicyErrorKind::AbiMismatch { .. }
+        | PolicyErrorKind::ConfigRejected { .. }
+        | PolicyErrorKind::ConfigTooLarge { .. } => Status::Rejected,
+        PolicyErrorKind::Io { .. } => Status::Usage,
+        _ => Status::Failed,
+    }
+}
+
+/// `tenant "t" module sha256:… placement`: who and what, for the one-line error.
+fn context(err: &PolicyError) -> String {
+    let mut parts = Vec::new();
+    if let Some(tenant) = &err.tenant {
+        parts.push(format!("tenant {tenant:?}"));
+    }
+    if let Some(digest) = &err.digest {
+        parts.push(format!("module {digest}"));
+    }
+    if let Some(call) = err.call {
+        parts.push(call_name(call).to_string());
+    }
+    if parts.is_empty() {
+        "policy".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Converts an engine error into the CLI's error, keeping its kind as the source.
+pub fn policy_error(err: PolicyError) -> CliError {
+    let context = context(&err);
+    let status = status_of(&err.kind);
+    CliError::Policy {
+        context,
+        source: err.kind,
+        status,
+    }
+}
+
+/// The fixture view of a failed call.
+pub fn actual_error(err: &PolicyError) -> Actual {
+    let code = match &err.kind {
+        PolicyErrorKind::Declined { code, .. } | PolicyErrorKind::ConfigRejected { code, .. } => {
+            Some(code.clone())
+        }
+        _ => None,
+    };
+    Actual::Error {
+        kind: err.metric_label().to_string(),
+        code,
+        message: format!("{}: {}", context(err), one_line_chain(&err.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_flags_override_defaults_only_when_set() {
+        let d = Limits::default();
+        let l = LimitArgs::default().limits();
+        assert_eq!(
+            (l.memory_bytes, l.timeout, l.fuel),
+            (d.memory_bytes, d.timeout, d.fuel)
+        );
+        let l = LimitArgs {
+            fuel: Some(5),
+            timeout_ms: Some(7),
+            memory_mib: Some(2),
+        }
+        .limits();
+        assert_eq!(l.fuel, Some(5));
+        assert_eq!(l.timeout, std::time::Duration::from_millis(7));
+        assert_eq!(l.memory_bytes, 2 * 1024 * 1024);
+    }
+}
