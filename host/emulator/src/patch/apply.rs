@@ -38,14 +38,14 @@ pub struct FieldConflict {
     /// `.spec.template.spec.containers[name="app"].image`.
     pub path: String,
     /// The other manager as the real server describes it in messages:
-    /// `"kubectl-edit" using apps/v1 at 2026-01-05T00:00:00Z` for an Update manager,
-    /// `"other"` for an Apply manager.
+    /// `"kubectl-edit" using apps/v1` for an Update manager, `"other"` for an Apply manager,
+    /// `"kubelet" with subresource "status" using v1` through a subresource.
     pub described_manager: String,
 }
 
 impl FieldConflict {
     /// `message` of the `FieldManagerConflict` cause in the 409 Status:
-    /// `conflict with "kubectl-edit" using apps/v1 at 2026-01-05T00:00:00Z`.
+    /// `conflict with "kubectl-edit" using apps/v1`.
     pub fn cause_message(&self) -> String {
         format!("conflict with {}", self.described_manager)
     }
@@ -62,13 +62,25 @@ pub enum ApplyError {
         /// The conflicting fields, sorted by manager then path.
         conflicts: Vec<FieldConflict>,
     },
-    /// 422/400: the applied configuration itself is unacceptable (not an object, kind or name
+    /// 400: the applied configuration itself is unacceptable (not an object, kind or name
     /// differs from the live object, `managedFields` set, keyed list element without its key).
     #[error("{message}")]
     Invalid {
         /// What is wrong, in the real server's wording where it has one.
         message: String,
     },
+}
+
+impl ApplyError {
+    /// HTTP status the real server answers: 409 for conflicts, 400 for an unacceptable
+    /// configuration (the real server's `BadRequest` for mismatched kind/name and set
+    /// `managedFields`; it answers 500 for keyed-list errors, which the emulator reports as 400).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ApplyError::Conflict { .. } => 409,
+            ApplyError::Invalid { .. } => 400,
+        }
+    }
 }
 
 fn conflict_message(conflicts: &[FieldConflict]) -> String {
@@ -194,7 +206,8 @@ fn validate_applied(live: Option<&Value>, applied: &Value) -> Result<(), ApplyEr
     {
         return Err(invalid("metadata.name: Required value: name is required"));
     }
-    fieldpath::check_keyed_lists(applied).map_err(invalid)
+    fieldpath::check_keyed_lists(applied)
+        .map_err(|e| invalid(format!("failed to create typed patch object: {e}")))
 }
 
 /// Server-side apply of `applied` by `p.manager` onto `live` (`None`: the object does not
@@ -276,8 +289,13 @@ pub fn server_side_apply(
         }
     }
     if !conflicts.is_empty() && !p.force {
-        conflicts
-            .sort_by(|a, b| (&a.described_manager, &a.path).cmp(&(&b.described_manager, &b.path)));
+        conflicts.sort_by(|a, b| {
+            (&a.manager, &a.described_manager, &a.path).cmp(&(
+                &b.manager,
+                &b.described_manager,
+                &b.path,
+            ))
+        });
         return Err(ApplyError::Conflict { conflicts });
     }
     for entry in entries.iter_mut().filter(|e| !is_me(e)) {
@@ -501,15 +519,16 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1 at 2026-01-05T00:00:00Z: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
         );
+        assert_eq!(err.http_status(), 409);
         let ApplyError::Conflict { conflicts } = &err else {
             panic!("{err:?}")
         };
         assert_eq!(conflicts[0].manager, "kubectl-client-side-apply");
         assert_eq!(
             conflicts[0].cause_message(),
-            "conflict with \"kubectl-client-side-apply\" using apps/v1 at 2026-01-05T00:00:00Z"
+            "conflict with \"kubectl-client-side-apply\" using apps/v1"
         );
 
         let forced = server_side_apply(
@@ -671,9 +690,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains(
-                "conflict with \"hpa\" using apps/v1 at 2026-01-05T00:01:00Z: .spec.replicas"
-            ),
+            err.to_string()
+                .contains("conflict with \"hpa\" using apps/v1: .spec.replicas"),
             "{err}"
         );
         // Applying without replicas is fine and does not delete hpa's value.
@@ -739,7 +757,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "Apply failed with 1 conflict: conflict with \"kubelet\" with subresource \"status\" using apps/v1 at 2026-01-05T00:01:00Z: .status.readyReplicas"
+            "Apply failed with 1 conflict: conflict with \"kubelet\" with subresource \"status\" using apps/v1: .status.readyReplicas"
         );
     }
 
@@ -823,6 +841,14 @@ mod tests {
                 "{cfg}: {err}"
             );
         }
+        let dup = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}}});
+        let err = server_side_apply(Some(&live), &dup, &params("m", T1)).unwrap_err();
+        assert_eq!(err.http_status(), 400);
+        assert_eq!(
+            err.to_string(),
+            "failed to create typed patch object: .spec.template.spec.containers: duplicate entries for key [name=\"a\"]"
+        );
         let err = server_side_apply(
             None,
             &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),

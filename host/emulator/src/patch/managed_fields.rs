@@ -301,8 +301,9 @@ impl ManagedFieldsEntry {
             && self.subresource.as_deref() == subresource
     }
 
-    /// How the real server names this manager in conflict messages:
-    /// `"kubectl"`, `"ctrl" with subresource "status"`, `"edit" using v1 at 2026-01-05T00:00:00Z`.
+    /// How the real server names this manager in conflict messages: `"kubectl"`,
+    /// `"ctrl" with subresource "status"`, `"kubectl-edit" using apps/v1`. (The server prints
+    /// the manager identifier, which carries the apiVersion of Update managers but no time.)
     pub fn describe(&self) -> String {
         let mut s = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
@@ -310,9 +311,6 @@ impl ManagedFieldsEntry {
         }
         if self.operation == Operation::Update {
             s.push_str(&format!(" using {}", self.api_version));
-            if let Some(time) = &self.time {
-                s.push_str(&format!(" at {time}"));
-            }
         }
         s
     }
@@ -529,10 +527,7 @@ mod tests {
         assert_eq!(mf[1]["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
         assert_eq!(mf[1]["fieldsType"], "FieldsV1");
         assert_eq!(read_entries(&obj), vec![apply.clone(), update.clone()]);
-        assert_eq!(
-            update.describe(),
-            "\"kubectl-edit\" using apps/v1 at 2026-01-05T00:00:00Z"
-        );
+        assert_eq!(update.describe(), "\"kubectl-edit\" using apps/v1");
         assert_eq!(
             apply.describe(),
             "\"fleetward\" with subresource \"status\""
