@@ -1,1 +1,86 @@
 //! Fleetward policy engine: loads, validates and runs sandboxed Wasm policy modules.
+//!
+//! Fleetward delegates three decisions (placement, upgrade ordering, remediation) to per-tenant
+//! WebAssembly modules speaking the ABI in `docs/abi.md`. A tenant's policy is code the
+//! operator did not write, so this crate treats it as hostile:
+//!
+//! - **Closed by default.** The only imports are a deterministic WASI preview 1 subset
+//!   implemented here ([`wasi`](crate) table in `docs/abi.md`): the clock reads the request's
+//!   `now`, randomness is a hash of the input, there are no files, no environment, no network.
+//!   Any other import rejects the module at [`Engine::load`], naming each one.
+//! - **Every call is bounded.** A fresh wasmtime `Store` per call (never reused, so a trap or a
+//!   corrupted heap cannot leak into the next decision or another tenant) with a memory limit,
+//!   an always-on epoch deadline (a ticker thread advances the epoch every millisecond),
+//!   optional fuel, a 512 KiB wasm stack, and caps on input, config, output and log sizes.
+//! - **Failures are typed.** [`PolicyErrorKind`] says what happened (timed out, out of fuel,
+//!   memory limit, stack exhausted, trap with guest frames, invalid output with a JSON path,
+//!   declined…), decided by downcasting wasmtime errors, and [`PolicyError`] says for which
+//!   tenant, module digest and call.
+//! - **Decisions are deterministic.** The same input envelope gives byte-identical
+//!   [`Outcome::output_json`] and logs, across calls and engines; [`Outcome::input_sha256`]
+//!   lets the audit ledger prove which input produced a decision.
+//! - **It is fast enough to ask often.** One wasmtime engine and linker per process, the
+//!   pooling instance allocator, one `InstancePre` per module digest, compilation once per
+//!   digest in memory and once per engine fingerprint on disk (`docs/perf/engine.md`).
+//! - **Guests never block the runtime.** The async decision methods run guest code on tokio's
+//!   blocking pool behind a semaphore, in the caller's tracing span.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use fleetward_engine::{Engine, EngineConfig, Limits};
+//! use fleetward_sdk::wire::{DecisionKind, Timestamp};
+//!
+//! # async fn demo(request: fleetward_sdk::wire::UpgradeRequest) -> anyhow::Result<()> {
+//! let engine = Engine::new(EngineConfig::default().cache_dir("/var/cache/fleetward".into()))?;
+//! let dir = cap_std::fs::Dir::open_ambient_dir("/etc/fleetward/policies", cap_std::ambient_authority())?;
+//! let module = engine.load_file(&dir, "upgrade-ordering.wasm")?;
+//! assert!(module.implements(DecisionKind::UpgradeOrdering));
+//! let policy = engine.bind(&module, "acme", serde_json::json!({"waves": ["dev", "prod"]}), Limits::default())?;
+//! let now = Timestamp::parse("2026-11-25T17:00:00Z")?;
+//! match policy.order_upgrades(&request, now).await {
+//!     Ok(outcome) => println!("start {:?} ({} µs)", outcome.decision.start, outcome.duration.as_micros()),
+//!     Err(e) => eprintln!("{e} [{}]", e.metric_label()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Deviations from the brief's API
+//!
+//! - [`EngineConfig`] also has `max_memory_per_instance` (default 128 MiB: pool slot size and
+//!   ceiling of [`Limits::memory_bytes`]; larger tenant limits are clamped with a warning) and
+//!   `pooling` (default on).
+//! - [`Engine::is_pooling`], [`TenantPolicy::limits`] and [`TenantPolicy::module`] are extra.
+//! - [`Outcome::fuel_consumed`] is always `Some`: fuel is metered on every call.
+//! - [`inspect`] returns `Err(ModuleRejected)` only for bytes that are not a core Wasm module;
+//!   every other problem is listed in [`ModuleInfo::problems`].
+
+// `deny`, not `forbid`: `cache::deserialize_verified` is the one audited exception.
+#![deny(unsafe_code)]
+
+mod cache;
+mod call;
+mod config;
+mod digest;
+mod engine;
+mod epoch;
+mod error;
+mod memory;
+mod module;
+mod output;
+mod policy;
+mod store;
+mod validate;
+mod wasi;
+
+pub use config::{
+    EPOCH_TICK, EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_INPUT_BYTES, MAX_LOG_BYTES,
+    MAX_OUTPUT_BYTES, MAX_WASM_STACK,
+};
+pub use digest::{Digest, DigestParseError};
+pub use engine::Engine;
+pub use error::{EngineError, PolicyError, PolicyErrorKind};
+pub use module::PolicyModule;
+pub use policy::{Outcome, TenantPolicy};
+pub use validate::{ModuleInfo, inspect};

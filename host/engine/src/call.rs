@@ -1,0 +1,267 @@
+//! One policy call in a fresh store: instantiate, initialise, check the ABI version, write the
+//! input, run the entry point, read the output back, classify any failure.
+//!
+//! The store lives exactly as long as this call. Whatever happens inside (a trap, a timeout, a
+//! memory blow-up), the store is dropped at the end and the next call starts clean; there is
+//! no state to leak between tenants or between a tenant's calls.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use wasmtime::{
+    Extern, Func, Instance, ModuleExport, Store, Trap, WasmBacktrace, WasmParams, WasmResults,
+};
+
+use fleetward_sdk::wire::{ABI_VERSION, Timestamp};
+
+use crate::config::MAX_OUTPUT_BYTES;
+use crate::digest::to_hex;
+use crate::epoch::deadline_ticks;
+use crate::error::PolicyErrorKind;
+use crate::module::PolicyModule;
+use crate::store::{RecordingLimiter, StoreData};
+use crate::wasi::{ProcExit, WasiState};
+use crate::{Limits, memory, output};
+
+/// What a successful call produced, before typing.
+#[derive(Debug)]
+pub(crate) struct RawOutcome {
+    /// The `ok` value of the output envelope.
+    pub(crate) ok: Value,
+    pub(crate) logs: String,
+    pub(crate) fuel_consumed: Option<u64>,
+    pub(crate) duration: Duration,
+    pub(crate) input_sha256: String,
+}
+
+/// A started instance in its own store.
+struct Session<'m> {
+    store: Store<StoreData>,
+    instance: Instance,
+    module: &'m PolicyModule,
+    limits: &'m Limits,
+}
+
+/// Runs `entry` of `module` on `input` (the serialised input envelope) under `limits`.
+pub(crate) fn run(
+    engine: &wasmtime::Engine,
+    module: &PolicyModule,
+    limits: &Limits,
+    entry: &ModuleExport,
+    input: &[u8],
+    now: Timestamp,
+) -> Result<RawOutcome, PolicyErrorKind> {
+    let started = Instant::now();
+    let mut seed = Sha256::new();
+    seed.update(input);
+    let input_sha256 = to_hex(&seed.clone().finalize());
+    let mut session = Session::start(engine, module, limits, seed, now)?;
+    let result = session.invoke(entry, input);
+    let logs = session.store.data_mut().wasi.take_log();
+    let ok = match result {
+        Ok(ok) => ok,
+        Err(err) => {
+            if !logs.is_empty() {
+                tracing::debug!(policy_logs = %logs, "policy logs of a failed call");
+            }
+            return Err(err);
+        }
+    };
+    let fuel_left = session.store.get_fuel().unwrap_or(0);
+    Ok(RawOutcome {
+        ok,
+        logs,
+        fuel_consumed: Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(fuel_left)),
+        duration: started.elapsed(),
+        input_sha256,
+    })
+}
+
+/// Instantiates `module` once and returns what `fleetward_abi_version` says (load-time check).
+pub(crate) fn abi_version(
+    engine: &wasmtime::Engine,
+    module: &PolicyModule,
+) -> Result<i32, PolicyErrorKind> {
+    let limits = Limits::default();
+    let mut session =
+        Session::start_unchecked(engine, module, &limits, Sha256::new(), Timestamp(0))?;
+    let export = module.inner.exports.abi_version;
+    session.call::<(), i32>(&export, ())
+}
+
+impl<'m> Session<'m> {
+    /// Fresh store, instance, `_initialize`, and the ABI version check.
+    fn start(
+        engine: &wasmtime::Engine,
+        module: &'m PolicyModule,
+        limits: &'m Limits,
+        seed: Sha256,
+        now: Timestamp,
+    ) -> Result<Self, PolicyErrorKind> {
+        let mut session = Session::start_unchecked(engine, module, limits, seed, now)?;
+        let export = module.inner.exports.abi_version;
+        let found = session.call::<(), i32>(&export, ())?;
+        if u32::try_from(found) != Ok(ABI_VERSION) {
+            return Err(PolicyErrorKind::AbiMismatch {
+                found: i64::from(found),
+            });
+        }
+        Ok(session)
+    }
+
+    fn start_unchecked(
+        engine: &wasmtime::Engine,
+        module: &'m PolicyModule,
+        limits: &'m Limits,
+        seed: Sha256,
+        now: Timestamp,
+    ) -> Result<Self, PolicyErrorKind> {
+        let now_ns = u64::try_from(now.unix_seconds())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000);
+        let data = StoreData {
+            limits: RecordingLimiter::new(limits.memory_bytes),
+            wasi: WasiState::new(seed, now_ns),
+        };
+        let mut store = Store::new(engine, data);
+        store.limiter(|d| &mut d.limits);
+        store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        store
+            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+            .map_err(PolicyErrorKind::internal)?;
+        let instance = match module.inner.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(err) => return Err(classify(&err, &store, limits)),
+        };
+        let mut session = Session {
+            store,
+            instance,
+            module,
+            limits,
+        };
+        if let Some(init) = module.inner.exports.initialize {
+            session.call::<(), ()>(&init, ())?;
+        }
+        Ok(session)
+    }
+
+    fn func(&mut self, export: &ModuleExport) -> Result<Func, PolicyErrorKind> {
+        match self.instance.get_module_export(&mut self.store, export) {
+            Some(Extern::Func(f)) => Ok(f),
+            _ => Err(PolicyErrorKind::internal(
+                "validated export is not a function",
+            )),
+        }
+    }
+
+    /// Calls a typed export, classifying a failure.
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        export: &ModuleExport,
+        params: P,
+    ) -> Result<R, PolicyErrorKind> {
+        let func = self.func(export)?;
+        let typed = func
+            .typed::<P, R>(&self.store)
+            .map_err(PolicyErrorKind::internal)?;
+        typed
+            .call(&mut self.store, params)
+            .map_err(|err| classify(&err, &self.store, self.limits))
+    }
+
+    fn memory(&mut self) -> Result<wasmtime::Memory, PolicyErrorKind> {
+        match self
+            .instance
+            .get_module_export(&mut self.store, &self.module.inner.exports.memory)
+        {
+            Some(Extern::Memory(m)) => Ok(m),
+            _ => Err(PolicyErrorKind::internal(
+                "validated `memory` export is not a memory",
+            )),
+        }
+    }
+
+    /// Writes `input` into guest memory, runs `entry`, decodes the output envelope.
+    fn invoke(&mut self, entry: &ModuleExport, input: &[u8]) -> Result<Value, PolicyErrorKind> {
+        let len = i32::try_from(input.len()).map_err(|_| PolicyErrorKind::InputTooLarge {
+            size: input.len(),
+            limit: i32::MAX as usize,
+        })?;
+        let alloc = self.module.inner.exports.alloc;
+        let ptr = self.call::<i32, i32>(&alloc, len)?;
+        if ptr == 0 && len != 0 {
+            return Err(PolicyErrorKind::MemoryLimitExceeded {
+                limit: self.limits.memory_bytes,
+            });
+        }
+        let mem = self.memory()?;
+        memory::write(mem.data_mut(&mut self.store), ptr as u32, input).map_err(|e| {
+            PolicyErrorKind::InvalidOutput {
+                path: "fleetward_alloc".to_string(),
+                message: format!("returned a pointer the input does not fit at: {e}"),
+            }
+        })?;
+        let packed = self.call::<(i32, i32), i64>(entry, (ptr, len))?;
+        let out_ptr = ((packed as u64) >> 32) as u32;
+        let out_len = packed as u32;
+        let data = mem.data(&self.store);
+        let bytes = memory::read(data, out_ptr, out_len, usize::MAX).map_err(|e| {
+            PolicyErrorKind::InvalidOutput {
+                path: "$".to_string(),
+                message: format!("output pointer/length out of bounds: {e}"),
+            }
+        })?;
+        if bytes.len() > MAX_OUTPUT_BYTES {
+            return Err(PolicyErrorKind::OutputTooLarge {
+                size: bytes.len(),
+                limit: MAX_OUTPUT_BYTES,
+            });
+        }
+        output::decode_envelope(bytes)
+    }
+}
+
+/// Turns a wasmtime error into a typed failure by downcasting, never by reading messages.
+fn classify(err: &wasmtime::Error, store: &Store<StoreData>, limits: &Limits) -> PolicyErrorKind {
+    if let Some(exit) = err.downcast_ref::<ProcExit>() {
+        return PolicyErrorKind::PolicyExited { code: exit.code };
+    }
+    let trap = err.downcast_ref::<Trap>().copied();
+    match trap {
+        Some(Trap::Interrupt) => PolicyErrorKind::TimedOut {
+            limit: limits.timeout,
+        },
+        Some(Trap::OutOfFuel) => PolicyErrorKind::OutOfFuel {
+            limit: limits.fuel.unwrap_or(u64::MAX),
+        },
+        // A refused memory growth is the cause of whatever trap or failure follows it.
+        _ if store.data().limits.denied_memory() => PolicyErrorKind::MemoryLimitExceeded {
+            limit: limits.memory_bytes,
+        },
+        Some(Trap::StackOverflow) => PolicyErrorKind::StackExhausted,
+        Some(trap) => PolicyErrorKind::Trap {
+            message: trap.to_string(),
+            frames: frames(err),
+        },
+        None => PolicyErrorKind::Internal {
+            message: format!("{err:#}"),
+        },
+    }
+}
+
+/// Guest function names from the error's backtrace, innermost first.
+fn frames(err: &wasmtime::Error) -> Vec<String> {
+    err.downcast_ref::<WasmBacktrace>()
+        .map(|bt| {
+            bt.frames()
+                .iter()
+                .map(|f| match f.func_name() {
+                    Some(name) => name.to_string(),
+                    None => format!("wasm-function[{}]", f.func_index()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,291 @@
+//! The engine: one wasmtime `Engine`, one `Linker`, the compiled-module caches and the call
+//! semaphore, shared by every policy of the process.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use wasmtime::{InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+
+use crate::cache::{self, DiskCache};
+use crate::config::MAX_WASM_STACK;
+use crate::epoch::Ticker;
+use crate::module::{Exports, ModuleInner};
+use crate::store::StoreData;
+use crate::validate::inspect_with_cap;
+use crate::{
+    Digest, EngineConfig, EngineError, Limits, PolicyError, PolicyErrorKind, PolicyModule,
+    TenantPolicy, call, wasi,
+};
+
+/// The policy engine. One per process; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<StoreData>,
+    config: EngineConfig,
+    pooling: bool,
+    modules: Mutex<HashMap<Digest, PolicyModule>>,
+    disk: Option<DiskCache>,
+    semaphore: Arc<Semaphore>,
+    _ticker: Ticker,
+}
+
+/// wasmtime settings shared by the pooled and on-demand variants.
+fn base_config() -> wasmtime::Config {
+    let mut c = wasmtime::Config::new();
+    c.epoch_interruption(true)
+        .consume_fuel(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        .wasm_relaxed_simd(false)
+        // Same input, same bytes: NaN bit patterns must not depend on the CPU.
+        .cranelift_nan_canonicalization(true);
+    c
+}
+
+/// Slots of the instance pool: enough for every concurrent call plus blocking callers.
+fn pool_slots(config: &EngineConfig) -> u32 {
+    u32::try_from(config.max_concurrent_calls.saturating_mul(4))
+        .unwrap_or(u32::MAX)
+        .max(128)
+}
+
+fn create_wasmtime(config: &EngineConfig) -> Result<(wasmtime::Engine, bool), EngineError> {
+    if config.pooling {
+        let slots = pool_slots(config);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memory_size(usize::try_from(config.max_memory_per_instance).unwrap_or(usize::MAX));
+        let mut c = base_config();
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match wasmtime::Engine::new(&c) {
+            Ok(engine) => return Ok((engine, true)),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot create the pooling instance allocator; falling back to on-demand allocation"
+            ),
+        }
+    }
+    let mut c = base_config();
+    c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    let engine = wasmtime::Engine::new(&c).map_err(|e| EngineError::Wasmtime {
+        message: format!("{e:#}"),
+    })?;
+    Ok((engine, false))
+}
+
+impl Engine {
+    /// Creates the engine, its linker and epoch ticker, and opens the cache directory.
+    ///
+    /// # Errors
+    /// [`EngineError::Wasmtime`] if wasmtime rejects the configuration even without pooling,
+    /// [`EngineError::CacheDir`] if the cache directory cannot be created or opened,
+    /// [`EngineError::Ticker`] if the epoch thread cannot start.
+    pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        let (wasmtime, pooling) = create_wasmtime(&config)?;
+        let linker = wasi::linker(&wasmtime).map_err(|e| EngineError::Wasmtime {
+            message: format!("{e:#}"),
+        })?;
+        let disk = match &config.cache_dir {
+            None => None,
+            Some(path) => {
+                let cache_err = |source| EngineError::CacheDir {
+                    path: path.display().to_string(),
+                    source,
+                };
+                std::fs::create_dir_all(path).map_err(cache_err)?;
+                let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
+                    .map_err(cache_err)?;
+                Some(DiskCache::new(dir, cache::fingerprint(&wasmtime)))
+            }
+        };
+        let ticker = Ticker::start(&wasmtime).map_err(|source| EngineError::Ticker { source })?;
+        tracing::debug!(pooling, "fleetward policy engine started");
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                wasmtime,
+                linker,
+                semaphore: Arc::new(Semaphore::new(config.max_concurrent_calls)),
+                config,
+                pooling,
+                modules: Mutex::new(HashMap::new()),
+                disk,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Whether the pooling allocator is in use (false after a fallback to on-demand).
+    pub fn is_pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// Validates and compiles a module, once per digest: from the in-memory map, else the
+    /// on-disk cache, else by compiling (and then writing the cache).
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::ModuleRejected`] listing every problem (size, not Wasm, forbidden
+    /// imports by `module::name`, missing or mistyped exports); [`PolicyErrorKind::AbiMismatch`]
+    /// if `fleetward_abi_version` does not return 1; any call failure of that first
+    /// instantiation (e.g. a trapping `_initialize`).
+    pub fn load(&self, bytes: &[u8]) -> Result<PolicyModule, PolicyError> {
+        let digest = Digest::of(bytes);
+        if let Some(module) = self.cached(&digest) {
+            return Ok(module);
+        }
+        let err = |kind| PolicyError::new(kind).with_digest(&digest);
+        let mut info = inspect_with_cap(bytes, self.inner.config.max_module_size)?;
+        if !info.problems.is_empty() {
+            return Err(err(PolicyErrorKind::ModuleRejected {
+                reasons: info.problems,
+            }));
+        }
+        let compiled = self.compile(&digest, bytes).map_err(err)?;
+        let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
+            err(PolicyErrorKind::ModuleRejected {
+                reasons: vec![format!("cannot link: {e:#}")],
+            })
+        })?;
+        let exports = Exports::resolve(&compiled).map_err(err)?;
+        let probe = PolicyModule {
+            inner: Arc::new(ModuleInner {
+                info: info.clone(),
+                pre: pre.clone(),
+                exports,
+            }),
+        };
+        let found = call::abi_version(&self.inner.wasmtime, &probe).map_err(err)?;
+        if u32::try_from(found) != Ok(fleetward_sdk::wire::ABI_VERSION) {
+            return Err(err(PolicyErrorKind::AbiMismatch {
+                found: i64::from(found),
+            }));
+        }
+        info.abi_version = u32::try_from(found).ok();
+        let module = PolicyModule {
+            inner: Arc::new(ModuleInner {
+                info,
+                pre,
+                exports: Exports::resolve(&compiled).map_err(err)?,
+            }),
+        };
+        if let Ok(mut map) = self.inner.modules.lock() {
+            map.insert(digest, module.clone());
+        }
+        Ok(module)
+    }
+
+    /// Reads a module through a directory handle the host opened on purpose, then [`load`]s it.
+    /// `relative_path` cannot escape `dir` (cap-std refuses `..` and absolute paths).
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::Io`] if the file cannot be read, `ModuleRejected` if it is over the
+    /// size cap, then everything [`Engine::load`] returns.
+    ///
+    /// [`load`]: Engine::load
+    pub fn load_file(
+        &self,
+        dir: &cap_std::fs::Dir,
+        relative_path: &str,
+    ) -> Result<PolicyModule, PolicyError> {
+        let io = |source| {
+            PolicyError::new(PolicyErrorKind::Io {
+                path: relative_path.to_string(),
+                source,
+            })
+        };
+        let file = dir.open(relative_path).map_err(io)?;
+        let cap = self.inner.config.max_module_size;
+        let mut bytes = Vec::new();
+        file.take(cap as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() > cap {
+            return Err(PolicyError::new(PolicyErrorKind::ModuleRejected {
+                reasons: vec![format!("{relative_path} is over the {cap}-byte module cap")],
+            }));
+        }
+        self.load(&bytes)
+    }
+
+    /// Binds a module to a tenant, its config and limits, and runs the module's
+    /// `fleetward_validate_config` on the config if it exports one. A memory limit above
+    /// [`EngineConfig::max_memory_per_instance`] is clamped to it (and a warning logged).
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::ConfigTooLarge`] over 256 KiB; [`PolicyErrorKind::ConfigRejected`]
+    /// with the policy's code and message; any call failure of the validation call.
+    pub fn bind(
+        &self,
+        module: &PolicyModule,
+        tenant: &str,
+        config: Value,
+        limits: Limits,
+    ) -> Result<TenantPolicy, PolicyError> {
+        TenantPolicy::bind(self.clone(), module, tenant, config, limits)
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<PolicyModule> {
+        self.inner.modules.lock().ok()?.get(digest).cloned()
+    }
+
+    /// The compiled module: from the disk cache if a valid entry exists, else compiled (and
+    /// then written to the disk cache).
+    fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<wasmtime::Module, PolicyErrorKind> {
+        let engine = &self.inner.wasmtime;
+        if let Some(disk) = &self.inner.disk {
+            match disk.get(engine, digest) {
+                Ok(Some(module)) => return Ok(module),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "ignoring unusable module cache entry"),
+            }
+        }
+        let module = wasmtime::Module::from_binary(engine, bytes).map_err(|e| {
+            PolicyErrorKind::ModuleRejected {
+                reasons: vec![format!("invalid Wasm: {e:#}")],
+            }
+        })?;
+        if let Some(disk) = &self.inner.disk {
+            match module.serialize() {
+                Ok(artifact) => {
+                    if let Err(e) = disk.put(digest, &artifact) {
+                        tracing::warn!(error = %e, "cannot write module cache entry");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot serialise compiled module"),
+            }
+        }
+        Ok(module)
+    }
+
+    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.wasmtime
+    }
+
+    pub(crate) fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.inner.semaphore
+    }
+
+    pub(crate) fn max_memory_per_instance(&self) -> u64 {
+        self.inner.config.max_memory_per_instance
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .field("pooling", &self.inner.pooling)
+            .finish_non_exhaustive()
+    }
+}

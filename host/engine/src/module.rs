@@ -1,0 +1,95 @@
+//! A loaded policy module: validated, compiled and pre-instantiated, shared by every tenant
+//! that uses the same bytes.
+//!
+//! `InstancePre` resolves imports against the engine's linker once, so a call only has to
+//! allocate an instance (from the pool) and run; the export handles below are resolved once
+//! too, so a call never looks exports up by name.
+
+use std::fmt;
+use std::sync::Arc;
+
+use fleetward_sdk::wire::DecisionKind;
+use wasmtime::{InstancePre, ModuleExport};
+
+use crate::store::StoreData;
+use crate::validate::{self, ModuleInfo};
+use crate::{Digest, PolicyError, PolicyErrorKind};
+
+/// A compiled, validated, pre-instantiated module. Cheap to clone.
+#[derive(Clone)]
+pub struct PolicyModule {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+pub(crate) struct ModuleInner {
+    pub(crate) info: ModuleInfo,
+    pub(crate) pre: InstancePre<StoreData>,
+    pub(crate) exports: Exports,
+}
+
+/// Pre-resolved export handles.
+pub(crate) struct Exports {
+    pub(crate) memory: ModuleExport,
+    pub(crate) abi_version: ModuleExport,
+    pub(crate) alloc: ModuleExport,
+    pub(crate) initialize: Option<ModuleExport>,
+    pub(crate) validate_config: Option<ModuleExport>,
+    /// Indexed like [`DecisionKind::ALL`].
+    pub(crate) decisions: [Option<ModuleExport>; 3],
+}
+
+impl Exports {
+    /// Resolves the ABI exports of a module that passed [`validate`].
+    pub(crate) fn resolve(module: &wasmtime::Module) -> Result<Exports, PolicyErrorKind> {
+        let required = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| PolicyErrorKind::ModuleRejected {
+                    reasons: vec![format!("missing export `{name}`")],
+                })
+        };
+        Ok(Exports {
+            memory: required(validate::MEMORY)?,
+            abi_version: required(validate::ABI_VERSION)?,
+            alloc: required(validate::ALLOC)?,
+            initialize: module.get_export_index(validate::INITIALIZE),
+            validate_config: module.get_export_index(validate::VALIDATE_CONFIG),
+            decisions: DecisionKind::ALL.map(|k| module.get_export_index(k.export_name())),
+        })
+    }
+
+    pub(crate) fn decision(&self, kind: DecisionKind) -> Option<&ModuleExport> {
+        let index = DecisionKind::ALL.iter().position(|k| *k == kind)?;
+        self.decisions.get(index)?.as_ref()
+    }
+}
+
+impl PolicyModule {
+    /// The SHA-256 of the module bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.inner.info.digest
+    }
+
+    /// What the module imports and exports, and its ABI version.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.inner.info
+    }
+
+    /// Whether the module exports `kind`'s entry point.
+    pub fn implements(&self, kind: DecisionKind) -> bool {
+        self.inner.exports.decision(kind).is_some()
+    }
+
+    pub(crate) fn error(&self, kind: PolicyErrorKind) -> PolicyError {
+        PolicyError::new(kind).with_digest(self.digest())
+    }
+}
+
+impl fmt::Debug for PolicyModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyModule")
+            .field("digest", &self.inner.info.digest)
+            .field("decisions", &self.inner.info.decisions)
+            .finish_non_exhaustive()
+    }
+}

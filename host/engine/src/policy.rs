@@ -1,0 +1,377 @@
+//! A module bound to a tenant: its config, its limits, and the calls it answers.
+//!
+//! The async methods are what the controller uses. Guest code can spin for its whole timeout,
+//! so it never runs on a tokio worker thread: each call waits for a permit of the engine's
+//! semaphore (bounding how many guests run at once) and then runs on tokio's blocking pool, in
+//! the caller's tracing span. `call_json_blocking` is the same call on the caller's thread, for
+//! the CLI and benchmarks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use fleetward_sdk::wire::{
+    ABI_VERSION, CallKind, DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision,
+    RemediationRequest, Timestamp, UpgradeDecision, UpgradeRequest,
+};
+
+use crate::config::{MAX_CONFIG_BYTES, MAX_INPUT_BYTES};
+use crate::engine::Engine;
+use crate::error::call_name;
+use crate::{Digest, Limits, PolicyError, PolicyErrorKind, PolicyModule, call, output};
+
+/// What a successful decision produced.
+#[derive(Clone, Debug)]
+pub struct Outcome<T> {
+    /// The decision, typed.
+    pub decision: T,
+    /// What the policy wrote to stdout/stderr (at most 64 KiB plus a truncation note).
+    pub logs: String,
+    /// Fuel the call used (counted whether or not the tenant has a fuel limit).
+    pub fuel_consumed: Option<u64>,
+    /// Wall-clock time of the call, instantiation included.
+    pub duration: Duration,
+    /// Hex SHA-256 of the exact input envelope bytes, for the audit ledger.
+    pub input_sha256: String,
+    /// The `ok` decision, re-serialised canonically (`serde_json::to_string` of the value).
+    pub output_json: String,
+}
+
+/// A module bound to a tenant, its config and limits. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantPolicy {
+    inner: Arc<TenantInner>,
+}
+
+struct TenantInner {
+    engine: Engine,
+    module: PolicyModule,
+    tenant: String,
+    config: Value,
+    limits: Limits,
+}
+
+/// The input envelope, borrowed; serialises exactly like `wire::InputEnvelope`.
+#[derive(Serialize)]
+struct InputRef<'a, R: Serialize> {
+    abi_version: u32,
+    decision: CallKind,
+    now: Timestamp,
+    tenant: &'a str,
+    config: &'a Value,
+    request: &'a R,
+}
+
+impl TenantPolicy {
+    /// Binds and, if the module validates configs, checks `config` with it.
+    pub(crate) fn bind(
+        engine: Engine,
+        module: &PolicyModule,
+        tenant: &str,
+        config: Value,
+        mut limits: Limits,
+    ) -> Result<TenantPolicy, PolicyError> {
+        let err = |kind| module.error(kind).with_tenant(tenant);
+        let size = serde_json::to_vec(&config)
+            .map_err(|e| err(PolicyErrorKind::internal(e)))?
+            .len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(err(PolicyErrorKind::ConfigTooLarge {
+                size,
+                limit: MAX_CONFIG_BYTES,
+            }));
+        }
+        let ceiling = engine.max_memory_per_instance();
+        if limits.memory_bytes > ceiling {
+            tracing::warn!(
+                tenant,
+                requested = limits.memory_bytes,
+                ceiling,
+                "tenant memory limit above the engine's per-instance ceiling; clamped"
+            );
+            limits.memory_bytes = ceiling;
+        }
+        let policy = TenantPolicy {
+            inner: Arc::new(TenantInner {
+                engine,
+                module: module.clone(),
+                tenant: tenant.to_string(),
+                config,
+                limits,
+            }),
+        };
+        if let Some(export) = module.inner.exports.validate_config {
+            match policy.run(
+                CallKind::ValidateConfig,
+                &export,
+                &Value::Null,
+                Timestamp(0),
+            ) {
+                Ok(_) => {}
+                Err(mut e) => {
+                    if let PolicyErrorKind::Declined { code, message } = e.kind {
+                        e.kind = PolicyErrorKind::ConfigRejected { code, message };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    /// The tenant this policy is bound to.
+    pub fn tenant(&self) -> &str {
+        &self.inner.tenant
+    }
+
+    /// The module's digest.
+    pub fn digest(&self) -> &Digest {
+        self.inner.module.digest()
+    }
+
+    /// The limits in force (memory clamped to the engine's ceiling).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The module.
+    pub fn module(&self) -> &PolicyModule {
+        &self.inner.module
+    }
+
+    /// Asks the placement decision.
+    ///
+    /// # Errors
+    /// Any [`PolicyErrorKind`] a call can end with; see [`TenantPolicy::call_json_blocking`].
+    pub async fn place(
+        &self,
+        req: &PlacementRequest,
+        now: Timestamp,
+    ) -> Result<Outcome<PlacementDecision>, PolicyError> {
+        self.decide(DecisionKind::Placement, req, now).await
+    }
+
+    /// Asks the upgrade-ordering decision.
+    ///
+    /// # Errors
+    /// Any [`PolicyErrorKind`] a call can end with; see [`TenantPolicy::call_json_blocking`].
+    pub async fn order_upgrades(
+        &self,
+        req: &UpgradeRequest,
+        now: Timestamp,
+    ) -> Result<Outcome<UpgradeDecision>, PolicyError> {
+        self.decide(DecisionKind::UpgradeOrdering, req, now).await
+    }
+
+    /// Asks the remediation decision.
+    ///
+    /// # Errors
+    /// Any [`PolicyErrorKind`] a call can end with; see [`TenantPolicy::call_json_blocking`].
+    pub async fn remediate(
+        &self,
+        req: &RemediationRequest,
+        now: Timestamp,
+    ) -> Result<Outcome<RemediationDecision>, PolicyError> {
+        self.decide(DecisionKind::Remediation, req, now).await
+    }
+
+    /// One decision, untyped, on the caller's thread (no semaphore): for the CLI and benches.
+    ///
+    /// # Errors
+    /// `DecisionNotImplemented` if the module lacks the export; `InputTooLarge` before running;
+    /// `TimedOut`, `OutOfFuel`, `MemoryLimitExceeded`, `StackExhausted`, `Trap`,
+    /// `PolicyExited`, `AbiMismatch` from the run; `InvalidOutput`, `OutputTooLarge`,
+    /// `Declined` from the output. Every error names tenant, digest and call.
+    pub fn call_json_blocking(
+        &self,
+        kind: DecisionKind,
+        request: &Value,
+        now: Timestamp,
+    ) -> Result<Outcome<Value>, PolicyError> {
+        let export = self.entry(kind)?;
+        let raw = self.run(kind.into(), &export, request, now)?;
+        Ok(Outcome {
+            output_json: raw.ok.to_string(),
+            decision: raw.ok,
+            logs: raw.logs,
+            fuel_consumed: raw.fuel_consumed,
+            duration: raw.duration,
+            input_sha256: raw.input_sha256,
+        })
+    }
+
+    async fn decide<Req, D>(
+        &self,
+        kind: DecisionKind,
+        req: &Req,
+        now: Timestamp,
+    ) -> Result<Outcome<D>, PolicyError>
+    where
+        Req: Serialize,
+        D: DeserializeOwned + Send + 'static,
+    {
+        let export = self.entry(kind)?;
+        let input = self.envelope(kind.into(), req, now)?;
+        let internal = |e: &dyn fmt::Display| self.error(kind.into(), PolicyErrorKind::internal(e));
+        let permit = Arc::clone(self.inner.engine.semaphore())
+            .acquire_owned()
+            .await
+            .map_err(|e| internal(&e))?;
+        let this = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let _permit = permit;
+            let raw = this.run_bytes(kind.into(), &export, &input, now)?;
+            let output_json = raw.ok.to_string();
+            let decision =
+                output::typed::<D>("ok", raw.ok).map_err(|e| this.error(kind.into(), e))?;
+            Ok(Outcome {
+                decision,
+                logs: raw.logs,
+                fuel_consumed: raw.fuel_consumed,
+                duration: raw.duration,
+                input_sha256: raw.input_sha256,
+                output_json,
+            })
+        })
+        .await
+        .map_err(|e| internal(&e))?
+    }
+
+    fn entry(&self, kind: DecisionKind) -> Result<wasmtime::ModuleExport, PolicyError> {
+        self.inner
+            .module
+            .inner
+            .exports
+            .decision(kind)
+            .copied()
+            .ok_or_else(|| {
+                self.error(
+                    kind.into(),
+                    PolicyErrorKind::DecisionNotImplemented { kind },
+                )
+            })
+    }
+
+    fn error(&self, call: CallKind, kind: PolicyErrorKind) -> PolicyError {
+        self.inner
+            .module
+            .error(kind)
+            .with_tenant(&self.inner.tenant)
+            .with_call(call)
+    }
+
+    /// The serialised input envelope, refused if over the input cap.
+    fn envelope<R: Serialize>(
+        &self,
+        call: CallKind,
+        request: &R,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, PolicyError> {
+        let envelope = InputRef {
+            abi_version: ABI_VERSION,
+            decision: call,
+            now,
+            tenant: &self.inner.tenant,
+            config: &self.inner.config,
+            request,
+        };
+        let bytes = serde_json::to_vec(&envelope)
+            .map_err(|e| self.error(call, PolicyErrorKind::internal(e)))?;
+        if bytes.len() > MAX_INPUT_BYTES {
+            return Err(self.error(
+                call,
+                PolicyErrorKind::InputTooLarge {
+                    size: bytes.len(),
+                    limit: MAX_INPUT_BYTES,
+                },
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn run<R: Serialize>(
+        &self,
+        call: CallKind,
+        export: &wasmtime::ModuleExport,
+        request: &R,
+        now: Timestamp,
+    ) -> Result<call::RawOutcome, PolicyError> {
+        let input = self.envelope(call, request, now)?;
+        self.run_bytes(call, export, &input, now)
+    }
+
+    fn run_bytes(
+        &self,
+        call: CallKind,
+        export: &wasmtime::ModuleExport,
+        input: &[u8],
+        now: Timestamp,
+    ) -> Result<call::RawOutcome, PolicyError> {
+        let span = tracing::debug_span!(
+            "policy_call",
+            tenant = %self.inner.tenant,
+            digest = %self.digest(),
+            call = call_name(call),
+        );
+        let _entered = span.enter();
+        call::run(
+            self.inner.engine.wasmtime(),
+            &self.inner.module,
+            &self.inner.limits,
+            export,
+            input,
+            now,
+        )
+        .map_err(|e| self.error(call, e))
+    }
+}
+
+impl fmt::Debug for TenantPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantPolicy")
+            .field("tenant", &self.inner.tenant)
+            .field("digest", self.digest())
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleetward_sdk::wire::InputEnvelope;
+
+    use super::*;
+
+    #[test]
+    fn borrowed_envelope_serialises_like_the_sdk_type() {
+        let now = Timestamp::parse("2026-11-25T17:00:00Z").unwrap();
+        let config = serde_json::json!({"waves": ["dev", "prod"]});
+        let request = serde_json::json!({"x": 1});
+        let borrowed = InputRef {
+            abi_version: ABI_VERSION,
+            decision: CallKind::Placement,
+            now,
+            tenant: "acme",
+            config: &config,
+            request: &request,
+        };
+        let owned = InputEnvelope {
+            abi_version: ABI_VERSION,
+            decision: CallKind::Placement,
+            now,
+            tenant: "acme".to_string(),
+            config: config.clone(),
+            request: request.clone(),
+        };
+        assert_eq!(
+            serde_json::to_vec(&borrowed).unwrap(),
+            serde_json::to_vec(&owned).unwrap()
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! A deterministic WASI preview 1 subset, implemented here rather than with `wasmtime-wasi`.
+//!
+//! Policies must decide from their input alone, and language runtimes still import a handful of
+//! WASI functions (stdout for logs, a clock, randomness for hash seeds). Each function below
+//! behaves exactly as the table in `docs/abi.md` says: clocks read the envelope's `now`,
+//! randomness is a SHA-256 stream over the input, the environment and arguments are empty, no
+//! file exists and stdout/stderr go to a capped per-call log. Nothing here can reach the host's
+//! files, environment, clock or network, and every guest pointer goes through [`crate::memory`].
+//! Anything not in [`ALLOWED_IMPORTS`] is rejected at load, so the linker defines nothing else.
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::{Caller, Extern, Linker};
+
+use crate::config::MAX_LOG_BYTES;
+use crate::memory;
+use crate::store::StoreData;
+
+/// The only import module a policy may use.
+pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Allowed imports of [`WASI_MODULE`] with their signatures: `i` is i32, `I` is i64.
+pub(crate) const ALLOWED_IMPORTS: &[(&str, &str)] = &[
+    ("fd_write", "iiii->i"),
+    ("fd_read", "iiii->i"),
+    ("fd_close", "i->i"),
+    ("fd_seek", "iIii->i"),
+    ("fd_fdstat_get", "ii->i"),
+    ("fd_prestat_get", "ii->i"),
+    ("fd_prestat_dir_name", "iii->i"),
+    ("environ_sizes_get", "ii->i"),
+    ("environ_get", "ii->i"),
+    ("args_sizes_get", "ii->i"),
+    ("args_get", "ii->i"),
+    ("clock_time_get", "iIi->i"),
+    ("clock_res_get", "ii->i"),
+    ("random_get", "ii->i"),
+    ("sched_yield", "->i"),
+    ("proc_exit", "i->"),
+];
+
+const ESUCCESS: i32 = 0;
+const EBADF: i32 = 8;
+const EFAULT: i32 = 21;
+const EINVAL: i32 = 28;
+/// `filetype::character_device`.
+const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+/// `rights::fd_read` and `rights::fd_write`.
+const RIGHT_FD_READ: u64 = 1 << 1;
+const RIGHT_FD_WRITE: u64 = 1 << 6;
+/// Most iovecs one `fd_write` may pass (POSIX `IOV_MAX`).
+const MAX_IOVS: u32 = 1024;
+/// Most bytes one `random_get` may ask for; bounds host work per guest call.
+const MAX_RANDOM_PER_CALL: u32 = 1024 * 1024;
+/// Appended once when the log cap is reached.
+const TRUNCATED_NOTE: &str = "\n[fleetward: policy log truncated at 65536 bytes]\n";
+
+/// The guest called `proc_exit`; carried out of wasmtime as the call's error and downcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("policy called proc_exit({code})")]
+pub(crate) struct ProcExit {
+    /// The exit code.
+    pub(crate) code: i32,
+}
+
+/// Per-call state of the shim.
+#[derive(Debug)]
+pub(crate) struct WasiState {
+    now_ns: u64,
+    /// SHA-256 state after absorbing the input envelope; cloned per random block.
+    seed: Sha256,
+    block: u64,
+    buffer: [u8; 32],
+    buffered: usize,
+    log: Vec<u8>,
+    log_truncated: bool,
+}
+
+impl WasiState {
+    /// State for one call: `seed` has absorbed the input envelope, `now_ns` is the envelope's
+    /// `now` in nanoseconds.
+    pub(crate) fn new(seed: Sha256, now_ns: u64) -> Self {
+        WasiState {
+            now_ns,
+            seed,
+            block: 0,
+            buffer: [0; 32],
+            buffered: 0,
+            log: Vec::new(),
+            log_truncated: false,
+        }
+    }
+
+    /// The captured stdout/stderr, lossily decoded (deterministically) as UTF-8.
+    pub(crate) fn take_log(&mut self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut self.log)).into_owned()
+    }
+
+    fn append_log(&mut self, bytes: &[u8]) {
+        if self.log_truncated {
+            return;
+        }
+        let room = MAX_LOG_BYTES.saturating_sub(self.log.len());
+        if bytes.len() <= room {
+            self.log.extend_from_slice(bytes);
+        } else {
+            self.log.extend_from_slice(&bytes[..room]);
+            self.log.extend_from_slice(TRUNCATED_NOTE.as_bytes());
+            self.log_truncated = true;
+        }
+    }
+
+    /// Fills `out` from the stream SHA-256(input ‖ block LE u64), block = 0, 1, 2, …
+    fn fill_random(&mut self, out: &mut [u8]) {
+        let mut written = 0;
+        while written < out.len() {
+            if self.buffered == 0 {
+                let mut hasher = self.seed.clone();
+                hasher.update(self.block.to_le_bytes());
+                self.buffer.copy_from_slice(&hasher.finalize());
+                self.block = self.block.wrapping_add(1);
+                self.buffered = 32;
+            }
+            let start = 32 - self.buffered;
+            let n = self.buffered.min(out.len() - written);
+            out[written..written + n].copy_from_slice(&self.buffer[start..start + n]);
+            self.buffered -= n;
+            written += n;
+        }
+    }
+}
+
+/// The guest's exported memory, if it has one.
+fn guest_memory(caller: &mut Caller<'_, StoreData>) -> Option<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Runs `f` on the guest memory and store data; `EFAULT` if there is no memory or `f` fails.
+fn with_memory(
+    caller: &mut Caller<'_, StoreData>,
+    f: impl FnOnce(&mut [u8], &mut StoreData) -> Result<i32, memory::MemoryError>,
+) -> i32 {
+    let Some(mem) = guest_memory(caller) else {
+        return EFAULT;
+    };
+    let (bytes, data) = mem.data_and_store_mut(caller);
+    f(bytes, data).unwrap_or(EFAULT)
+}
+
+/// Writes two zero `u32`s (an empty environment or argument list).
+fn write_two_zeros(caller: &mut Caller<'_, StoreData>, a: i32, b: i32) -> i32 {
+    with_memory(caller, |mem, _| {
+        memory::write_u32(mem, a as u32, 0)?;
+        memory::write_u32(mem, b as u32, 0)?;
+        Ok(ESUCCESS)
+    })
+}
+
+fn fd_write(caller: &mut Caller<'_, StoreData>, fd: i32, iovs: i32, n: i32, nwritten: i32) -> i32 {
+    if fd != 1 && fd != 2 {
+        return EBADF;
+    }
+    if n as u32 > MAX_IOVS {
+        return EINVAL;
+    }
+    with_memory(caller, |mem, data| {
+        let mut total: u32 = 0;
+        for i in 0..n as u32 {
+            let at = (iovs as u32).wrapping_add(i * 8);
+            let ptr = memory::read_u32(mem, at)?;
+            let len = memory::read_u32(mem, at.wrapping_add(4))?;
+            let bytes = memory::read(mem, ptr, len, usize::MAX)?;
+            data.wasi.append_log(bytes);
+            total = total.saturating_add(len);
+        }
+        memory::write_u32(mem, nwritten as u32, total)?;
+        Ok(ESUCCESS)
+    })
+}
+
+fn fd_read(caller: &mut Caller<'_, StoreData>, fd: i32, nread: i32) -> i32 {
+    if fd != 0 {
+        return EBADF;
+    }
+    // stdin is empty: every read returns 0 bytes.
+    with_memory(caller, |mem, _| {
+        memory::write_u32(mem, nread as u32, 0)?;
+        Ok(ESUCCESS)
+    })
+}
+
+fn fd_fdstat_get(caller: &mut Caller<'_, StoreData>, fd: i32, buf: i32) -> i32 {
+    let rights = match fd {
+        0 => RIGHT_FD_READ,
+        1 | 2 => RIGHT_FD_WRITE,
+        _ => return EBADF,
+    };
+    with_memory(caller, |mem, _| {
+        let mut stat = [0u8; 24];
+        stat[0] = FILETYPE_CHARACTER_DEVICE;
+        stat[8..16].copy_from_slice(&rights.to_le_bytes());
+        memory::write(mem, buf as u32, &stat)?;
+        Ok(ESUCCESS)
+    })
+}
+
+fn random_get(caller: &mut Caller<'_, StoreData>, buf: i32, len: i32) -> i32 {
+    if len as u32 > MAX_RANDOM_PER_CALL {
+        return EINVAL;
+    }
+    with_memory(caller, |mem, data| {
+        let out = memory::slice_mut(mem, buf as u32, len as u32)?;
+        data.wasi.fill_random(out);
+        Ok(ESUCCESS)
+    })
+}
+
+/// The linker with the shim and nothing else, built once per engine.
+///
+/// # Errors
+/// Only if wasmtime refuses a definition (a bug here, not a guest problem).
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreData>> {
+    let mut l: Linker<StoreData> = Linker::new(engine);
+    let m = WASI_MODULE;
+    l.func_wrap(
+        m,
+        "fd_write",
+        |mut c: Caller<'_, StoreData>, fd: i32, iovs: i32, n: i32, out: i32| {
+            fd_write(&mut c, fd, iovs, n, out)
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "fd_read",
+        |mut c: Caller<'_, StoreData>, fd: i32, _iovs: i32, _n: i32, out: i32| {
+            fd_read(&mut c, fd, out)
+        },
+    )?;
+    l.func_wrap(m, "fd_close", |_fd: i32| EBADF)?;
+    l.func_wrap(m, "fd_seek", |_fd: i32, _off: i64, _wh: i32, _out: i32| {
+        EBADF
+    })?;
+    l.func_wrap(
+        m,
+        "fd_fdstat_get",
+        |mut c: Caller<'_, StoreData>, fd: i32, buf: i32| fd_fdstat_get(&mut c, fd, buf),
+    )?;
+    l.func_wrap(m, "fd_prestat_get", |_fd: i32, _buf: i32| EBADF)?;
+    l.func_wrap(m, "fd_prestat_dir_name", |_fd: i32, _p: i32, _l: i32| EBADF)?;
+    for name in ["environ_sizes_get", "args_sizes_get"] {
+        l.func_wrap(m, name, |mut c: Caller<'_, StoreData>, a: i32, b: i32| {
+            write_two_zeros(&mut c, a, b)
+        })?;
+    }
+    for name in ["environ_get", "args_get"] {
+        l.func_wrap(m, name, |_a: i32, _b: i32| ESUCCESS)?;
+    }
+    l.func_wrap(
+        m,
+        "clock_time_get",
+        |mut c: Caller<'_, StoreData>, _id: i32, _precision: i64, out: i32| {
+            let now = c.data().wasi.now_ns;
+            with_memory(&mut c, |mem, _| {
+                memory::write_u64(mem, out as u32, now)?;
+                Ok(ESUCCESS)
+            })
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "clock_res_get",
+        |mut c: Caller<'_, StoreData>, _id: i32, out: i32| {
+            with_memory(&mut c, |mem, _| {
+                memory::write_u64(mem, out as u32, 1_000_000_000)?;
+                Ok(ESUCCESS)
+            })
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "random_get",
+        |mut c: Caller<'_, StoreData>, buf: i32, len: i32| random_get(&mut c, buf, len),
+    )?;
+    l.func_wrap(m, "sched_yield", || ESUCCESS)?;
+    l.func_wrap(m, "proc_exit", |code: i32| -> wasmtime::Result<()> {
+        Err(wasmtime::Error::new(ProcExit { code }))
+    })?;
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_stream_is_sha256_of_input_and_counter_across_calls() {
+        let mut seed = Sha256::new();
+        seed.update(b"input");
+        let mut state = WasiState::new(seed, 0);
+        let mut a = [0u8; 20];
+        let mut b = [0u8; 30];
+        state.fill_random(&mut a);
+        state.fill_random(&mut b);
+        let mut expected = Vec::new();
+        for block in 0u64..2 {
+            let mut h = Sha256::new();
+            h.update(b"input");
+            h.update(block.to_le_bytes());
+            expected.extend_from_slice(&h.finalize());
+        }
+        assert_eq!(&a[..], &expected[..20]);
+        assert_eq!(&b[..], &expected[20..50]);
+    }
+
+    #[test]
+    fn log_is_capped_with_a_single_note() {
+        let mut state = WasiState::new(Sha256::new(), 0);
+        state.append_log(&vec![b'x'; MAX_LOG_BYTES - 1]);
+        state.append_log(b"yz");
+        state.append_log(b"dropped");
+        let log = state.take_log();
+        assert_eq!(log.len(), MAX_LOG_BYTES + TRUNCATED_NOTE.len());
+        assert!(log.ends_with(TRUNCATED_NOTE));
+        assert!(!log.contains("dropped"));
+    }
+
+    #[test]
+    fn every_allowed_import_is_defined_and_nothing_else() {
+        let engine = wasmtime::Engine::default();
+        let l = linker(&engine).unwrap();
+        let data = StoreData {
+            limits: crate::store::RecordingLimiter::new(1 << 20),
+            wasi: WasiState::new(Sha256::new(), 0),
+        };
+        let mut store = wasmtime::Store::new(&engine, data);
+        let mut defined: Vec<String> = l
+            .iter(&mut store)
+            .map(|(module, name, _)| format!("{module}::{name}"))
+            .collect::<Vec<_>>();
+        defined.sort();
+        let mut allowed: Vec<String> = ALLOWED_IMPORTS
+            .iter()
+            .map(|(name, _)| format!("{WASI_MODULE}::{name}"))
+            .collect();
+        allowed.sort();
+        assert_eq!(defined, allowed);
+    }
+}

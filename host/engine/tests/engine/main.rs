@@ -1,0 +1,6 @@
+//! Integration tests of fleetward-engine, in one binary so each WAT module compiles once.
+
+mod api;
+mod hostile;
+mod modules;
+mod sandbox;
