@@ -13,6 +13,30 @@
 //!
 //! Keeping these pure lets them be unit-tested exhaustively without an HTTP stack, and keeps
 //! the request handlers about routing and storage only.
+//!
+//! ```
+//! use fleetward_emulator::patch::{record_update, server_side_apply, ApplyError, ApplyParams};
+//! use serde_json::json;
+//!
+//! // Created by a plain create: the creator owns every field it set.
+//! let mut live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+//!     "metadata": {"name": "web", "namespace": "ns"}, "spec": {"replicas": 1}});
+//! record_update(None, &mut live, "kubectl-create", "2026-01-05T00:00:00Z", None);
+//!
+//! // Another manager applying a different replica count conflicts…
+//! let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+//!     "metadata": {"name": "web", "namespace": "ns"}, "spec": {"replicas": 3}});
+//! let p = ApplyParams { manager: "fleetward", force: false, now: "2026-01-05T00:01:00Z", subresource: None };
+//! let err = server_side_apply(Some(&live), &cfg, &p).unwrap_err();
+//! assert_eq!(err.to_string(),
+//!     "Apply failed with 1 conflict: conflict with \"kubectl-create\" using apps/v1: .spec.replicas");
+//! assert!(matches!(err, ApplyError::Conflict { .. }));
+//!
+//! // …unless forced, which transfers ownership.
+//! let applied = server_side_apply(Some(&live), &cfg, &ApplyParams { force: true, ..p }).unwrap();
+//! assert_eq!(applied["spec"]["replicas"], 3);
+//! assert_eq!(applied["metadata"]["managedFields"][0]["manager"], "fleetward");
+//! ```
 
 pub mod apply;
 mod fieldpath;

@@ -12,6 +12,10 @@
 
 /// Program size cap: nested counted repetitions can blow up; such patterns are skipped.
 const MAX_PROGRAM: usize = 20_000;
+/// Group nesting cap, so a hostile pattern cannot exhaust the stack.
+const MAX_DEPTH: usize = 64;
+/// Work cap (input length × program size) for one match; beyond it the check is skipped.
+const MAX_WORK: usize = 20_000_000;
 
 #[derive(Debug, Clone)]
 struct Class {
@@ -66,6 +70,7 @@ impl Regex {
         let mut parser = Parser {
             chars: pattern.chars().collect(),
             pos: 0,
+            depth: 0,
         };
         let node = parser.alternation()?;
         if parser.pos != parser.chars.len() {
@@ -75,6 +80,11 @@ impl Regex {
         emit(&node, &mut program)?;
         program.push(Inst::Match);
         Ok(Regex { program })
+    }
+
+    /// Whether matching `text` would exceed the work cap (the caller then skips the check).
+    pub(super) fn too_costly(&self, text: &str) -> bool {
+        text.len().saturating_mul(self.program.len()) > MAX_WORK
     }
 
     /// Whether the pattern matches anywhere in `text`.
@@ -208,6 +218,7 @@ fn emit(node: &Node, out: &mut Vec<Inst>) -> Result<(), String> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -278,6 +289,7 @@ impl Parser {
                 let mut p = Parser {
                     chars: self.chars.clone(),
                     pos: self.pos,
+                    depth: self.depth,
                 };
                 matches!(p.counted(), Ok(Some(_)))
             }
@@ -334,7 +346,12 @@ impl Parser {
                         return Err("group flags are not supported".to_owned());
                     }
                 }
+                if self.depth >= MAX_DEPTH {
+                    return Err("groups nested too deeply".to_owned());
+                }
+                self.depth += 1;
                 let inner = self.alternation()?;
+                self.depth -= 1;
                 if self.peek() != Some(')') {
                     return Err("missing ')'".to_owned());
                 }
@@ -454,6 +471,14 @@ mod tests {
         for ok in ["1.30", "v1.30", "1.30.2", "v10.0.11"] {
             assert!(m(version, ok), "{ok}");
         }
+        let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(
+            Regex::compile(&deep).unwrap_err(),
+            "groups nested too deeply"
+        );
+        let big = Regex::compile("^[a-z]{1000}$").unwrap();
+        assert!(big.too_costly(&"a".repeat(100_000)));
+        assert!(!big.too_costly("short"));
         for bad in ["", "1", "1.30.", "v1.30.2.1", "x1.30", "1.30-rc", "1..3"] {
             assert!(!m(version, bad), "{bad}");
         }
@@ -461,6 +486,14 @@ mod tests {
         for ok in ["a", "pool-1", "a1b2"] {
             assert!(m(dns, ok), "{ok}");
         }
+        let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(
+            Regex::compile(&deep).unwrap_err(),
+            "groups nested too deeply"
+        );
+        let big = Regex::compile("^[a-z]{1000}$").unwrap();
+        assert!(big.too_costly(&"a".repeat(100_000)));
+        assert!(!big.too_costly("short"));
         for bad in ["-a", "a-", "A", "a_b", ""] {
             assert!(!m(dns, bad), "{bad}");
         }
@@ -509,6 +542,14 @@ mod tests {
 
     #[test]
     fn unsupported_or_bad_patterns_fail_to_compile() {
+        let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(
+            Regex::compile(&deep).unwrap_err(),
+            "groups nested too deeply"
+        );
+        let big = Regex::compile("^[a-z]{1000}$").unwrap();
+        assert!(big.too_costly(&"a".repeat(100_000)));
+        assert!(!big.too_costly("short"));
         for bad in [
             "(?i)abc",
             r"\bword",

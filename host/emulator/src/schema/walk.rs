@@ -373,6 +373,7 @@ impl Walker {
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
             && let Ok(re) = Regex::compile(pattern)
+            && !re.too_costly(s)
             && !re.is_match(s)
         {
             let detail = format!("{} in body should match '{pattern}'", shown(path));
