@@ -119,7 +119,7 @@ impl CliError {
 ///
 /// Causes whose text the line already contains are skipped (some errors print their source in
 /// their own message as well as returning it from `source()`), and line breaks inside a message
-/// become ` | `, so the result is always exactly one line.
+/// become spaces, so the result is always exactly one line.
 pub fn one_line_chain(err: &dyn std::error::Error) -> String {
     let mut line = one_line(&err.to_string());
     let mut cause = err.source();
@@ -134,14 +134,15 @@ pub fn one_line_chain(err: &dyn std::error::Error) -> String {
     line
 }
 
-/// Collapses a possibly multi-line message into one line.
+/// Collapses a possibly multi-line message (e.g. a pretty-printed `Debug` inside a parser
+/// error) into one line, each line trimmed and joined with a space.
 pub fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" | ")
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -150,7 +151,10 @@ mod tests {
 
     #[test]
     fn one_line_joins_lines() {
-        assert_eq!(one_line("trap\n  at f\n\n  at g\n"), "trap | at f | at g");
+        assert_eq!(
+            one_line("expected=[\n  0x0,\n\n  0x61,\n]\n"),
+            "expected=[ 0x0, 0x61, ]"
+        );
         assert_eq!(one_line("simple"), "simple");
     }
 

@@ -10,19 +10,22 @@ pub mod test;
 
 use std::io::Write;
 
-use crate::exit::{CliError, Status};
+use crate::exit::{CliError, EXIT_CODES_HELP, Status};
 
 /// The `policy` subcommands.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum PolicyCommand {
     /// Show a module's digest, size, ABI version, decisions, imports and why the host would
     /// reject it (exit 3 if it would).
+    #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
     /// Run one decision on a request file and print the decision JSON on stdout; policy logs,
     /// fuel and duration go to stderr.
+    #[command(after_help = EXIT_CODES_HELP)]
     Eval(eval::EvalArgs),
     /// Run a fixture directory (one JSON case per file, optional suite.json) against a module,
     /// reporting like `cargo test`.
+    #[command(after_help = EXIT_CODES_HELP)]
     Test(test::TestArgs),
 }
 

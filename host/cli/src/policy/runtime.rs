@@ -15,7 +15,8 @@ use crate::fixture::Actual;
 /// Limit flags shared by `eval` and `test`. Unset flags keep the engine's defaults.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct LimitArgs {
-    /// Fuel (instruction budget) per call; unset: no fuel metering (the production default).
+    /// Fuel (instruction budget) per call [default: unlimited, the production default; fuel used is
+    /// reported either way].
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
     /// Wall-clock limit per call in milliseconds [default: the engine's, 100].
