@@ -7,6 +7,12 @@ use serde_json::{Map, Value};
 use super::PatchError;
 use super::pointer::{self, Pointer};
 
+/// The real server's limit on operations in one JSON patch (answered with 413).
+pub(crate) const MAX_OPERATIONS: usize = 10_000;
+/// The real server's limit on bytes duplicated by `copy` operations in one patch (3 × the
+/// 3 MiB request limit): without it a few nested copies grow a document exponentially.
+const MAX_COPIED_BYTES: usize = 3 * 3 * 1024 * 1024;
+
 /// Applies the RFC 6902 patch `patch` (an array of operations) to `target`.
 ///
 /// The operations are applied in order to a copy; `target` is only replaced when all of them
@@ -25,14 +31,23 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
             ),
         });
     };
+    if ops.len() > MAX_OPERATIONS {
+        return Err(PatchError::TooLarge {
+            message: format!(
+                "The allowed maximum operations in a JSON patch is {MAX_OPERATIONS}, got {}",
+                ops.len()
+            ),
+        });
+    }
     let parsed = ops
         .iter()
         .enumerate()
         .map(|(index, op)| Operation::parse(index, op))
         .collect::<Result<Vec<_>, _>>()?;
     let mut doc = target.clone();
+    let mut copied = 0usize;
     for (index, op) in parsed.iter().enumerate() {
-        op.apply(&mut doc)
+        op.apply(&mut doc, &mut copied)
             .map_err(|reason| PatchError::OperationFailed {
                 index,
                 op: op.kind.name().to_owned(),
@@ -148,7 +163,7 @@ impl Operation {
         })
     }
 
-    fn apply(&self, doc: &mut Value) -> Result<(), String> {
+    fn apply(&self, doc: &mut Value, copied: &mut usize) -> Result<(), String> {
         match self.kind {
             OpKind::Add => add(doc, &self.path, self.value.clone().unwrap_or(Value::Null)),
             OpKind::Remove => remove(doc, &self.path).map(drop),
@@ -173,9 +188,15 @@ impl Operation {
             }
             OpKind::Copy => {
                 let from = self.from.as_ref().ok_or("missing from")?;
-                let value = pointer::get(doc, &from.tokens)
-                    .cloned()
+                let source = pointer::get(doc, &from.tokens)
                     .ok_or_else(|| "\"from\" path does not exist".to_owned())?;
+                *copied = copied.saturating_add(encoded_size(source, MAX_COPIED_BYTES));
+                if *copied > MAX_COPIED_BYTES {
+                    return Err(format!(
+                        "copy operations would duplicate more than {MAX_COPIED_BYTES} bytes"
+                    ));
+                }
+                let value = source.clone();
                 add(doc, &self.path, value)
             }
             OpKind::Test => {
@@ -252,6 +273,31 @@ fn remove(doc: &mut Value, path: &Pointer) -> Result<Value, String> {
         }
         _ => Err("path does not exist".to_owned()),
     }
+}
+
+/// Approximate JSON-encoded size of `v`, counting no further than `cap`.
+fn encoded_size(v: &Value, cap: usize) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(match v {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => 8,
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => {
+                stack.extend(items);
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                stack.extend(map.values());
+                2 + map.keys().map(|k| k.len() + 4).sum::<usize>()
+            }
+        });
+        if total > cap {
+            break;
+        }
+    }
+    total
 }
 
 /// RFC 6902 section 4.6 equality: numbers compare numerically (`1` equals `1.0`), objects
@@ -496,6 +542,29 @@ mod tests {
             assert_eq!(err.http_status(), 400, "{patch}");
             assert!(err.to_string().contains(needle), "{patch}: {err}");
         }
+    }
+
+    #[test]
+    fn hostile_patches_are_bounded() {
+        let ops: Vec<Value> = (0..=MAX_OPERATIONS)
+            .map(|_| json!({"op": "test", "path": "", "value": {}}))
+            .collect();
+        let err = patched(json!({}), Value::Array(ops)).unwrap_err();
+        assert_eq!(err.http_status(), 413);
+        assert_eq!(
+            err.to_string(),
+            "The allowed maximum operations in a JSON patch is 10000, got 10001"
+        );
+        // Each copy doubles the document: 40 of them would need terabytes.
+        let mut ops = vec![json!({"op": "add", "path": "/a", "value": "x".repeat(1000)})];
+        for i in 0..40 {
+            ops.push(json!({"op": "copy", "from": "", "path": format!("/c{i}")}));
+        }
+        let err = patched(json!({}), Value::Array(ops)).unwrap_err();
+        assert!(
+            matches!(&err, PatchError::OperationFailed { op, reason, .. } if op == "copy" && reason.contains("copy operations would duplicate more than")),
+            "{err}"
+        );
     }
 
     #[test]

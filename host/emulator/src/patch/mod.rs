@@ -78,6 +78,13 @@ pub enum PatchError {
         /// Why it failed.
         reason: String,
     },
+    /// The patch exceeds a size limit of the real server (more than 10000 JSON patch
+    /// operations). The real server answers 413 Request Entity Too Large.
+    #[error("{message}")]
+    TooLarge {
+        /// The real server's wording, naming the limit and the actual size.
+        message: String,
+    },
     /// A strategic merge patch directive could not be honoured at `path` (a malformed
     /// `$retainKeys`, a list element without its merge key…). The real server answers 400 for
     /// malformed directives and 422 for content that contradicts them; see
@@ -95,11 +102,13 @@ pub enum PatchError {
 
 impl PatchError {
     /// HTTP status code the real API server answers for this error: 400 for a malformed patch
-    /// document, 422 for a well-formed patch that cannot be applied to this object.
+    /// document, 422 for a well-formed patch that cannot be applied to this object, 413 for a
+    /// patch over the size limits.
     pub fn http_status(&self) -> u16 {
         match self {
             PatchError::Malformed { .. } => 400,
             PatchError::OperationFailed { .. } => 422,
+            PatchError::TooLarge { .. } => 413,
             PatchError::Strategic { malformed, .. } => {
                 if *malformed {
                     400
