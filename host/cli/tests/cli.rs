@@ -531,3 +531,35 @@ fn reference_policies_pass_their_fixture_dirs() {
     }
     assert!(ran >= 1, "at least the placement policy has fixtures");
 }
+
+#[test]
+fn eval_reads_the_request_from_stdin() {
+    use std::io::Write;
+    let dir = scratch("eval-stdin");
+    let module = write(&dir, "p.wasm", constant_module(&json!({"ok": eu1()})));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetward"))
+        .args([
+            "policy",
+            "eval",
+            &module,
+            "--decision",
+            "placement",
+            "--input",
+            "-",
+            "--now",
+            "2026-11-25T17:00:00Z",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn fleetward");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(placement_request().to_string().as_bytes())
+        .expect("write request");
+    drop(stdin);
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), eu1());
+}

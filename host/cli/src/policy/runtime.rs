@@ -176,6 +176,79 @@ pub fn actual_error(err: &PolicyError) -> Actual {
 mod tests {
     use super::*;
 
+    fn error(kind: PolicyErrorKind) -> PolicyError {
+        PolicyError {
+            tenant: Some("t".into()),
+            digest: Some(fleetward_engine::Digest::of(b"m")),
+            call: Some(CallKind::Placement),
+            kind,
+        }
+    }
+
+    #[test]
+    fn errors_map_to_documented_exit_statuses() {
+        let rejected = PolicyErrorKind::ModuleRejected {
+            reasons: vec!["forbidden import `env::evil`".into()],
+        };
+        assert_eq!(status_of(&rejected), Status::Rejected);
+        assert_eq!(
+            status_of(&PolicyErrorKind::AbiMismatch { found: 2 }),
+            Status::Rejected
+        );
+        let config = PolicyErrorKind::ConfigRejected {
+            code: "invalid_config".into(),
+            message: "m".into(),
+        };
+        assert_eq!(status_of(&config), Status::Rejected);
+        let timeout = PolicyErrorKind::TimedOut {
+            limit: std::time::Duration::from_millis(100),
+        };
+        assert_eq!(status_of(&timeout), Status::Failed);
+        let io = PolicyErrorKind::Io {
+            path: "p.wasm".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!(status_of(&io), Status::Usage);
+    }
+
+    #[test]
+    fn policy_errors_render_as_one_line_with_context() {
+        let err = policy_error(error(PolicyErrorKind::TimedOut {
+            limit: std::time::Duration::from_millis(100),
+        }));
+        assert_eq!(err.status(), Status::Failed);
+        let line = one_line_chain(&err);
+        let digest = fleetward_engine::Digest::of(b"m");
+        assert_eq!(
+            line,
+            format!("tenant \"t\" module {digest} placement: timed out after 100ms")
+        );
+    }
+
+    #[test]
+    fn actual_error_keeps_label_and_policy_code() {
+        let declined = error(PolicyErrorKind::Declined {
+            code: "no_candidate".into(),
+            message: "nothing fits".into(),
+        });
+        let Actual::Error {
+            kind,
+            code,
+            message,
+        } = actual_error(&declined)
+        else {
+            panic!("an error is an Actual::Error");
+        };
+        assert_eq!(kind, "declined");
+        assert_eq!(code.as_deref(), Some("no_candidate"));
+        assert!(message.contains("nothing fits"), "{message}");
+        let trap = error(PolicyErrorKind::StackExhausted);
+        assert!(matches!(
+            actual_error(&trap),
+            Actual::Error { code: None, ref kind, .. } if kind == "stack_exhausted"
+        ));
+    }
+
     #[test]
     fn limit_flags_override_defaults_only_when_set() {
         let d = Limits::default();
