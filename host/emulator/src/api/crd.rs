@@ -1,0 +1,269 @@
+//! CustomResourceDefinitions: validation, defaulting, status, and the resource types they serve;
+//! plus validation of custom resources against their version's schema.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::objects::meta_str;
+use crate::registry::{ResourceType, ScalePaths};
+use crate::status::{ApiError, Cause};
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn cause(reason: &str, field: &str, message: String) -> Cause {
+    Cause {
+        reason: reason.into(),
+        message,
+        field: field.into(),
+    }
+}
+
+/// Validates a custom resource against its version's `openAPIV3Schema`, pruning and defaulting.
+///
+/// # Errors
+/// 422 `Invalid` with one cause per violation.
+pub fn validate_custom(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(());
+    };
+    crate::schema::validate_and_prune(obj, schema).map_err(|errors| {
+        let name = meta_str(obj, "name").unwrap_or_default().to_string();
+        let mut causes: Vec<Cause> = Vec::new();
+        for e in &errors {
+            let c = cause(
+                e.kind.cause_reason(),
+                &e.path,
+                e.cause_message().to_string(),
+            );
+            if !causes.contains(&c) {
+                causes.push(c);
+            }
+        }
+        ApiError::invalid(&rt.kind, &rt.group, &name, causes)
+    })
+}
+
+/// Fills in the defaults the real server sets on a CRD's spec.
+pub fn default_crd(obj: &mut Value) {
+    let kind = s(obj, "/spec/names/kind").to_string();
+    if let Some(names) = obj
+        .pointer_mut("/spec/names")
+        .and_then(Value::as_object_mut)
+    {
+        names
+            .entry("singular")
+            .or_insert_with(|| json!(kind.to_lowercase()));
+        names
+            .entry("listKind")
+            .or_insert_with(|| json!(format!("{kind}List")));
+    }
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.entry("conversion")
+            .or_insert_with(|| json!({"strategy": "None"}));
+    }
+}
+
+/// Validates a CRD the way the apiextensions server does (the subset Fleetward's CRDs exercise).
+///
+/// # Errors
+/// 422 `Invalid` naming each problem.
+pub fn validate_crd(obj: &Value) -> Result<(), ApiError> {
+    let name = meta_str(obj, "name").unwrap_or_default();
+    let group = s(obj, "/spec/group");
+    let plural = s(obj, "/spec/names/plural");
+    let mut causes = Vec::new();
+    if group.is_empty() {
+        causes.push(cause(
+            "FieldValueRequired",
+            "spec.group",
+            "Required value".into(),
+        ));
+    }
+    if plural.is_empty() {
+        causes.push(cause(
+            "FieldValueRequired",
+            "spec.names.plural",
+            "Required value".into(),
+        ));
+    }
+    if s(obj, "/spec/names/kind").is_empty() {
+        causes.push(cause(
+            "FieldValueRequired",
+            "spec.names.kind",
+            "Required value".into(),
+        ));
+    }
+    if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+        ));
+    }
+    let scope = s(obj, "/spec/scope");
+    if scope != "Namespaced" && scope != "Cluster" {
+        causes.push(cause(
+            "FieldValueNotSupported",
+            "spec.scope",
+            format!(
+                "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+            ),
+        ));
+    }
+    let versions = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let storage = versions
+        .iter()
+        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .count();
+    if storage != 1 {
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.versions",
+            format!(
+                "Invalid value: {}: must have exactly one version marked as storage version",
+                json!(versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>())
+            ),
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "CustomResourceDefinition",
+            "apiextensions.k8s.io",
+            name,
+            causes,
+        ))
+    }
+}
+
+/// Sets `status` as the apiextensions controllers would once names are accepted.
+pub fn set_crd_status(obj: &mut Value, now: &str) {
+    let mut accepted = obj
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let kind = s(obj, "/spec/names/kind").to_string();
+    if let Some(a) = accepted.as_object_mut() {
+        a.entry("singular")
+            .or_insert_with(|| json!(kind.to_lowercase()));
+        a.entry("listKind")
+            .or_insert_with(|| json!(format!("{kind}List")));
+    }
+    let storage: Vec<String> = obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .map(|v| s(v, "/name").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut stored: Vec<String> = obj
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for v in storage {
+        if !stored.contains(&v) {
+            stored.push(v);
+        }
+    }
+    obj["status"] = json!({
+        "acceptedNames": accepted,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
+             "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "lastTransitionTime": now,
+             "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+        ],
+        "storedVersions": stored,
+    });
+}
+
+/// The resource types a (valid) CRD serves, and its storage version.
+pub fn crd_types(obj: &Value) -> (Vec<ResourceType>, Option<String>) {
+    let group = s(obj, "/spec/group").to_string();
+    let kind = s(obj, "/spec/names/kind").to_string();
+    let strings = |ptr: &str| -> Vec<String> {
+        obj.pointer(ptr)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut storage = None;
+    let mut out = Vec::new();
+    for v in obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let version = s(v, "/name").to_string();
+        if v.get("storage").and_then(Value::as_bool) == Some(true) {
+            storage = Some(version.clone());
+        }
+        if v.get("served").and_then(Value::as_bool) == Some(false) {
+            continue;
+        }
+        let scale = v.pointer("/subresources/scale").map(|sc| ScalePaths {
+            spec_replicas: s(sc, "/specReplicasPath").to_string(),
+            status_replicas: s(sc, "/statusReplicasPath").to_string(),
+            label_selector: sc
+                .get("labelSelectorPath")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        });
+        let selectable = v
+            .get("selectableFields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(ResourceType {
+            group: group.clone(),
+            version,
+            plural: s(obj, "/spec/names/plural").to_string(),
+            singular: obj
+                .pointer("/spec/names/singular")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| kind.to_lowercase()),
+            kind: kind.clone(),
+            namespaced: s(obj, "/spec/scope") == "Namespaced",
+            short_names: strings("/spec/names/shortNames"),
+            categories: strings("/spec/names/categories"),
+            status_subresource: v.pointer("/subresources/status").is_some(),
+            scale,
+            tracks_generation: true,
+            unconditional_update: false,
+            create_on_update: false,
+            custom: true,
+            schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
+            selectable_fields: selectable,
+        });
+    }
+    (out, storage)
+}

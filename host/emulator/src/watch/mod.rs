@@ -1,0 +1,191 @@
+//! Watch streams: newline-delimited watch events over a chunked body.
+//!
+//! A stream replays the events after the requested resourceVersion (or synthetic ADDED events
+//! for the current state), then forwards live events from its bounded channel. It sends BOOKMARK
+//! events on a timer when asked to, ends cleanly at `timeoutSeconds` (tokio clock), ends when
+//! `Faults::cut_watches` fires, and ends with a 410 ERROR event when its channel overflowed
+//! (the watcher was too slow) so the client relists instead of the server buffering without
+//! bound.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::Stream;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::status::ApiError;
+use crate::store::{EventType, Registration, Store, WatchItem};
+
+/// Per-stream settings.
+#[derive(Debug, Clone)]
+pub struct WatchParams {
+    /// Served `apiVersion` (objects are rewritten to it).
+    pub api_version: String,
+    /// Kind, for bookmark objects.
+    pub kind: String,
+    /// When the stream ends cleanly.
+    pub timeout: Duration,
+    /// `allowWatchBookmarks=true`.
+    pub bookmarks: bool,
+    /// `sendInitialEvents=true`: a bookmark annotated `k8s.io/initial-events-end` follows the
+    /// initial events.
+    pub initial_events_end: bool,
+    /// Period of progress bookmarks.
+    pub bookmark_interval: Duration,
+}
+
+/// Encodes one watch event line.
+pub fn event_line(kind: EventType, obj: &Bytes) -> Bytes {
+    let mut out = BytesMut::with_capacity(obj.len() + 32);
+    out.put_slice(b"{\"type\":\"");
+    out.put_slice(kind.as_str().as_bytes());
+    out.put_slice(b"\",\"object\":");
+    out.put_slice(obj);
+    out.put_slice(b"}\n");
+    out.freeze()
+}
+
+/// Encodes an ERROR event carrying a `Status`.
+pub fn error_line(e: &ApiError) -> Bytes {
+    let mut s = json!({"type": "ERROR", "object": e.to_status()}).to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+fn bookmark_line(p: &WatchParams, rv: u64, initial_end: bool) -> Bytes {
+    let mut md = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+    if initial_end {
+        md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    let mut s = json!({"type": "BOOKMARK", "object": {"kind": p.kind, "apiVersion": p.api_version, "metadata": md}})
+        .to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+struct State {
+    out: VecDeque<Bytes>,
+    pending: VecDeque<WatchItem>,
+    rx: mpsc::Receiver<WatchItem>,
+    overflow: Arc<std::sync::atomic::AtomicBool>,
+    cut: watch::Receiver<u64>,
+    deadline: Instant,
+    next_bookmark: Instant,
+    store: Arc<std::sync::Mutex<Store>>,
+    params: WatchParams,
+    done: bool,
+}
+
+impl State {
+    fn push_item(&mut self, item: &WatchItem) {
+        let obj = item.obj.json_as(&self.params.api_version);
+        self.out.push_back(event_line(item.kind, &obj));
+    }
+
+    /// Emits everything already committed up to the current rv, then a bookmark at that rv.
+    fn bookmark(&mut self) {
+        let rv = self
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current_rv();
+        while let Ok(item) = self.rx.try_recv() {
+            self.pending.push_back(item);
+        }
+        while self.pending.front().is_some_and(|i| i.obj.meta.rv <= rv) {
+            if let Some(item) = self.pending.pop_front() {
+                self.push_item(&item);
+            }
+        }
+        if self.pending.is_empty() {
+            self.out.push_back(bookmark_line(&self.params, rv, false));
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.out.pop_front() {
+                return Some(chunk);
+            }
+            if self.done {
+                return None;
+            }
+            if let Some(item) = self.pending.pop_front() {
+                self.push_item(&item);
+                continue;
+            }
+            let bookmarks = self.params.bookmarks;
+            tokio::select! {
+                biased;
+                _ = self.cut.changed() => {
+                    self.done = true;
+                }
+                item = self.rx.recv() => match item {
+                    Some(item) => self.push_item(&item),
+                    None => {
+                        if self.overflow.load(Ordering::SeqCst) {
+                            let rv = self.store.lock().unwrap_or_else(|e| e.into_inner()).current_rv();
+                            self.out.push_back(error_line(&ApiError::gone(0, rv)));
+                        }
+                        self.done = true;
+                    }
+                },
+                _ = tokio::time::sleep_until(self.deadline) => {
+                    if bookmarks {
+                        self.bookmark();
+                    }
+                    self.done = true;
+                }
+                _ = tokio::time::sleep_until(self.next_bookmark), if bookmarks => {
+                    self.bookmark();
+                    self.next_bookmark = Instant::now() + self.params.bookmark_interval;
+                }
+            }
+        }
+    }
+}
+
+/// The body stream of a registered watch.
+pub fn stream(
+    reg: Registration,
+    store: Arc<std::sync::Mutex<Store>>,
+    cut: watch::Receiver<u64>,
+    params: WatchParams,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    let now = Instant::now();
+    let mut out = VecDeque::new();
+    for item in &reg.initial {
+        out.push_back(event_line(
+            item.kind,
+            &item.obj.json_as(&params.api_version),
+        ));
+    }
+    if params.initial_events_end && params.bookmarks {
+        out.push_back(bookmark_line(&params, reg.start_rv, true));
+    }
+    let state = State {
+        out,
+        pending: VecDeque::new(),
+        rx: reg.rx,
+        overflow: reg.overflow,
+        cut,
+        deadline: now + params.timeout,
+        next_bookmark: now + params.bookmark_interval,
+        store,
+        params,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        st.next_chunk().await.map(|c| (c, st))
+    })
+}
+
+/// A stream of a single ERROR event (e.g. 410 for a compacted resourceVersion).
+pub fn error_stream(e: &ApiError) -> impl Stream<Item = Bytes> + Send + 'static {
+    futures::stream::iter([error_line(e)])
+}
