@@ -327,6 +327,7 @@ pub fn server_side_apply(
         }
     }
     entries.retain(|e| is_me(e) || !e.fields.is_empty());
+    drop_empty_metadata(&mut merged);
 
     let object_changed = merged != live_plain;
     if let Some(me) = entries.iter_mut().find(|e| is_me(e)) {
@@ -337,6 +338,23 @@ pub fn server_side_apply(
     }
     write_entries(&mut merged, &entries);
     Ok(merged)
+}
+
+/// ObjectMeta's collections are `omitempty`: once pruning empties them the real server stores
+/// them absent, not as `{}`/`[]`.
+fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+        for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(field) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            if empty {
+                meta.remove(field);
+            }
+        }
+    }
 }
 
 /// Removes from `obj` the members of `dropped` that nobody owns at or below them (`owned` is
@@ -806,6 +824,11 @@ mod tests {
         assert_eq!(v2["metadata"]["finalizers"], json!(["a", "b"]));
         let v3 = server_side_apply(Some(&v2), &cfg(json!([])), &params("alpha", T2)).unwrap();
         assert_eq!(v3["metadata"]["finalizers"], json!(["b"]));
+        let v4 = server_side_apply(Some(&v3), &cfg(json!([])), &params("beta", T2)).unwrap();
+        assert!(
+            v4["metadata"].get("finalizers").is_none(),
+            "emptied metadata collections are dropped: {v4}"
+        );
     }
 
     #[test]
