@@ -7,6 +7,7 @@
 //! applies each timeline action at its instant, and stops at the end of the run or once the
 //! fleet has stayed settled for [`SETTLE_GRACE`] with no event pending.
 
+mod controller;
 pub mod emulated;
 
 use std::future::Future;

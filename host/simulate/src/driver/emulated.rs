@@ -1,39 +1,529 @@
-//! The production driver: the real controller and fake infrastructure on the emulator.
+//! The production driver: the real controller and the fake infrastructure on the emulator.
+//!
+//! Everything runs on the caller's paused current-thread tokio runtime: the emulator's clock,
+//! the fake kubelet / Cluster API timers and the controller's [`VirtualClock`] all read tokio's
+//! clock, so `advance_to` is a `sleep` and tokio auto-advances through every pending timer.
+//!
+//! Every committed write reaches a forwarding task through `Emulator::subscribe_writes`; it
+//! stamps the write with virtual time. `advance_to` then mirrors the seed-side objects
+//! (control-plane workloads, MachineDeployments, Machines), rebuilds the affected cluster's
+//! observed versions and runs the controller's invariant checker on them (state and
+//! transition), on every write, besides handing ManagedCluster writes to the recorder.
 
-use fleetward_sdk::wire::ClusterRef;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleetward_controller::core::invariants::{self as ctl, ObservedCluster};
+use fleetward_controller::core::provision::{
+    CONTROL_PLANE_COMPONENTS, LABEL_CLUSTER_NAME, LABEL_CLUSTER_NAMESPACE, LABEL_COMPONENT,
+    LABEL_VERSION, namespace_name,
+};
+use fleetward_controller::decision::DecisionRecord;
+use fleetward_emulator::infra::{FakeInfra, FakeInfraHandle, InfraClock, InfraTimings};
+use fleetward_emulator::{Emulator, WriteEvent};
+use fleetward_sdk::wire::{ClusterRef, KubeVersion};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Driver, DriverError};
-use crate::record::Observation;
+use crate::invariants::Violation;
+use crate::record::{LedgerEntry, Observation};
+use crate::scenario::objects;
 use crate::scenario::{Action, Scenario};
 
+/// User agent of the simulator's own writes (scenario objects, timeline actions).
+pub const USER_AGENT: &str = "fleetward-simulate";
+/// Label the fake Cluster API puts on Machines: the MachineDeployment (pool) they belong to.
+const LABEL_DEPLOYMENT: &str = "cluster.x-k8s.io/deployment-name";
+
+type Key = (String, String, String);
+
 /// The real controller on an emulated fleet.
-#[derive(Debug)]
-pub struct EmulatedFleet {}
+pub struct EmulatedFleet {
+    scenario: Scenario,
+    running: Option<Running>,
+    /// Seed-side objects by (kind, namespace, name).
+    mirror: BTreeMap<Key, Value>,
+    /// Last observed versions per cluster, for transition checks.
+    observed: BTreeMap<ClusterRef, ObservedCluster>,
+}
+
+struct Running {
+    emulator: Emulator,
+    client: kube::Client,
+    infra: FakeInfraHandle,
+    controller: super::controller::ControllerHandle,
+    writes: Arc<Mutex<Vec<(i64, WriteEvent)>>>,
+    lost: Arc<Mutex<u64>>,
+    decisions: UnboundedReceiver<DecisionRecord>,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EmulatedFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatedFleet")
+            .field("scenario", &self.scenario.name)
+            .field("started", &self.running.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 impl EmulatedFleet {
     /// A fleet for this scenario (started by [`Driver::setup`]).
-    pub fn new(_scenario: &Scenario) -> Self {
-        EmulatedFleet {}
+    pub fn new(scenario: &Scenario) -> Self {
+        EmulatedFleet {
+            scenario: scenario.clone(),
+            running: None,
+            mirror: BTreeMap::new(),
+            observed: BTreeMap::new(),
+        }
+    }
+
+    fn running(&self) -> Result<&Running, DriverError> {
+        self.running.as_ref().ok_or_else(|| DriverError::Start {
+            what: "fleet".into(),
+            message: "setup() was not called".into(),
+        })
+    }
+
+    /// The seed namespace hosting a cluster's control plane.
+    fn cp_namespace(&self, id: &ClusterRef) -> String {
+        let tenant = self
+            .scenario
+            .clusters
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or("", |c| c.tenant.as_str());
+        namespace_name(tenant, &id.namespace, &id.name)
+    }
+
+    fn machines(&self, id: &ClusterRef, pool: &str) -> Vec<String> {
+        let ns = self.cp_namespace(id);
+        self.mirror
+            .iter()
+            .filter(|((kind, n, _), obj)| {
+                kind == "Machine"
+                    && *n == ns
+                    && obj
+                        .pointer(&format!(
+                            "/metadata/labels/{}",
+                            LABEL_DEPLOYMENT.replace('/', "~1")
+                        ))
+                        .and_then(Value::as_str)
+                        == Some(pool)
+            })
+            .map(|((_, _, name), _)| name.clone())
+            .collect()
+    }
+
+    /// Folds one write into the mirror; returns the cluster whose observed state it changes.
+    fn mirror_write(&mut self, ev: &WriteEvent) -> Option<ClusterRef> {
+        if !matches!(
+            ev.kind.as_str(),
+            "Deployment" | "StatefulSet" | "MachineDeployment" | "Machine"
+        ) {
+            return None;
+        }
+        let key = (
+            ev.kind.clone(),
+            ev.namespace.clone().unwrap_or_default(),
+            ev.name.clone(),
+        );
+        let deleted = matches!(ev.verb, fleetward_emulator::Verb::Delete);
+        if deleted {
+            self.mirror.remove(&key);
+        } else {
+            self.mirror.insert(key, ev.object.clone());
+        }
+        let label = |k: &str| {
+            ev.object
+                .pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        if ev.kind == "Machine" {
+            return None;
+        }
+        Some(ClusterRef::new(
+            label(LABEL_CLUSTER_NAMESPACE)?,
+            label(LABEL_CLUSTER_NAME)?,
+        ))
+    }
+
+    /// The versions the controller rendered for a cluster, from the mirror.
+    fn observe_cluster(&self, id: &ClusterRef) -> ObservedCluster {
+        let ns = self.cp_namespace(id);
+        let mut c = ObservedCluster {
+            id: id.clone(),
+            control_plane: BTreeMap::new(),
+            pools: BTreeMap::new(),
+        };
+        for ((kind, n, name), obj) in &self.mirror {
+            if *n != ns {
+                continue;
+            }
+            let label = |k: &str| {
+                obj.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                    .and_then(Value::as_str)
+            };
+            let Some(version) = label(LABEL_VERSION).and_then(|v| KubeVersion::parse(v).ok())
+            else {
+                continue;
+            };
+            match kind.as_str() {
+                "Deployment" | "StatefulSet" => {
+                    let component = label(LABEL_COMPONENT).unwrap_or(name);
+                    c.control_plane.insert(component.to_string(), version);
+                }
+                "MachineDeployment" => {
+                    let pool = label("fleetward.dev/pool").unwrap_or(name);
+                    c.pools.insert(pool.to_string(), version);
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
+    fn check(&mut self, at: i64, id: ClusterRef, out: &mut Vec<Observation>) {
+        let now = self.observe_cluster(&id);
+        let mut found = ctl::check_cluster_state(&now);
+        if let Some(before) = self.observed.get(&id) {
+            found.extend(ctl::check_transition(before, &now));
+        }
+        for v in found {
+            out.push(Observation::Violation(Violation {
+                at,
+                object: v.cluster.to_string(),
+                invariant: v.invariant.as_str().to_string(),
+                detail: v.message,
+            }));
+        }
+        self.observed.insert(id, now);
+    }
+
+    async fn patch(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<(), DriverError> {
+        let client = self.running()?.client.clone();
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client, ns, ar),
+            None => Api::all_with(client, ar),
+        };
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| DriverError::Api {
+                what: format!("patch {} {name}", ar.kind),
+                message: e.to_string(),
+            })
+    }
+}
+
+fn resource_of(obj: &Value) -> Result<ApiResource, DriverError> {
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    if kind.is_empty() || version.is_empty() {
+        return Err(DriverError::Api {
+            what: "create object".into(),
+            message: format!("object without apiVersion/kind: {obj}"),
+        });
+    }
+    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        group, version, kind,
+    )))
+}
+
+fn kind_resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("fleetward.dev", "v1alpha1", kind))
+}
+
+async fn create(client: &kube::Client, obj: &Value) -> Result<(), DriverError> {
+    let ar = resource_of(obj)?;
+    let what = format!(
+        "create {} {}",
+        ar.kind,
+        obj.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    );
+    let dynamic: DynamicObject =
+        serde_json::from_value(obj.clone()).map_err(|e| DriverError::Api {
+            what: what.clone(),
+            message: e.to_string(),
+        })?;
+    let api: Api<DynamicObject> = match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.create(&PostParams::default(), &dynamic)
+        .await
+        .map(|_| ())
+        .map_err(|e| DriverError::Api {
+            what,
+            message: e.to_string(),
+        })
+}
+
+fn ledger_entry(r: DecisionRecord) -> LedgerEntry {
+    let mut clusters: Vec<String> = r.clusters.iter().map(ToString::to_string).collect();
+    clusters.sort();
+    clusters.dedup();
+    LedgerEntry {
+        at: r.time.0,
+        tenant: r.tenant,
+        clusters,
+        kind: r.kind.as_str().to_string(),
+        digest: r.digest,
+        input_sha256: r.input_sha256,
+        output_json: r.output_json,
+        reason: r.reason,
+        outcome: r.outcome.as_str().to_string(),
     }
 }
 
 impl Driver for EmulatedFleet {
-    async fn setup(&mut self, _scenario: &Scenario) -> Result<(), DriverError> {
-        Err(DriverError::Start {
-            what: "controller".into(),
-            message: "not integrated yet".into(),
-        })
-    }
-
-    async fn advance_to(&mut self, _at: i64) -> Vec<Observation> {
-        Vec::new()
-    }
-
-    async fn act(&mut self, _action: &Action, _affected: &[ClusterRef]) -> Result<(), DriverError> {
+    async fn setup(&mut self, scenario: &Scenario) -> Result<(), DriverError> {
+        let start =
+            jiff::Timestamp::from_second(scenario.start.0).map_err(|e| DriverError::Start {
+                what: "emulator".into(),
+                message: e.to_string(),
+            })?;
+        let emulator = Emulator::builder().start_time(start).build();
+        let mut rx = emulator.subscribe_writes();
+        let writes: Arc<Mutex<Vec<(i64, WriteEvent)>>> = Arc::default();
+        let lost: Arc<Mutex<u64>> = Arc::default();
+        let forwarder = {
+            let (emulator, writes, lost) = (emulator.clone(), writes.clone(), lost.clone());
+            tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(ev) => {
+                            let at = emulator.now().as_second();
+                            if let Ok(mut w) = writes.lock() {
+                                w.push((at, ev));
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            if let Ok(mut l) = lost.lock() {
+                                *l += n;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            })
+        };
+        let client = emulator.client_with_user_agent(USER_AGENT);
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in fleetward_controller::crd::crds() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .map_err(|e| DriverError::Api {
+                    what: "create CRD".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        for obj in objects::initial_objects(scenario) {
+            create(&client, &obj).await?;
+        }
+        let infra = FakeInfra::start(
+            emulator.client_with_user_agent("fleetward-fake-infra"),
+            InfraTimings {
+                workload_ready: Duration::from_secs(scenario.infra.workload_ready.max(0) as u64),
+                machine_ready: Duration::from_secs(scenario.infra.machine_ready.max(0) as u64),
+                machine_delete: Duration::from_secs(scenario.infra.machine_delete.max(0) as u64),
+                clock: InfraClock::StartsAt(start),
+                ..InfraTimings::default()
+            },
+        );
+        let (controller, decisions) = super::controller::start(&emulator, scenario.start).await?;
+        self.running = Some(Running {
+            emulator,
+            client,
+            infra,
+            controller,
+            writes,
+            lost,
+            decisions,
+            forwarder,
+        });
         Ok(())
     }
 
-    async fn shutdown(self) -> Vec<Observation> {
+    async fn advance_to(&mut self, at: i64) -> Vec<Observation> {
+        let Some(running) = self.running.as_mut() else {
+            return Vec::new();
+        };
+        let now = running.emulator.now().as_second();
+        if at > now {
+            tokio::time::sleep(Duration::from_secs((at - now) as u64)).await;
+        }
+        // Let the forwarder and the controller finish what this instant woke.
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        let writes = running
+            .writes
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        let mut decisions = Vec::new();
+        while let Ok(r) = running.decisions.try_recv() {
+            decisions.push(ledger_entry(r));
+        }
+        let lost = running
+            .lost
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        if lost > 0 {
+            out.push(Observation::Violation(Violation {
+                at,
+                object: "(write stream)".into(),
+                invariant: "unchecked_writes".into(),
+                detail: format!("{lost} writes were dropped before they could be checked"),
+            }));
+        }
+        for (t, ev) in writes {
+            if let Some(id) = self.mirror_write(&ev) {
+                self.check(t, id, &mut out);
+            }
+            if ev.kind == "ManagedCluster" {
+                out.push(Observation::Write {
+                    at: t,
+                    kind: ev.kind,
+                    object: ev.object,
+                });
+            }
+        }
+        out.extend(decisions.into_iter().map(Observation::Decision));
+        // Writes and decisions come from two channels: merge them by time (stable).
+        out.sort_by_key(|o| match o {
+            Observation::Write { at, .. } => *at,
+            Observation::Decision(d) => d.at,
+            Observation::Violation(v) => v.at,
+        });
+        out
+    }
+
+    async fn act(&mut self, action: &Action, affected: &[ClusterRef]) -> Result<(), DriverError> {
+        let infra = self.running()?.infra.clone();
+        match action {
+            Action::SetVersion { version, .. } => {
+                let mc = kind_resource("ManagedCluster");
+                for id in affected {
+                    self.patch(
+                        &mc,
+                        Some(&id.namespace),
+                        &id.name,
+                        &objects::version_patch(*version),
+                    )
+                    .await?;
+                }
+            }
+            Action::BreakWorkload { cluster, workload } => {
+                infra.break_workload(&self.cp_namespace(cluster), workload);
+            }
+            Action::HealWorkload { cluster, workload } => {
+                infra.heal_workload(&self.cp_namespace(cluster), workload);
+            }
+            Action::BreakMachine {
+                cluster,
+                pool,
+                index,
+            } => {
+                let ns = self.cp_namespace(cluster);
+                if let Some(m) = self.machines(cluster, pool).get(*index) {
+                    infra.break_machine(&ns, m);
+                }
+            }
+            Action::HealMachine { cluster, pool } => {
+                let ns = self.cp_namespace(cluster);
+                for m in self.machines(cluster, pool) {
+                    infra.heal_machine(&ns, &m);
+                }
+            }
+            Action::SeedDown { seed } | Action::SeedUp { seed } => {
+                let down = matches!(action, Action::SeedDown { .. });
+                for id in affected {
+                    let ns = self.cp_namespace(id);
+                    for c in CONTROL_PLANE_COMPONENTS {
+                        if down {
+                            infra.break_workload(&ns, c);
+                        } else {
+                            infra.heal_workload(&ns, c);
+                        }
+                    }
+                }
+                self.patch(
+                    &kind_resource("Seed"),
+                    None,
+                    seed,
+                    &json!({"spec": {"unschedulable": down}}),
+                )
+                .await?;
+            }
+            Action::UpdatePolicy {
+                tenant,
+                kind,
+                binding,
+            } => {
+                let Some(t) = self.scenario.tenants.iter_mut().find(|t| &t.name == tenant) else {
+                    return Ok(());
+                };
+                t.policies.insert(*kind, binding.clone());
+                let t = t.clone();
+                let cm = objects::modules_configmap(&t, [(*kind, binding)]);
+                let cm_ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"));
+                self.patch(
+                    &cm_ar,
+                    Some(&t.namespace),
+                    objects::MODULES_CONFIGMAP,
+                    &json!({"binaryData": cm["binaryData"]}),
+                )
+                .await?;
+                // Replace the binding wholesale (a merge patch would keep old config keys).
+                let client = self.running()?.client.clone();
+                let api: Api<DynamicObject> = Api::all_with(client, &kind_resource("Tenant"));
+                let mut live = api.get(&t.name).await.map_err(|e| DriverError::Api {
+                    what: format!("get Tenant {}", t.name),
+                    message: e.to_string(),
+                })?;
+                live.data["spec"] = objects::tenant(&t)["spec"].clone();
+                api.replace(&t.name, &PostParams::default(), &live)
+                    .await
+                    .map_err(|e| DriverError::Api {
+                        what: format!("replace Tenant {}", t.name),
+                        message: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn shutdown(mut self) -> Vec<Observation> {
+        let Some(running) = self.running.take() else {
+            return Vec::new();
+        };
+        running.controller.stop().await;
+        running.infra.shutdown();
+        running.forwarder.abort();
+        drop(running.emulator);
         Vec::new()
     }
 }
