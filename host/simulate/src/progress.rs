@@ -1,14 +1,14 @@
 //! Live progress on the terminal: simulated time, clusters done/total, decisions so far.
 //!
 //! On a TTY one line is redrawn in place; otherwise (CI logs, pipes) a plain line is printed
-//! every few simulated hours and at every timeline event, so logs stay short and diffable.
+//! every twelve simulated hours and at every timeline event, so logs stay short and diffable.
 
 use std::io::Write;
 
 use crate::record::relative;
 
 /// Simulated seconds between plain progress lines when not on a TTY.
-const PLAIN_EVERY: i64 = 6 * 3600;
+const PLAIN_EVERY: i64 = 12 * 3600;
 
 /// Writes progress to a writer (normally stderr).
 pub struct Progress<'a> {

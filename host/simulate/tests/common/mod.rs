@@ -57,6 +57,8 @@ struct Cluster {
 
 pub struct ScriptedFleet {
     pub downgrade_on_upgrade: bool,
+    /// Seconds each upgrade step takes (default 600).
+    pub step_secs: i64,
     now: i64,
     queue: Vec<(i64, u64, Observation)>,
     seq: u64,
@@ -68,6 +70,7 @@ impl ScriptedFleet {
     pub fn new() -> Self {
         ScriptedFleet {
             downgrade_on_upgrade: false,
+            step_secs: 600,
             now: 0,
             queue: Vec::new(),
             seq: 0,
@@ -224,7 +227,7 @@ impl Driver for ScriptedFleet {
                     };
                     let step = json!({"target": "control-plane", "from": from, "to": to, "startedAt": "x", "wave": "all"});
                     self.set(t, id, |st| st["inProgress"] = step);
-                    t += 600;
+                    t += self.step_secs;
                     self.set(t, id, |st| {
                         st["controlPlaneVersion"] = json!(to2);
                     });
@@ -239,7 +242,7 @@ impl Driver for ScriptedFleet {
                     for (i, p) in pools.iter().enumerate() {
                         let step = json!({"target": format!("pool/{p}"), "from": from, "to": to, "startedAt": "x"});
                         self.set(t, id, |st| st["inProgress"] = step);
-                        t += 600;
+                        t += self.step_secs;
                         let to = to.clone();
                         self.set(t, id, move |st| {
                             st["nodePools"][i]["version"] = json!(to);
