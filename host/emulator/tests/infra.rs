@@ -912,3 +912,24 @@ async fn scaling_a_machine_deployment_down_and_up() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_clone_stops_the_fake() -> anyhow::Result<()> {
+    let (_emu, client, infra) = setup(timings()).await?;
+    let api: Api<Deployment> = Api::namespaced(client, NS);
+    let clone = infra.clone();
+    drop(infra);
+    api.create(&PostParams::default(), &deployment("a", 1)?)
+        .await?;
+    wait_for(&api, "a", READY * 2, |d| fully_ready(d, 1)).await?;
+    drop(clone);
+    tokio::task::yield_now().await;
+    api.create(&PostParams::default(), &deployment("b", 1)?)
+        .await?;
+    tokio::time::sleep(READY * 10).await;
+    assert!(
+        api.get("b").await?.status.is_none(),
+        "no fake left to write status"
+    );
+    Ok(())
+}
