@@ -407,12 +407,21 @@ impl Capi {
 }
 
 fn machine_deployment(replicas: u32, version: &str) -> anyhow::Result<DynamicObject> {
+    machine_deployment_with(replicas, version, 1, 0)
+}
+
+fn machine_deployment_with(
+    replicas: u32,
+    version: &str,
+    max_surge: u32,
+    max_unavailable: u32,
+) -> anyhow::Result<DynamicObject> {
     Ok(serde_json::from_value(json!({
         "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment",
         "metadata": {"name": "pool", "namespace": NS},
         "spec": {"clusterName": "c1", "replicas": replicas,
             "selector": {"matchLabels": {"pool": "a"}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
             "template": {"metadata": {"labels": {"pool": "a"}},
                 "spec": {"clusterName": "c1", "version": version,
                     "bootstrap": {"dataSecretName": "boot"},
@@ -545,16 +554,13 @@ impl Default for RollStats {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn version_change_rolls_within_max_surge_and_max_unavailable() -> anyhow::Result<()> {
-    let (_emu, client, _infra) = setup(timings()).await?;
-    let c = Capi::new(&client);
-    c.mds
-        .create(&PostParams::default(), &machine_deployment(3, "v1.30.4")?)
-        .await?;
-    let old = pool_running(&c, 3, "v1.30.4").await?;
-
-    // Watch machines from here on; check the invariants at every observed state.
+/// Changes the pool's version and watches Machines until `replicas` run it, recording the
+/// extremes of every observed state.
+async fn roll_to(
+    c: &Capi,
+    replicas: usize,
+    version: &'static str,
+) -> anyhow::Result<(BTreeMap<String, DynamicObject>, RollStats)> {
     let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
     let stats = std::sync::Arc::new(std::sync::Mutex::new(RollStats::default()));
     let watch = tokio::spawn(watch_until(c.machines.clone(), MACHINE_READY * 20, {
@@ -566,24 +572,37 @@ async fn version_change_rolls_within_max_surge_and_max_unavailable() -> anyhow::
             }
             let mut st = stats.lock().unwrap_or_else(|p| p.into_inner());
             st.steps += 1;
-            let total = ms.len();
             let avail = ms.values().filter(|m| available(m)).count();
-            st.max_total = st.max_total.max(total);
+            st.max_total = st.max_total.max(ms.len());
             st.min_available = st.min_available.min(avail);
-            all_running(ms, 3, "v1.31.0")
+            all_running(ms, replicas, version)
         }
     }));
+    // Change nothing before the watch has listed the current state.
     synced_rx.await?;
     c.mds
         .patch(
             "pool",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"template": {"spec": {"version": "v1.31.0"}}}})),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"version": version}}}})),
         )
         .await?;
-    let t1 = Instant::now();
-    let new = watch.await??;
+    let machines = watch.await??;
     let st = stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok((machines, st))
+}
+
+#[tokio::test(start_paused = true)]
+async fn version_change_rolls_within_max_surge_and_max_unavailable() -> anyhow::Result<()> {
+    let (_emu, client, _infra) = setup(timings()).await?;
+    let c = Capi::new(&client);
+    c.mds
+        .create(&PostParams::default(), &machine_deployment(3, "v1.30.4")?)
+        .await?;
+    let old = pool_running(&c, 3, "v1.30.4").await?;
+
+    let t1 = Instant::now();
+    let (new, st) = roll_to(&c, 3, "v1.31.0").await?;
     assert!(st.steps > 10, "the roll was observed step by step: {st:?}");
     assert!(
         st.min_available >= 3,
@@ -931,5 +950,31 @@ async fn dropping_the_last_handle_clone_stops_the_fake() -> anyhow::Result<()> {
         api.get("b").await?.status.is_none(),
         "no fake left to write status"
     );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn roll_with_max_unavailable_and_instant_deletion_never_surges() -> anyhow::Result<()> {
+    let t = InfraTimings {
+        machine_delete: Duration::ZERO,
+        ..timings()
+    };
+    let (_emu, client, _infra) = setup(t).await?;
+    let c = Capi::new(&client);
+    c.mds
+        .create(
+            &PostParams::default(),
+            &machine_deployment_with(3, "v1.30.4", 0, 1)?,
+        )
+        .await?;
+    let old = pool_running(&c, 3, "v1.30.4").await?;
+    assert!(
+        old.values().all(|m| m.metadata.finalizers.is_none()),
+        "no finalizer when deletion is instant"
+    );
+    let (new, st) = roll_to(&c, 3, "v1.31.0").await?;
+    assert_eq!(st.max_total, 3, "maxSurge 0: {st:?}");
+    assert_eq!(st.min_available, 2, "maxUnavailable 1 was used: {st:?}");
+    assert!(new.keys().all(|n| !old.contains_key(n)));
     Ok(())
 }
