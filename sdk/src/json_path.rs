@@ -27,7 +27,27 @@ pub(crate) fn describe(text: &str, err: &serde_json::Error) -> String {
     let path = if err.line() == 0 {
         String::new()
     } else {
-        path_at(text, offset_of(text, err.line(), err.column()))
+        // serde_json positions errors raised by a value's own `Deserialize` (a custom message:
+        // bad version string, bad time) after the enclosing container when that value is the
+        // last one in it; then the culprit is the container's last member. Errors about the
+        // container itself (missing or unknown fields, length, tagged-enum variants) stay put.
+        // A `[` or `{` of the wrong type is reported before it is read, also not about a member.
+        let about_container = [
+            "missing field",
+            "unknown field",
+            "invalid length",
+            "unknown variant",
+            "invalid type: map",
+            "invalid type: sequence",
+        ]
+        .iter()
+        .any(|p| message.starts_with(p));
+        let member_error = err.classify() == serde_json::error::Category::Data && !about_container;
+        path_at(
+            text,
+            offset_of(text, err.line(), err.column()),
+            member_error,
+        )
     };
     if path.is_empty() {
         message
@@ -61,23 +81,43 @@ enum Frame {
 ///
 /// A key counts only once its `:` has been read, so an "unknown field" error (reported right
 /// after the key) names the object that holds the key, like `serde_path_to_error` does.
-fn path_at(text: &str, offset: usize) -> String {
+/// With `member_error` (an error raised by a member's own `Deserialize`, which serde_json
+/// positions after the enclosing container's end, or after the `,` that follows an array
+/// element), an offset right after a closing bracket names that container's last member, and
+/// one right after an array's `,` names the element before it.
+fn path_at(text: &str, offset: usize, member_error: bool) -> String {
     let bytes = text.as_bytes();
     let end = offset.min(bytes.len());
     let mut stack: Vec<Frame> = Vec::new();
+    // The last member of the container closed most recently, while nothing else followed.
+    let mut just_closed: Option<String> = None;
+    // A `,` between array elements was the last thing read.
+    let mut after_comma = false;
     let mut i = 0;
     while i < end {
-        match bytes[i] {
+        let byte = bytes[i];
+        if !byte.is_ascii_whitespace() {
+            just_closed = None;
+            after_comma = false;
+        }
+        match byte {
             b'{' => stack.push(Frame::Object {
                 pending: None,
                 key: None,
             }),
             b'[' => stack.push(Frame::Array { index: 0 }),
             b'}' | b']' => {
-                stack.pop();
+                just_closed = match stack.pop() {
+                    Some(Frame::Object { key: Some(k), .. }) => Some(format!(".{k}")),
+                    Some(Frame::Array { index }) => Some(format!("[{index}]")),
+                    _ => None,
+                };
             }
             b',' => match stack.last_mut() {
-                Some(Frame::Array { index }) => *index += 1,
+                Some(Frame::Array { index }) => {
+                    *index += 1;
+                    after_comma = true;
+                }
                 Some(Frame::Object { pending, key }) => {
                     *pending = None;
                     *key = None;
@@ -101,6 +141,12 @@ fn path_at(text: &str, offset: usize) -> String {
         }
         i += 1;
     }
+    if member_error
+        && after_comma
+        && let Some(Frame::Array { index }) = stack.last_mut()
+    {
+        *index = index.saturating_sub(1);
+    }
     let mut out = String::new();
     for frame in &stack {
         match frame {
@@ -115,6 +161,14 @@ fn path_at(text: &str, offset: usize) -> String {
                 let _ = write!(out, "[{index}]");
             }
         }
+    }
+    if let Some(segment) = just_closed.filter(|_| member_error) {
+        out.push_str(
+            segment
+                .strip_prefix('.')
+                .filter(|_| out.is_empty())
+                .unwrap_or(&segment),
+        );
     }
     out
 }
@@ -196,6 +250,41 @@ mod tests {
     fn missing_field_names_the_incomplete_object() {
         let e = err("{\n  \"waves\": [\n    {\"minutes\": 1}\n  ]\n}");
         assert_eq!(e, "waves[0]: missing field `name`");
+    }
+
+    #[derive(Debug)]
+    struct Even;
+
+    impl<'de> Deserialize<'de> for Even {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let n = u32::deserialize(d)?;
+            if n % 2 == 0 {
+                Ok(Even)
+            } else {
+                Err(serde::de::Error::custom(format!("{n} is odd")))
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Evens {
+        a: Even,
+        b: Vec<Even>,
+    }
+
+    #[test]
+    fn custom_errors_of_last_members_name_the_member() {
+        let e = |t| from_str_with_path::<Evens>(t).unwrap_err();
+        assert_eq!(e(r#"{"a": 3, "b": []}"#), "a: 3 is odd");
+        assert_eq!(e(r#"{"b": [], "a": 3}"#), "a: 3 is odd");
+        assert_eq!(e(r#"{"a": 2, "b": [2, 5]}"#), "b[1]: 5 is odd");
+        assert_eq!(e(r#"{"a": 2, "b": [2, 5] }"#), "b[1]: 5 is odd");
+        assert_eq!(e(r#"{"a": 2, "b": [5, 2]}"#), "b[0]: 5 is odd");
+        assert_eq!(e(r#"{"a": 2, "b": [2, 5, 4]}"#), "b[1]: 5 is odd");
+        // Type errors of a later element still name that element.
+        assert!(e(r#"{"a": 2, "b": [2, [1]]}"#).starts_with("b[1]: invalid type: sequence"));
+        assert!(e(r#"{"a": 2, "b": [2, "x"]}"#).starts_with("b[1]: invalid type: string"));
     }
 
     #[test]

@@ -276,11 +276,9 @@ fn decode(output: &str, error_kind: &'static str) -> Result<Value, CallError> {
     }
 }
 
-/// Runs a case the way the host would: validate the config (if the policy can), then decide.
-///
-/// # Errors
-/// [`CallError`] classified like the host's errors (see the module docs).
-pub fn run_case(exports: &PolicyExports, suite: &Suite, case: &Case) -> Result<Value, CallError> {
+/// The input envelopes the host sends for a case, in order: `validate_config` (sent only when
+/// the policy exports it) and the decision, after applying the suite's defaults.
+pub fn case_envelopes(suite: &Suite, case: &Case) -> [(CallKind, String); 2] {
     let now = case.now.or(suite.now).unwrap_or_default();
     let tenant = case
         .tenant
@@ -293,9 +291,27 @@ pub fn run_case(exports: &PolicyExports, suite: &Suite, case: &Case) -> Result<V
         .or(suite.config.as_ref())
         .cloned()
         .unwrap_or(Value::Null);
+    let call = CallKind::from(case.decision);
+    [
+        (
+            CallKind::ValidateConfig,
+            input_envelope(CallKind::ValidateConfig, now, tenant, &config, &Value::Null),
+        ),
+        (
+            call,
+            input_envelope(call, now, tenant, &config, &case.request),
+        ),
+    ]
+}
+
+/// Runs a case the way the host would: validate the config (if the policy can), then decide.
+///
+/// # Errors
+/// [`CallError`] classified like the host's errors (see the module docs).
+pub fn run_case(exports: &PolicyExports, suite: &Suite, case: &Case) -> Result<Value, CallError> {
+    let [(validate, validate_input), (call, input)] = case_envelopes(suite, case);
     if exports.validate_config {
-        let input = input_envelope(CallKind::ValidateConfig, now, tenant, &config, &Value::Null);
-        let output = dispatch_raw(exports, CallKind::ValidateConfig, &input)?;
+        let output = dispatch_raw(exports, validate, &validate_input)?;
         decode(&output, "config_rejected")?;
     }
     if !exports.implements(case.decision) {
@@ -305,8 +321,6 @@ pub fn run_case(exports: &PolicyExports, suite: &Suite, case: &Case) -> Result<V
             message: format!("the policy does not implement {}", case.decision),
         });
     }
-    let call = CallKind::from(case.decision);
-    let input = input_envelope(call, now, tenant, &config, &case.request);
     let output = dispatch_raw(exports, call, &input)?;
     decode(&output, "declined")
 }

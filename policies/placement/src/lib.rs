@@ -42,17 +42,17 @@ pub fn place(
     _ctx: &Context<'_>,
 ) -> Result<PlacementDecision, PolicyError> {
     config::validate(config)?;
+    fleetward_sdk::log!(
+        "placing {} among {} candidate seed(s)",
+        req.cluster.id,
+        req.seeds.len()
+    );
     if req.seeds.is_empty() {
         return Err(PolicyError::new(
             "no_candidate",
             format!("no candidate seeds offered for {}", req.cluster.id),
         ));
     }
-    fleetward_sdk::log!(
-        "placing {} among {} candidate seed(s)",
-        req.cluster.id,
-        req.seeds.len()
-    );
     let counts = score::tenant_counts(&req.tenant_placements);
     let mut seeds: Vec<_> = req.seeds.iter().collect();
     seeds.sort_by(|a, b| a.name.cmp(&b.name));
