@@ -146,8 +146,19 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         watcher::Config::default(),
     )
     .with_config(cfg.clone());
+    // A cluster's placement (or deletion) changes its seed's count.
     let seeds_ctrl = Controller::new(Api::<Seed>::all(client.clone()), watcher::Config::default())
-        .with_config(cfg.clone());
+        .with_config(cfg.clone())
+        .watches(
+            Api::<ManagedCluster>::all(client.clone()),
+            watcher::Config::default(),
+            |mc| {
+                mc.status
+                    .as_ref()
+                    .and_then(|s| s.seed.as_ref())
+                    .map(|s| ObjectRef::<Seed>::new(s))
+            },
+        );
     let tenants_ctrl = Controller::new(
         Api::<Tenant>::all(client.clone()),
         watcher::Config::default(),
@@ -296,8 +307,18 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
     let seeds_ready = ctx.seeds.clone();
     tasks.push(tokio::spawn(async move {
         // Place nothing before the tenants' policies and the seeds are known.
-        let _ = tenants_ready.wait_until_ready().await;
-        let _ = seeds_ready.wait_until_ready().await;
+        // Re-poll: kube-runtime's readiness signal wakes only its most recent waiter, and the
+        // tenant/seed controllers wait on the same signal.
+        let tick = std::time::Duration::from_millis(200);
+        while tokio::time::timeout(tick, tenants_ready.wait_until_ready())
+            .await
+            .is_err()
+        {}
+        while tokio::time::timeout(tick, seeds_ready.wait_until_ready())
+            .await
+            .is_err()
+        {}
+        tracing::debug!("tenant and seed caches ready; starting the cluster controller");
         clusters_ctrl
             .graceful_shutdown_on(shutdown())
             .run(

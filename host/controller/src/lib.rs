@@ -10,3 +10,4 @@ pub mod error;
 pub mod metrics;
 pub mod policy;
 pub mod reconcile;
+pub mod wasm;

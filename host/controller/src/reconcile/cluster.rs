@@ -36,6 +36,7 @@ use crate::reconcile::{Context, children, upgrades};
 /// API failures; the caller's `error_policy` retries with backoff.
 pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Action> {
     let ns = mc.namespace().unwrap_or_default();
+    tracing::debug!(cluster = %format!("{ns}/{}", mc.name_any()), "reconciling cluster");
     let api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &ns);
     if mc.meta().deletion_timestamp.is_some() {
         return cleanup(&mc, &ctx, &api).await;

@@ -150,6 +150,7 @@ pub async fn reconcile(
     loader: Arc<TenantLoader>,
 ) -> Result<Action> {
     let tenant = t.name_any();
+    tracing::debug!(tenant, "reconciling tenant");
     let now = ctx.clock.now().to_string();
     let old = t.status.clone().unwrap_or_default();
     let mut st = TenantStatus {

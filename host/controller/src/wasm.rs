@@ -1,0 +1,108 @@
+//! The production [`ModuleLoader`]: tenant modules run in the sandboxed Wasm engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetward_engine::{Engine, Limits, Outcome, PolicyError, TenantPolicy};
+use fleetward_sdk::wire::{
+    PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest, Timestamp,
+    UpgradeDecision, UpgradeRequest,
+};
+use futures::future::BoxFuture;
+
+use crate::crd::PolicyLimits;
+use crate::policy::{Answer, DecisionPolicy, PolicyFailure};
+use crate::reconcile::tenant::ModuleLoader;
+
+/// Loads modules into one process-wide [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineLoader {
+    engine: Engine,
+}
+
+impl EngineLoader {
+    /// Wraps an engine.
+    pub fn new(engine: Engine) -> Self {
+        EngineLoader { engine }
+    }
+}
+
+fn failure(e: PolicyError) -> PolicyFailure {
+    PolicyFailure {
+        label: e.metric_label().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Engine limits from the Tenant's limits (unset fields keep the engine defaults).
+pub fn limits(l: &PolicyLimits) -> Limits {
+    let d = Limits::default();
+    Limits {
+        memory_bytes: l
+            .memory_mib
+            .map(|m| u64::from(m) * 1024 * 1024)
+            .unwrap_or(d.memory_bytes),
+        timeout: l
+            .timeout_ms
+            .map(|t| Duration::from_millis(u64::from(t)))
+            .unwrap_or(d.timeout),
+        fuel: l.fuel.or(d.fuel),
+    }
+}
+
+impl ModuleLoader for EngineLoader {
+    fn load(
+        &self,
+        tenant: &str,
+        bytes: &[u8],
+        config: serde_json::Value,
+        l: &PolicyLimits,
+    ) -> Result<Arc<dyn DecisionPolicy>, PolicyFailure> {
+        let module = self.engine.load(bytes).map_err(failure)?;
+        let bound = self
+            .engine
+            .bind(&module, tenant, config, limits(l))
+            .map_err(failure)?;
+        Ok(Arc::new(WasmPolicy(bound)))
+    }
+}
+
+/// A bound Wasm policy.
+#[derive(Clone, Debug)]
+pub struct WasmPolicy(pub TenantPolicy);
+
+fn answer<T>(r: Result<Outcome<T>, PolicyError>) -> Result<Answer<T>, PolicyFailure> {
+    r.map(|o| Answer {
+        decision: o.decision,
+        input_sha256: o.input_sha256,
+        output_json: o.output_json,
+    })
+    .map_err(failure)
+}
+
+impl DecisionPolicy for WasmPolicy {
+    fn digest(&self) -> String {
+        self.0.digest().to_string()
+    }
+    fn place<'a>(
+        &'a self,
+        req: &'a PlacementRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>> {
+        Box::pin(async move { answer(self.0.place(req, now).await) })
+    }
+    fn order_upgrades<'a>(
+        &'a self,
+        req: &'a UpgradeRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>> {
+        Box::pin(async move { answer(self.0.order_upgrades(req, now).await) })
+    }
+    fn remediate<'a>(
+        &'a self,
+        req: &'a RemediationRequest,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
+        Box::pin(async move { answer(self.0.remediate(req, now).await) })
+    }
+}

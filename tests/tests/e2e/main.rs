@@ -1,0 +1,20 @@
+//! End-to-end tests: the real controller, through `kube::Client`, against the emulator with fake
+//! infrastructure and the reference policies. One binary, one module per scenario.
+
+mod placement;
+mod real_cluster;
+
+use std::sync::Once;
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .try_init();
+        }
+    });
+}
