@@ -94,7 +94,8 @@ fn exports_reflect_the_declaration() {
         e.decisions(),
         vec![fleetward_sdk::wire::DecisionKind::Remediation]
     );
-    assert!(!undeclared_validation::EXPORTS.validate_config);
+    let undeclared = undeclared_validation::EXPORTS;
+    assert!(!undeclared.validate_config);
 }
 
 #[test]
