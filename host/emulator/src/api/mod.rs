@@ -82,6 +82,15 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
                 .map(|d| response::value(200, &d))
                 .ok_or_else(ApiError::path_not_found)
         }
+        Route::OpenApiV3Index => Ok(response::value(
+            200,
+            &crate::discovery::openapi::index(&shared.lock().registry),
+        )),
+        Route::OpenApiV3 { group, version } => {
+            crate::discovery::openapi::group_version(&shared.lock().registry, &group, &version)
+                .map(|d| response::value(200, &d))
+                .ok_or_else(ApiError::path_not_found)
+        }
         Route::Version => Ok(response::value(200, &crate::discovery::version())),
         Route::Health => Ok(response::json(200, "ok")),
         Route::OpenApiV2 | Route::Unknown => Err(ApiError::path_not_found()),
@@ -168,7 +177,7 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
         }
         Verb::Watch => watch_response(shared, req, &rt, ns),
         Verb::Create => {
-            let body = objects::parse_object(&req.body)?;
+            let body = objects::parse_object(&req.content_type, &req.body)?;
             let manager = req.manager();
             let obj = with_writer(shared, req, verb, |w| {
                 write::create(w, &rt, ns, body, write::Fields::Update(&manager))
@@ -176,7 +185,7 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
             Ok(object_response(201, &rt, &obj))
         }
         Verb::Update => {
-            let body = objects::parse_object(&req.body)?;
+            let body = objects::parse_object(&req.content_type, &req.body)?;
             let manager = req.manager();
             let name = name.unwrap_or_default();
             let (obj, created) = with_writer(shared, req, verb, |w| {

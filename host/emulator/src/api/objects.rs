@@ -32,13 +32,29 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Parses a JSON request body into an object.
+/// Parses a create/update request body (JSON, or YAML with `application/yaml`) into an object.
 ///
 /// # Errors
-/// 400 if the body is not a JSON object.
-pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the object provided is unrecognized: {e}")))?;
+/// 415 for other media types (protobuf, CBOR), 400 if the body is not an object.
+pub fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = match content_type {
+        "" | "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the object provided is unrecognized: {e}"))
+        })?,
+        "application/yaml" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("the YAML body is not UTF-8"))?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                ApiError::bad_request(format!("the object provided is unrecognized: {e}"))
+            })?
+        }
+        other => {
+            return Err(ApiError::unsupported_media_type(
+                other,
+                &["application/json", "application/yaml"],
+            ));
+        }
+    };
     if !v.is_object() {
         return Err(ApiError::bad_request(
             "the object provided is not a JSON object",

@@ -34,6 +34,10 @@ pub enum Route {
     Version,
     /// `/openapi/v2`.
     OpenApiV2,
+    /// `/openapi/v3`.
+    OpenApiV3Index,
+    /// `/openapi/v3/api/v1`, `/openapi/v3/apis/{g}/{v}`.
+    OpenApiV3 { group: String, version: String },
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
     /// Anything else.
@@ -85,6 +89,15 @@ pub fn parse(path: &str) -> Route {
         ["apis", group, version, rest @ ..] => resource_tail(group, version, rest),
         ["version"] => Route::Version,
         ["openapi", "v2"] => Route::OpenApiV2,
+        ["openapi", "v3"] => Route::OpenApiV3Index,
+        ["openapi", "v3", "api", v] => Route::OpenApiV3 {
+            group: String::new(),
+            version: v.to_string(),
+        },
+        ["openapi", "v3", "apis", g, v] => Route::OpenApiV3 {
+            group: g.to_string(),
+            version: v.to_string(),
+        },
         ["healthz" | "livez" | "readyz", ..] => Route::Health,
         _ => Route::Unknown,
     }

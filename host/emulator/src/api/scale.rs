@@ -92,7 +92,7 @@ pub fn handle(
             .ok_or_else(|| ApiError::not_found(rt.subject(), name))?;
         let mut scale = scale_of(rt, &live);
         let body: Value = match verb {
-            Verb::Update => super::objects::parse_object(&req.body)?,
+            Verb::Update => super::objects::parse_object(&req.content_type, &req.body)?,
             _ => {
                 let doc: Value = if verb == Verb::Apply {
                     serde_saphyr::from_str(std::str::from_utf8(&req.body).unwrap_or_default())

@@ -4,6 +4,8 @@
 //! kubectl 1.32 asks for aggregated discovery first and falls back to these documents when the
 //! response is plain `application/json`, so serving only the legacy form is enough.
 
+pub mod openapi;
+
 use serde_json::{Value, json};
 
 use crate::registry::{Registry, ResourceType};
