@@ -99,6 +99,8 @@ pub struct WriteLedger {
     pub writes: u64,
     /// Version changes seen: (cluster, target, from, to), in commit order.
     pub version_changes: Vec<(ClusterRef, String, KubeVersion, KubeVersion)>,
+    /// Most steps in flight at once per tenant namespace.
+    pub max_in_flight_per_namespace: BTreeMap<String, usize>,
     /// Set when the subscription lagged (the check would be incomplete: tests must fail).
     pub lagged: bool,
 }
@@ -113,7 +115,17 @@ impl WriteLedger {
             let st = &ev.object["status"];
             if !deleted && !st["inProgress"].is_null() {
                 self.in_flight
-                    .insert(id, st["seed"].as_str().map(String::from));
+                    .insert(id.clone(), st["seed"].as_str().map(String::from));
+                let n = self
+                    .in_flight
+                    .keys()
+                    .filter(|k| k.namespace == id.namespace)
+                    .count();
+                let m = self
+                    .max_in_flight_per_namespace
+                    .entry(id.namespace.clone())
+                    .or_default();
+                *m = (*m).max(n);
                 let up: Vec<_> = self
                     .in_flight
                     .iter()
@@ -517,6 +529,37 @@ impl Harness {
             .lock()
             .map(|l| l.version_changes.clone())
             .unwrap_or_default()
+    }
+
+    /// Most steps in flight at once in a tenant namespace.
+    pub fn max_in_flight(&self, namespace: &str) -> usize {
+        self.ledger
+            .lock()
+            .map(|l| {
+                l.max_in_flight_per_namespace
+                    .get(namespace)
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Bumps every cluster's `spec.version`.
+    ///
+    /// # Errors
+    /// API failures.
+    pub async fn bump_all(&self, version: &str) -> Result<()> {
+        for c in self.all_clusters().await? {
+            let api: Api<ManagedCluster> =
+                Api::namespaced(self.client.clone(), &c.namespace().unwrap_or_default());
+            api.patch(
+                &c.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"version": version}})),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Distinct clusters whose control plane changed version, in the order they first did.

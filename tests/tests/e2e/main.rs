@@ -3,6 +3,7 @@
 
 mod placement;
 mod real_cluster;
+mod upgrades;
 
 use std::sync::Once;
 
