@@ -100,9 +100,12 @@ fn parse<Req: DeserializeOwned>(
         .map_err(|err| PolicyError::new(INVALID_INPUT, format!("input is not UTF-8: {err}")))?;
     let envelope: InputEnvelope<Req> = serde_json::from_str(text).map_err(|err| {
         let message = json_path::describe(text, &err);
-        match message.strip_prefix("request.") {
-            Some(rest) => PolicyError::invalid_request(rest.to_string()),
-            None => PolicyError::new(INVALID_INPUT, format!("input envelope: {message}")),
+        if let Some(rest) = message.strip_prefix("request.") {
+            PolicyError::invalid_request(rest.to_string())
+        } else if message.starts_with("request: ") {
+            PolicyError::invalid_request(message)
+        } else {
+            PolicyError::new(INVALID_INPUT, format!("input envelope: {message}"))
         }
     })?;
     if envelope.abi_version != ABI_VERSION {
@@ -217,6 +220,15 @@ mod tests {
                 r#"{"error":{"code":"invalid_request","message":"x: invalid type: string \"two\""#
             ),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_null_request_is_invalid_request() {
+        let out = run("placement", "null", "null");
+        assert_eq!(
+            out,
+            r#"{"error":{"code":"invalid_request","message":"request: invalid type: null, expected struct Req"}}"#
         );
     }
 
