@@ -1,8 +1,10 @@
 //! End-to-end tests: the real controller, through `kube::Client`, against the emulator with fake
 //! infrastructure and the reference policies. One binary, one module per scenario.
 
+mod failures;
 mod placement;
 mod real_cluster;
+mod remediation;
 mod upgrades;
 
 use std::sync::Once;

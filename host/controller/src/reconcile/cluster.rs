@@ -155,6 +155,23 @@ impl Run<'_> {
             outcome: outcome.as_str().into(),
             reason: reason.chars().take(300).collect(),
         };
+        // Repeating the same answer is not news: keep status (and writes) quiet.
+        let same = |d: &DecisionRecordStatus| {
+            d.kind == entry.kind
+                && d.digest == entry.digest
+                && d.outcome == entry.outcome
+                && d.reason == entry.reason
+        };
+        if self
+            .st
+            .last_decisions
+            .iter()
+            .rev()
+            .find(|d| d.kind == entry.kind)
+            .is_some_and(same)
+        {
+            return;
+        }
         push_bounded(
             &mut self.st.last_decisions,
             entry,
@@ -867,16 +884,22 @@ impl Run<'_> {
             RemediationAction::None => {}
         }
         let action_json = serde_json::to_string(&dec.action).unwrap_or_default();
-        let at = self.now_s();
-        push_bounded(
-            &mut self.st.remediation_history,
-            RemediationEntry {
-                at,
-                component: comp.clone(),
-                action: action_json.clone(),
-            },
-            20,
+        let acted = !matches!(
+            dec.action,
+            RemediationAction::Wait { .. } | RemediationAction::None
         );
+        if acted {
+            let at = self.now_s();
+            push_bounded(
+                &mut self.st.remediation_history,
+                RemediationEntry {
+                    at,
+                    component: comp.clone(),
+                    action: action_json.clone(),
+                },
+                20,
+            );
+        }
         emit(
             self.ctx.sink.as_ref(),
             record(
@@ -890,10 +913,15 @@ impl Run<'_> {
             ),
         );
         self.decision(DecisionKind::Remediation, &d.digest, &outcome, &reason);
+        let why = match dec.action {
+            RemediationAction::Wait { .. } => "Waiting",
+            RemediationAction::None => "NoAction",
+            _ => "ActionTaken",
+        };
         self.cond(
             "Remediating",
             ConditionStatus::True,
-            "ActionTaken",
+            why,
             format!("{comp}: {action_json} ({reason})"),
         );
         if is_disruptive(&dec.action) {

@@ -1,0 +1,203 @@
+//! A failing component: the remediation ladder follows the tenant's policy and the host's rate
+//! limits; many unhealthy clusters on one seed are a seed fault.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use fleetward_controller::core::provision::namespace_name;
+use fleetward_controller::core::remediation::RateLimits;
+use fleetward_controller::crd::{ConditionStatus, ManagedCluster};
+use fleetward_controller::decision::DecisionOutcome;
+use fleetward_controller::reconcile::Settings;
+use fleetward_sdk::wire::DecisionKind;
+use fleetward_tests::{Harness, PolicySpec, TenantPolicies};
+use serde_json::json;
+
+fn actions(c: &ManagedCluster) -> Vec<String> {
+    c.status
+        .as_ref()
+        .map(|s| {
+            s.remediation_history
+                .iter()
+                .map(|h| format!("{} {}", h.component, h.action))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remediating_reason(c: &ManagedCluster) -> Option<String> {
+    c.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|x| x.type_ == "Remediating")
+        .map(|x| x.reason.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn ladder_follows_policy_and_rate_limits() -> Result<()> {
+    crate::init_tracing();
+    let settings = Settings {
+        remediation_limits: RateLimits {
+            per_tenant: 1,
+            ..RateLimits::default()
+        },
+        ..Settings::default()
+    };
+    let mut h = Harness::with_settings(settings).await?;
+    for i in 0..3 {
+        h.seed(&format!("seed-{i}"), "eu-west", 10).await?;
+    }
+    let ladder = json!({"grace_minutes": 2, "max_restarts": 1, "backoff_base_minutes": 1, "max_actions_per_hour": 5});
+    h.tenant(
+        "acme",
+        TenantPolicies {
+            remediation: Some(PolicySpec::file(
+                fleetward_test_policies::REMEDIATION,
+                ladder,
+            )),
+            ..Default::default()
+        },
+    )
+    .await?;
+    // globex: built-in remediation; the host allows it one action per 10 minutes (per tenant).
+    h.tenant("globex", TenantPolicies::default()).await?;
+    h.cluster("acme", "a1", "1.31.0", json!({})).await?;
+    h.cluster("globex", "g1", "1.31.0", json!({})).await?;
+    h.cluster("globex", "g2", "1.31.0", json!({})).await?;
+    h.start_controller();
+    h.wait_all_at("1.31.0", 3, Duration::from_secs(1800))
+        .await?;
+    h.infra
+        .break_workload(&namespace_name("acme", "tenant-acme", "a1"), "etcd");
+    h.infra.break_workload(
+        &namespace_name("globex", "tenant-globex", "g1"),
+        "kube-scheduler",
+    );
+    h.infra.break_workload(
+        &namespace_name("globex", "tenant-globex", "g2"),
+        "kube-scheduler",
+    );
+
+    // acme: grace, then one restart, then escalation (upgrades paused), per its policy.
+    let a1 = h
+        .wait_for("acme escalated", Duration::from_secs(3600), || async {
+            let c = h.clusters_in("acme").get("a1").await?;
+            Ok(c.status
+                .as_ref()
+                .is_some_and(|s| s.upgrades_paused)
+                .then_some(c))
+        })
+        .await?;
+    let done = actions(&a1);
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert_eq!(
+        done[0],
+        r#"control-plane/etcd {"action":"restart_component","component":"etcd"}"#
+    );
+    assert!(
+        done[1].starts_with(r#"control-plane/etcd {"action":"pause_upgrades_and_escalate""#),
+        "{done:?}"
+    );
+    let d = h.decisions();
+    let acme: Vec<_> = d
+        .iter()
+        .filter(|r| r.tenant == "acme" && r.kind == DecisionKind::Remediation)
+        .collect();
+    assert!(acme.iter().all(|r| r.digest.starts_with("sha256:")));
+    // The policy waited out its grace first (never acted on a fresh problem).
+    assert!(
+        acme[0].output_json.contains(r#""action":"wait""#),
+        "{}",
+        acme[0].output_json
+    );
+
+    // globex: one restart allowed by the tenant rate limit, the other cluster is vetoed.
+    h.wait_for("globex rate limited", Duration::from_secs(600), || async {
+        let d = h.decisions();
+        Ok(d.iter()
+            .any(|r| {
+                r.tenant == "globex"
+                    && r.outcome
+                        == DecisionOutcome::Vetoed {
+                            invariant: "RateLimited".into(),
+                        }
+            })
+            .then_some(()))
+    })
+    .await?;
+    let g: Vec<_> = [
+        h.clusters_in("globex").get("g1").await?,
+        h.clusters_in("globex").get("g2").await?,
+    ]
+    .into();
+    let restarted: Vec<_> = g.iter().filter(|c| !actions(c).is_empty()).collect();
+    assert_eq!(
+        restarted.len(),
+        1,
+        "exactly one restart within the tenant limit"
+    );
+    assert!(
+        g.iter()
+            .any(|c| remediating_reason(c).as_deref() == Some("RateLimited"))
+    );
+    h.stop_controller().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_unhealthy_clusters_on_one_seed_is_a_seed_fault() -> Result<()> {
+    crate::init_tracing();
+    let mut h = Harness::new().await?;
+    h.seed("only", "eu-west", 10).await?;
+    h.tenant("acme", TenantPolicies::default()).await?;
+    for i in 0..3 {
+        h.cluster("acme", &format!("a{i}"), "1.31.0", json!({}))
+            .await?;
+    }
+    h.start_controller();
+    h.wait_all_at("1.31.0", 3, Duration::from_secs(1800))
+        .await?;
+    for i in 0..3 {
+        h.infra.break_workload(
+            &namespace_name("acme", "tenant-acme", &format!("a{i}")),
+            "kube-apiserver",
+        );
+    }
+    let all = h
+        .wait_for(
+            "seed fault on every cluster",
+            Duration::from_secs(900),
+            || async {
+                let all = h.all_clusters().await?;
+                Ok(all
+                    .iter()
+                    .all(|c| remediating_reason(c).as_deref() == Some("SeedFault"))
+                    .then_some(all))
+            },
+        )
+        .await?;
+    // Let the threshold pass several times: still no per-cluster action.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    for c in h.all_clusters().await? {
+        assert!(
+            actions(&c).is_empty(),
+            "no per-cluster remediation during a seed fault: {:?}",
+            actions(&c)
+        );
+    }
+    assert_eq!(all.len(), 3);
+    let seed = kube::Api::<fleetward_controller::crd::Seed>::all(h.client.clone())
+        .get("only")
+        .await?;
+    let fault = seed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "SeedFault")
+        .unwrap();
+    assert_eq!(fault.status, ConditionStatus::True);
+    h.stop_controller().await;
+    Ok(())
+}
