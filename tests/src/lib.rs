@@ -462,12 +462,21 @@ impl Harness {
         Fut: std::future::Future<Output = Result<Option<T>>>,
     {
         let deadline = tokio::time::Instant::now() + budget;
+        let mut last_error = None;
         loop {
-            if let Some(v) = check().await? {
-                return Ok(v);
+            // API errors (injected faults) count as "not yet"; the last one is reported on timeout.
+            match check().await {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {}
+                Err(e) => last_error = Some(e),
             }
             if tokio::time::Instant::now() >= deadline {
-                bail!("timed out after {budget:?} (virtual) waiting for {what}");
+                match last_error {
+                    Some(e) => bail!(
+                        "timed out after {budget:?} (virtual) waiting for {what}; last error: {e:#}"
+                    ),
+                    None => bail!("timed out after {budget:?} (virtual) waiting for {what}"),
+                }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -549,7 +558,12 @@ impl Harness {
     /// # Errors
     /// API failures.
     pub async fn bump_all(&self, version: &str) -> Result<()> {
-        for c in self.all_clusters().await? {
+        let all = self
+            .wait_for("listing clusters", Duration::from_secs(60), || async {
+                Ok(Some(self.all_clusters().await?))
+            })
+            .await?;
+        for c in all {
             let api: Api<ManagedCluster> =
                 Api::namespaced(self.client.clone(), &c.namespace().unwrap_or_default());
             api.patch(

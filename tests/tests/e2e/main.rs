@@ -2,9 +2,11 @@
 //! infrastructure and the reference policies. One binary, one module per scenario.
 
 mod failures;
+mod faults;
 mod placement;
 mod real_cluster;
 mod remediation;
+mod restart;
 mod upgrades;
 
 use std::sync::Once;
