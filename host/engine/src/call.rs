@@ -68,11 +68,16 @@ pub(crate) fn run(
             return Err(err);
         }
     };
-    let fuel_left = session.store.get_fuel().unwrap_or(0);
+    // `get_fuel` fails only when the engine does not meter fuel.
+    let fuel_consumed = session
+        .store
+        .get_fuel()
+        .ok()
+        .map(|left| limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
     Ok(RawOutcome {
         ok,
         logs,
-        fuel_consumed: Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(fuel_left)),
+        fuel_consumed,
         duration: started.elapsed(),
         input_sha256,
     })
@@ -128,9 +133,11 @@ impl<'m> Session<'m> {
         store.limiter(|d| &mut d.limits);
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
         store.epoch_deadline_trap();
-        store
-            .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-            .map_err(PolicyErrorKind::internal)?;
+        if engine.get_consume_fuel() {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(PolicyErrorKind::internal)?;
+        }
         let instance = match module.inner.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(err) => return Err(classify(&err, &store, limits)),

@@ -27,6 +27,7 @@ pub struct EngineConfig {
     pub(crate) max_module_size: usize,
     pub(crate) max_memory_per_instance: u64,
     pub(crate) pooling: bool,
+    pub(crate) fuel_metering: bool,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +40,7 @@ impl Default for EngineConfig {
             max_module_size: 16 * 1024 * 1024,
             max_memory_per_instance: 128 * 1024 * 1024,
             pooling: true,
+            fuel_metering: true,
         }
     }
 }
@@ -46,6 +48,11 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// Directory for compiled-module files, created if missing. Default: none (compiled modules
     /// live in memory only and every process compiles each module once).
+    ///
+    /// The files contain machine code that is loaded without recompiling, so the directory must
+    /// be writable only by the host's user (like the host binary itself). Files are checked
+    /// against a header naming the module digest and engine fingerprint and a SHA-256 of their
+    /// contents; a mismatching or damaged file is ignored and rewritten.
     pub fn cache_dir(mut self, dir: PathBuf) -> Self {
         self.cache_dir = Some(dir);
         self
@@ -76,6 +83,17 @@ impl EngineConfig {
     /// on-demand allocation and logs a warning.
     pub fn pooling(mut self, enabled: bool) -> Self {
         self.pooling = enabled;
+        self
+    }
+}
+
+impl EngineConfig {
+    /// Whether compiled code counts fuel, so that [`Limits::fuel`] can be enforced. Default:
+    /// true. Metering slows guest code down (see `docs/perf/engine.md`); with it off, a tenant
+    /// fuel limit is ignored (a warning is logged at bind) and [`crate::Outcome::fuel_consumed`]
+    /// is `None`. The epoch deadline still bounds every call.
+    pub fn fuel_metering(mut self, enabled: bool) -> Self {
+        self.fuel_metering = enabled;
         self
     }
 }

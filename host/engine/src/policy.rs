@@ -95,6 +95,13 @@ impl TenantPolicy {
             );
             limits.memory_bytes = ceiling;
         }
+        if limits.fuel.is_some() && !engine.fuel_metering() {
+            tracing::warn!(
+                tenant,
+                "tenant fuel limit ignored: the engine was created without fuel metering"
+            );
+            limits.fuel = None;
+        }
         let policy = TenantPolicy {
             inner: Arc::new(TenantInner {
                 engine,
