@@ -101,7 +101,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
 fn verb_of(req: &ApiRequest, p: &ResourcePath) -> Option<Verb> {
     let named = p.name.is_some();
     Some(match (&req.method, named) {
-        (&Method::GET, false) if req.query.flag("watch") => Verb::Watch,
+        (&Method::GET, _) if req.query.flag("watch") => Verb::Watch,
         (&Method::GET, false) => Verb::List,
         (&Method::GET, true) => Verb::Get,
         (&Method::POST, false) => Verb::Create,
@@ -175,7 +175,7 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
             let page = read::list_page(&shared.lock(), &rt, &filter, &req.query)?;
             Ok(response::json(200, read::render_list(&rt, &page)))
         }
-        Verb::Watch => watch_response(shared, req, &rt, ns),
+        Verb::Watch => watch_response(shared, req, &rt, ns, name),
         Verb::Create => {
             let body = objects::parse_object(&req.content_type, &req.body)?;
             let manager = req.manager();
@@ -284,8 +284,15 @@ fn watch_response(
     req: &ApiRequest,
     rt: &ResourceType,
     ns: Option<&str>,
+    name: Option<&str>,
 ) -> Result<Resp, ApiError> {
-    let filter = read::filter_from_query(rt, ns, &req.query)?;
+    let mut filter = read::filter_from_query(rt, ns, &req.query)?;
+    if let Some(name) = name {
+        // Legacy `GET …/name?watch=true`: a watch of that one object.
+        filter.fields =
+            crate::selectors::FieldSelector::parse(&format!("metadata.name={name}"), &[])
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
     let from = match req.query.non_empty("resourceVersion") {
         None | Some("0") => None,
         Some(s) => Some(
