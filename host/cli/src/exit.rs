@@ -95,17 +95,39 @@ pub enum CliError {
     /// The engine could not start.
     #[error("cannot start the policy engine")]
     Engine(#[source] fleetward_engine::EngineError),
+    /// An output file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulation could not run (an invalid scenario names its line).
+    #[error(transparent)]
+    Simulate(#[from] fleetward_simulate::SimulateError),
+    /// The emulator or the controller failed at run time.
+    #[error("{0}")]
+    Runtime(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Writing to stdout/stderr failed (e.g. a closed pipe).
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
 }
 
 impl CliError {
+    /// Wraps a run-time failure of the emulator or controller.
+    pub fn runtime(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        CliError::Runtime(err.into())
+    }
+
     /// The exit status for this error.
     pub fn status(&self) -> Status {
         match self {
             CliError::Policy { status, .. } => *status,
-            CliError::Engine(_) => Status::Failed,
+            CliError::Engine(_) | CliError::Runtime(_) => Status::Failed,
+            CliError::Simulate(fleetward_simulate::SimulateError::Driver(_)) => Status::Failed,
+            CliError::Simulate(_) | CliError::Write { .. } => Status::Usage,
             CliError::Read { .. }
             | CliError::Json { .. }
             | CliError::Fixture(_)

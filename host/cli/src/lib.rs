@@ -12,9 +12,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod crds;
+pub mod emulator;
 pub mod exit;
 pub mod fixture;
 pub mod policy;
+pub mod simulate;
 
 use std::io::Write;
 
@@ -35,6 +38,13 @@ pub enum Command {
     /// Inspect, evaluate and test policy modules offline.
     #[command(subcommand, after_help = EXIT_CODES_HELP)]
     Policy(policy::PolicyCommand),
+    /// Simulate a scenario: the real controller on an embedded emulated fleet, virtual time,
+    /// terminal summary and HTML report (exit 1 if an invariant was ever violated).
+    Simulate(simulate::SimulateCmd),
+    /// Print the CustomResourceDefinitions (the content of deploy/crds.yaml).
+    Crds(crds::CrdsArgs),
+    /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Runs a parsed command, writing normal output to `out` and diagnostics to `err`.
@@ -44,5 +54,8 @@ pub enum Command {
 pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status, CliError> {
     match &cli.command {
         Command::Policy(command) => policy::run(command, out, err),
+        Command::Simulate(cmd) => simulate::run(cmd, out),
+        Command::Crds(args) => crds::run(args, out),
+        Command::Emulator(args) => emulator::run(args, out),
     }
 }
