@@ -31,7 +31,7 @@ use crate::faults::{FaultTarget, Faults};
 use crate::registry::ResourceType;
 use crate::status::ApiError;
 use crate::store::Store;
-use crate::store::object::StoredObject;
+use crate::store::object::{Rendering, StoredObject};
 use crate::watch::{self, WatchParams};
 
 /// State shared by every request of one emulator.
@@ -168,12 +168,17 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
                 .lock()
                 .get(&rt.storage_key(), &key)
                 .ok_or_else(|| ApiError::not_found(rt.subject(), name))?;
-            Ok(object_response(200, &rt, &obj))
+            let rendering = Rendering::from_accept(&req.accept, rt.api_version());
+            Ok(response::json(200, obj.render(&rendering)))
         }
         Verb::List => {
             let filter = read::filter_from_query(&rt, ns, &req.query)?;
             let page = read::list_page(&shared.lock(), &rt, &filter, &req.query)?;
-            Ok(response::json(200, read::render_list(&rt, &page)))
+            let rendering = Rendering::from_accept(&req.accept, rt.api_version());
+            Ok(response::json(
+                200,
+                read::render_list(&rt, &rendering, &page),
+            ))
         }
         Verb::Watch => watch_response(shared, req, &rt, ns, name),
         Verb::Create => {
@@ -233,7 +238,10 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
                 continue_token: None,
                 remaining: 0,
             };
-            Ok(response::json(200, read::render_list(&rt, &page)))
+            let full = Rendering::Full {
+                api_version: rt.api_version(),
+            };
+            Ok(response::json(200, read::render_list(&rt, &full, &page)))
         }
     }
 }
@@ -310,6 +318,7 @@ fn watch_response(
         .unwrap_or(Duration::from_secs(1800));
     let params = WatchParams {
         api_version: rt.api_version(),
+        rendering: Rendering::from_accept(&req.accept, rt.api_version()),
         kind: rt.kind.clone(),
         timeout,
         bookmarks: req.query.flag("allowWatchBookmarks"),

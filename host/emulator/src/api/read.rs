@@ -12,7 +12,7 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::Store;
 use crate::store::filter::ObjectFilter;
-use crate::store::object::{ObjKey, StoredObject};
+use crate::store::object::{ObjKey, Rendering, StoredObject};
 
 /// Builds the object filter from `labelSelector`/`fieldSelector` and the path namespace.
 ///
@@ -157,15 +157,15 @@ pub fn list_page(
 }
 
 /// Renders a list page as `{Kind}List` JSON by concatenating the stored object bytes.
-pub fn render_list(rt: &ResourceType, page: &ListPage) -> Bytes {
-    let api_version = rt.api_version();
+pub fn render_list(rt: &ResourceType, rendering: &Rendering, page: &ListPage) -> Bytes {
+    let (list_kind, api_version) = rendering.list_type(rt.list_kind());
     let mut metadata = json!({"resourceVersion": page.rv.to_string()});
     if let Some(c) = &page.continue_token {
         metadata["continue"] = json!(c);
         metadata["remainingItemCount"] = json!(page.remaining);
     }
-    let head = json!({"kind": rt.list_kind(), "apiVersion": api_version, "metadata": metadata})
-        .to_string();
+    let head =
+        json!({"kind": list_kind, "apiVersion": api_version, "metadata": metadata}).to_string();
     let size: usize = page.items.iter().map(|o| o.json.len() + 1).sum();
     let mut out = BytesMut::with_capacity(head.len() + size + 16);
     // `{"kind":…,"metadata":{…}` + `,"items":[` … `]}`
@@ -175,7 +175,7 @@ pub fn render_list(rt: &ResourceType, page: &ListPage) -> Bytes {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&o.json_as(&api_version));
+        out.put_slice(&o.render(rendering));
     }
     out.put_slice(b"]}");
     out.freeze()

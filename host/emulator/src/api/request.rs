@@ -79,6 +79,8 @@ pub struct ApiRequest {
     pub query: Query,
     /// `Content-Type` (parameters stripped, lower-case).
     pub content_type: String,
+    /// `Accept`.
+    pub accept: String,
     /// `User-Agent`.
     pub user_agent: Option<String>,
     /// Body bytes.
@@ -113,6 +115,7 @@ impl ApiRequest {
             path: parts.uri.path().to_string(),
             query: Query::parse(parts.uri.query()),
             content_type,
+            accept: header(http::header::ACCEPT).unwrap_or_default(),
             user_agent: header(http::header::USER_AGENT).or_else(|| default_ua.map(str::to_string)),
             body,
         }

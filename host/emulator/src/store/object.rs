@@ -72,6 +72,58 @@ impl StoredObject {
     }
 }
 
+/// How objects are rendered in responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendering {
+    /// The whole object, with `apiVersion` as served.
+    Full {
+        /// The served `apiVersion`.
+        api_version: String,
+    },
+    /// `meta.k8s.io/v1` `PartialObjectMetadata` (requested with
+    /// `Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`).
+    PartialMetadata,
+}
+
+impl Rendering {
+    /// Picks the rendering from an `Accept` header.
+    pub fn from_accept(accept: &str, api_version: String) -> Rendering {
+        if accept.contains("as=PartialObjectMetadata") {
+            Rendering::PartialMetadata
+        } else {
+            Rendering::Full { api_version }
+        }
+    }
+
+    /// `(kind, apiVersion)` of a list in this rendering, given the full list kind.
+    pub fn list_type(&self, list_kind: String) -> (String, String) {
+        match self {
+            Rendering::Full { api_version } => (list_kind, api_version.clone()),
+            Rendering::PartialMetadata => {
+                ("PartialObjectMetadataList".into(), "meta.k8s.io/v1".into())
+            }
+        }
+    }
+}
+
+impl StoredObject {
+    /// The object's JSON in the requested rendering.
+    pub fn render(&self, r: &Rendering) -> Bytes {
+        match r {
+            Rendering::Full { api_version } => self.json_as(api_version),
+            Rendering::PartialMetadata => {
+                let v = self.to_value();
+                let partial = serde_json::json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": v.get("metadata").cloned().unwrap_or(Value::Null),
+                });
+                Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+            }
+        }
+    }
+}
+
 fn str_at<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or_default()
 }

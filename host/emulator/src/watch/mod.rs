@@ -19,13 +19,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::status::ApiError;
+use crate::store::object::Rendering;
 use crate::store::{EventType, Registration, Store, WatchItem};
 
 /// Per-stream settings.
 #[derive(Debug, Clone)]
 pub struct WatchParams {
-    /// Served `apiVersion` (objects are rewritten to it).
+    /// Served `apiVersion` (for bookmarks).
     pub api_version: String,
+    /// How event objects are rendered.
+    pub rendering: Rendering,
     /// Kind, for bookmark objects.
     pub kind: String,
     /// When the stream ends cleanly.
@@ -83,7 +86,7 @@ struct State {
 
 impl State {
     fn push_item(&mut self, item: &WatchItem) {
-        let obj = item.obj.json_as(&self.params.api_version);
+        let obj = item.obj.render(&self.params.rendering);
         self.out.push_back(event_line(item.kind, &obj));
     }
 
@@ -160,10 +163,7 @@ pub fn stream(
     let now = Instant::now();
     let mut out = VecDeque::new();
     for item in &reg.initial {
-        out.push_back(event_line(
-            item.kind,
-            &item.obj.json_as(&params.api_version),
-        ));
+        out.push_back(event_line(item.kind, &item.obj.render(&params.rendering)));
     }
     if params.initial_events_end && params.bookmarks {
         out.push_back(bookmark_line(&params, reg.start_rv, true));

@@ -377,3 +377,59 @@ async fn cluster_scoped_objects_have_no_namespace() -> anyhow::Result<()> {
     let _ = ObjectMeta::default();
     Ok(())
 }
+
+#[tokio::test]
+async fn dry_run_writes_nothing() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    let before = emu.resource_version();
+    let pp = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let would = api.create(&pp, &cm("dry", "v")).await?;
+    assert_eq!(would.metadata.name.as_deref(), Some("dry"));
+    assert_eq!(api_status(api.get("dry").await.unwrap_err()).code, 404);
+    assert_eq!(emu.resource_version(), before);
+    assert_eq!(emu.write_count(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn delete_collection_honours_selectors() -> anyhow::Result<()> {
+    use kube::api::ListParams;
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        api.create(
+            &PostParams::default(),
+            &super::common::cm_labeled(name, &[("app", app)]),
+        )
+        .await?;
+    }
+    let deleted = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=x"),
+        )
+        .await?;
+    let names: Vec<String> = deleted
+        .left()
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|c| c.metadata.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names, ["a", "b"]);
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+    Ok(())
+}

@@ -269,3 +269,48 @@ async fn runtime_watcher_resumes_after_cut_and_relists_after_410() -> anyhow::Re
     );
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn metadata_only_list_and_watch() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    create_cm(&api, "a").await?;
+    let list = api.list_metadata(&ListParams::default()).await?;
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(
+        list.items[0].types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let rv = list.metadata.resource_version.unwrap_or_default();
+    let stream = api
+        .watch_metadata(&WatchParams::default().disable_bookmarks().timeout(5), &rv)
+        .await?;
+    create_cm(&api, "b").await?;
+    let events: Vec<_> = stream.try_collect().await?;
+    assert!(
+        matches!(events.as_slice(), [WatchEvent::Added(m)] if m.metadata.name.as_deref() == Some("b")),
+        "{events:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn legacy_watch_of_a_named_object() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let client = emu.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    create_cm(&api, "watched").await?;
+    create_cm(&api, "other").await?;
+    let req = http::Request::get(
+        "/api/v1/namespaces/default/configmaps/watched?watch=true&timeoutSeconds=5",
+    )
+    .body(Vec::new())?;
+    let events: Vec<Result<WatchEvent<ConfigMap>, kube::Error>> =
+        client.request_events(req).await?.collect().await;
+    let names: Vec<String> = events
+        .into_iter()
+        .map(|e| e.map(|e| label(&e)))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(names, ["ADDED watched"]);
+    Ok(())
+}
