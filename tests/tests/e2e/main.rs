@@ -3,6 +3,7 @@
 
 mod failures;
 mod faults;
+mod leader;
 mod placement;
 mod real_cluster;
 mod remediation;
