@@ -8,6 +8,7 @@ mod placement;
 mod real_cluster;
 mod remediation;
 mod restart;
+mod tenants;
 mod upgrades;
 
 use std::sync::Once;
