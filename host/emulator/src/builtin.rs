@@ -4,7 +4,7 @@
 //! `kubectl get deploy` and kube's discovery resolve exactly as against a real cluster. The
 //! Cluster API kinds are served as preregistered CRD-like kinds with a permissive schema.
 
-use crate::registry::{ResourceType, ScalePaths};
+use crate::registry::{PrinterColumn, ResourceType, ScalePaths};
 
 struct Def {
     group: &'static str,
@@ -160,6 +160,82 @@ fn defs() -> Vec<Def> {
     ]
 }
 
+fn col(name: &str, type_: &str, json_path: &str, priority: i64) -> PrinterColumn {
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        json_path: json_path.into(),
+        priority,
+    }
+}
+
+/// `kubectl get` columns after NAME, approximating the real server's printers with JSON paths.
+fn columns(kind: &str) -> Vec<PrinterColumn> {
+    let age = col("Age", "date", ".metadata.creationTimestamp", 0);
+    match kind {
+        "Namespace" => vec![col("Status", "string", ".status.phase", 0), age],
+        "ConfigMap" => vec![col("Data", "integer", "len(.data)", 0), age],
+        "Secret" => vec![
+            col("Type", "string", ".type", 0),
+            col("Data", "integer", "len(.data)", 0),
+            age,
+        ],
+        "Service" => vec![
+            col("Type", "string", ".spec.type", 0),
+            col("Cluster-IP", "string", ".spec.clusterIP", 0),
+            age,
+        ],
+        "Deployment" => vec![
+            col(
+                "Ready",
+                "string",
+                "ratio(.status.readyReplicas,.spec.replicas)",
+                0,
+            ),
+            col("Up-to-date", "integer", ".status.updatedReplicas", 0),
+            col("Available", "integer", ".status.availableReplicas", 0),
+            age,
+        ],
+        "StatefulSet" => vec![
+            col(
+                "Ready",
+                "string",
+                "ratio(.status.readyReplicas,.spec.replicas)",
+                0,
+            ),
+            age,
+        ],
+        "Lease" => vec![col("Holder", "string", ".spec.holderIdentity", 0), age],
+        "Event" => vec![
+            col("Type", "string", ".type", 0),
+            col("Reason", "string", ".reason", 0),
+            col("Message", "string", ".message", 0),
+            age,
+        ],
+        "CustomResourceDefinition" => vec![col(
+            "Created At",
+            "string",
+            ".metadata.creationTimestamp",
+            0,
+        )],
+        "MachineDeployment" | "MachineSet" => vec![
+            col("Cluster", "string", ".spec.clusterName", 0),
+            col("Replicas", "integer", ".status.replicas", 0),
+            col("Ready", "integer", ".status.readyReplicas", 0),
+            col("Phase", "string", ".status.phase", 0),
+            age,
+            col("Version", "string", ".spec.template.spec.version", 0),
+        ],
+        "Machine" => vec![
+            col("Cluster", "string", ".spec.clusterName", 0),
+            col("Phase", "string", ".status.phase", 0),
+            age,
+            col("Version", "string", ".spec.version", 0),
+        ],
+        _ => vec![age],
+    }
+}
+
 /// Every built-in type, ready to insert into a [`crate::registry::Registry`].
 pub fn builtins() -> Vec<ResourceType> {
     defs()
@@ -185,6 +261,7 @@ pub fn builtins() -> Vec<ResourceType> {
             custom: d.custom,
             schema: None,
             selectable_fields: d.fields.iter().map(|s| s.to_string()).collect(),
+            printer_columns: columns(d.kind),
         })
         .collect()
 }

@@ -59,6 +59,22 @@ pub struct ResourceType {
     pub schema: Option<Arc<Value>>,
     /// Extra field-selector paths beyond `metadata.name`/`metadata.namespace`.
     pub selectable_fields: Vec<String>,
+    /// Server-side printing columns after NAME (custom resources: the CRD's
+    /// `additionalPrinterColumns`; built-ins: see [`crate::api::table`]).
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+/// One `kubectl get` column computed from a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterColumn {
+    /// Header, e.g. `Phase`.
+    pub name: String,
+    /// OpenAPI type: `string`, `integer`, `number`, `boolean`, `date`.
+    pub type_: String,
+    /// Simple JSON path, e.g. `.status.phase`.
+    pub json_path: String,
+    /// 0 = shown by default, >0 = only with `-o wide`.
+    pub priority: i64,
 }
 
 impl ResourceType {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::objects::meta_str;
-use crate::registry::{ResourceType, ScalePaths};
+use crate::registry::{PrinterColumn, ResourceType, ScalePaths};
 use crate::status::{ApiError, Cause};
 
 fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
@@ -18,6 +18,16 @@ fn cause(reason: &str, field: &str, message: String) -> Cause {
         reason: reason.into(),
         message,
         field: field.into(),
+    }
+}
+
+/// The default `Age` column (custom resources without `additionalPrinterColumns`).
+pub fn age_column() -> PrinterColumn {
+    PrinterColumn {
+        name: "Age".into(),
+        type_: "date".into(),
+        json_path: ".metadata.creationTimestamp".into(),
+        priority: 0,
     }
 }
 
@@ -263,6 +273,20 @@ pub fn crd_types(obj: &Value) -> (Vec<ResourceType>, Option<String>) {
             custom: true,
             schema: v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new),
             selectable_fields: selectable,
+            printer_columns: v
+                .get("additionalPrinterColumns")
+                .and_then(Value::as_array)
+                .map(|cols| {
+                    cols.iter()
+                        .map(|c| PrinterColumn {
+                            name: s(c, "/name").to_string(),
+                            type_: s(c, "/type").to_string(),
+                            json_path: s(c, "/jsonPath").to_string(),
+                            priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_else(|| vec![age_column()]),
         });
     }
     (out, storage)

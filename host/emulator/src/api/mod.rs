@@ -11,6 +11,7 @@ pub mod request;
 pub mod response;
 pub mod scale;
 pub mod service;
+pub mod table;
 pub mod write;
 pub mod writer;
 
@@ -32,7 +33,7 @@ use crate::registry::ResourceType;
 use crate::status::ApiError;
 use crate::store::Store;
 use crate::store::object::{Rendering, StoredObject};
-use crate::watch::{self, WatchParams};
+use crate::watch::{self, WatchParams, WatchTable};
 
 /// State shared by every request of one emulator.
 #[derive(Debug)]
@@ -168,12 +169,28 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
                 .lock()
                 .get(&rt.storage_key(), &key)
                 .ok_or_else(|| ApiError::not_found(rt.subject(), name))?;
+            if table::wanted(&req.accept) {
+                let md = json!({"resourceVersion": obj.meta.rv.to_string()});
+                let include = table::Include::parse(req.query.get("includeObject"));
+                let t = table::table(&rt, &[obj], shared.clock.now(), md, include, true);
+                return Ok(response::value(200, &t));
+            }
             let rendering = Rendering::from_accept(&req.accept, rt.api_version());
             Ok(response::json(200, obj.render(&rendering)))
         }
         Verb::List => {
             let filter = read::filter_from_query(&rt, ns, &req.query)?;
             let page = read::list_page(&shared.lock(), &rt, &filter, &req.query)?;
+            if table::wanted(&req.accept) {
+                let mut md = json!({"resourceVersion": page.rv.to_string()});
+                if let Some(c) = &page.continue_token {
+                    md["continue"] = json!(c);
+                    md["remainingItemCount"] = json!(page.remaining);
+                }
+                let include = table::Include::parse(req.query.get("includeObject"));
+                let t = table::table(&rt, &page.items, shared.clock.now(), md, include, true);
+                return Ok(response::value(200, &t));
+            }
             let rendering = Rendering::from_accept(&req.accept, rt.api_version());
             Ok(response::json(
                 200,
@@ -290,7 +307,7 @@ fn delete_response(rt: &ResourceType, outcome: DeleteOutcome) -> Resp {
 fn watch_response(
     shared: &Arc<Shared>,
     req: &ApiRequest,
-    rt: &ResourceType,
+    rt: &Arc<ResourceType>,
     ns: Option<&str>,
     name: Option<&str>,
 ) -> Result<Resp, ApiError> {
@@ -319,6 +336,11 @@ fn watch_response(
     let params = WatchParams {
         api_version: rt.api_version(),
         rendering: Rendering::from_accept(&req.accept, rt.api_version()),
+        table: table::wanted(&req.accept).then(|| WatchTable {
+            rt: rt.clone(),
+            clock: shared.clock.clone(),
+            include: table::Include::parse(req.query.get("includeObject")),
+        }),
         kind: rt.kind.clone(),
         timeout,
         bookmarks: req.query.flag("allowWatchBookmarks"),

@@ -18,9 +18,23 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::api::table::{self, Include};
+use crate::clock::Clock;
+use crate::registry::ResourceType;
 use crate::status::ApiError;
-use crate::store::object::Rendering;
+use crate::store::object::{Rendering, StoredObject};
 use crate::store::{EventType, Registration, Store, WatchItem};
+
+/// Table rendering of watch events (`kubectl get -w`).
+#[derive(Debug, Clone)]
+pub struct WatchTable {
+    /// The resource type (printer columns).
+    pub rt: Arc<ResourceType>,
+    /// Clock for ages.
+    pub clock: Clock,
+    /// `includeObject`.
+    pub include: Include,
+}
 
 /// Per-stream settings.
 #[derive(Debug, Clone)]
@@ -29,6 +43,8 @@ pub struct WatchParams {
     pub api_version: String,
     /// How event objects are rendered.
     pub rendering: Rendering,
+    /// Render each event object as a one-row Table instead.
+    pub table: Option<WatchTable>,
     /// Kind, for bookmark objects.
     pub kind: String,
     /// When the stream ends cleanly.
@@ -71,7 +87,28 @@ fn bookmark_line(p: &WatchParams, rv: u64, initial_end: bool) -> Bytes {
     Bytes::from(s)
 }
 
+/// Renders one event object, as a Table row when asked (headers only on the first).
+fn render_event(params: &WatchParams, obj: &Arc<StoredObject>, headers: &mut bool) -> Bytes {
+    match &params.table {
+        None => obj.render(&params.rendering),
+        Some(t) => {
+            let md = json!({"resourceVersion": obj.meta.rv.to_string()});
+            let tbl = table::table(
+                &t.rt,
+                std::slice::from_ref(obj),
+                t.clock.now(),
+                md,
+                t.include,
+                *headers,
+            );
+            *headers = false;
+            Bytes::from(serde_json::to_vec(&tbl).unwrap_or_default())
+        }
+    }
+}
+
 struct State {
+    headers: bool,
     out: VecDeque<Bytes>,
     pending: VecDeque<WatchItem>,
     rx: mpsc::Receiver<WatchItem>,
@@ -86,7 +123,7 @@ struct State {
 
 impl State {
     fn push_item(&mut self, item: &WatchItem) {
-        let obj = item.obj.render(&self.params.rendering);
+        let obj = render_event(&self.params, &item.obj, &mut self.headers);
         self.out.push_back(event_line(item.kind, &obj));
     }
 
@@ -162,13 +199,18 @@ pub fn stream(
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     let now = Instant::now();
     let mut out = VecDeque::new();
+    let mut headers = true;
     for item in &reg.initial {
-        out.push_back(event_line(item.kind, &item.obj.render(&params.rendering)));
+        out.push_back(event_line(
+            item.kind,
+            &render_event(&params, &item.obj, &mut headers),
+        ));
     }
     if params.initial_events_end && params.bookmarks {
         out.push_back(bookmark_line(&params, reg.start_rv, true));
     }
     let state = State {
+        headers,
         out,
         pending: VecDeque::new(),
         rx: reg.rx,

@@ -54,3 +54,34 @@ async fn discovery_lists_builtins_and_registered_crds() -> anyhow::Result<()> {
     assert_eq!(version.major, "1");
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn table_responses_for_kubectl_get() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+    let emu = Emulator::new();
+    let client = emu.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &super::common::cm("x", "v"))
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(150)).await;
+    let req = http::Request::get("/api/v1/namespaces/default/configmaps")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(Vec::new())?;
+    let table: serde_json::Value = serde_json::from_str(&client.request_text(req).await?)?;
+    assert_eq!(table["kind"], "Table");
+    let headers: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|d| d["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(headers, ["Name", "Data", "Age"]);
+    assert_eq!(
+        table["rows"][0]["cells"],
+        serde_json::json!(["x", 1, "2m30s"])
+    );
+    assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    Ok(())
+}
