@@ -32,13 +32,22 @@ pub fn age_column() -> PrinterColumn {
 }
 
 /// Validates a custom resource against its version's `openAPIV3Schema`, pruning and defaulting.
+/// With `fieldValidation=Strict`, fields the schema does not declare are an error instead of
+/// being pruned silently.
 ///
 /// # Errors
-/// 422 `Invalid` with one cause per violation.
-pub fn validate_custom(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+/// 422 `Invalid` with one cause per violation; 400 `BadRequest` for unknown fields under
+/// `Strict`.
+pub fn validate_custom(
+    rt: &ResourceType,
+    obj: &mut Value,
+    strict: bool,
+    apply: bool,
+) -> Result<(), ApiError> {
     let Some(schema) = &rt.schema else {
         return Ok(());
     };
+    let before = strict.then(|| obj.clone());
     crate::schema::validate_and_prune(obj, schema).map_err(|errors| {
         let name = meta_str(obj, "name").unwrap_or_default().to_string();
         let mut causes: Vec<Cause> = Vec::new();
@@ -53,7 +62,58 @@ pub fn validate_custom(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiErro
             }
         }
         ApiError::invalid(&rt.kind, &rt.group, &name, causes)
-    })
+    })?;
+    if let Some(before) = before {
+        let mut unknown = Vec::new();
+        pruned_paths(&before, obj, "", &mut unknown);
+        if !unknown.is_empty() {
+            let message = if apply {
+                unknown
+                    .iter()
+                    .map(|p| format!(".{p}: field not declared in schema"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                let fields: Vec<String> = unknown
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+                format!(
+                    "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    fields.join(", "),
+                    kind = rt.kind,
+                    v = rt.version
+                )
+            };
+            return Err(ApiError::bad_request(message));
+        }
+    }
+    Ok(())
+}
+
+/// Dotted paths present in `before` but missing from `after` (what pruning removed).
+fn pruned_paths(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, bv) in b {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match a.get(k) {
+                    None => out.push(path),
+                    Some(av) => pruned_paths(bv, av, &path, out),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) if a.len() == b.len() => {
+            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+                pruned_paths(bv, av, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Fills in the defaults the real server sets on a CRD's spec.

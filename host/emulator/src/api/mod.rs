@@ -278,6 +278,7 @@ pub(crate) fn with_writer<T>(
         user_agent: req.user_agent.clone(),
         verb,
         dry_run: req.dry_run(),
+        strict_fields: req.query.get("fieldValidation") == Some("Strict"),
     };
     let r = f(&mut w);
     if r.is_ok() && !req.dry_run() {

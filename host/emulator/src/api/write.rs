@@ -13,6 +13,7 @@ use super::objects::{
     validate_name,
 };
 use super::writer::Writer;
+use crate::audit::Verb;
 use crate::registry::ResourceType;
 use crate::status::{ApiError, Cause};
 use crate::store::object::StoredObject;
@@ -163,7 +164,7 @@ pub fn create(
         obj["status"] = json!({"phase": "Active"});
     }
     if rt.custom {
-        crd::validate_custom(rt, &mut obj)?;
+        crd::validate_custom(rt, &mut obj, w.strict_fields, w.verb == Verb::Apply)?;
     }
     if is_crd(rt) {
         crd::validate_crd(&obj)?;
@@ -302,7 +303,7 @@ pub fn finish_update(
         }
     }
     if rt.custom {
-        crd::validate_custom(rt, &mut new)?;
+        crd::validate_custom(rt, &mut new, w.strict_fields, w.verb == Verb::Apply)?;
     }
     if is_crd(rt) {
         crd::validate_crd(&new)?;

@@ -24,6 +24,8 @@ pub struct Writer<'a> {
     pub verb: Verb,
     /// `dryRun=All`: compute, never commit.
     pub dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are rejected, not pruned.
+    pub strict_fields: bool,
 }
 
 fn kind_of(v: &Value) -> String {

@@ -249,3 +249,43 @@ async fn cluster_api_kinds_are_preregistered() -> anyhow::Result<()> {
     assert_eq!(st.data["status"]["phase"], "Running");
     Ok(())
 }
+
+#[tokio::test]
+async fn strict_field_validation_rejects_unknown_fields() -> anyhow::Result<()> {
+    use kube::api::ValidationDirective;
+    let emu = Emulator::new();
+    let client = emu.client();
+    let widgets = install(&client).await?;
+    let strict = PatchParams {
+        field_validation: Some(ValidationDirective::Strict),
+        ..PatchParams::apply("tester")
+    };
+    let applied = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                         "spec": {"size": 1, "colour": "red"}});
+    let err = api_status(
+        widgets
+            .patch("w", &strict, &Patch::Apply(&applied))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(err.message, ".spec.colour: field not declared in schema");
+    // Known fields (and a null for a declared one) pass under Strict.
+    let ok = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    widgets.patch("w", &strict, &Patch::Apply(&ok)).await?;
+
+    let req = http::Request::post("/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 1, "x": 1}}))?)?;
+    let err = api_status(client.request::<DynamicObject>(req).await.unwrap_err());
+    assert_eq!(
+        err.message,
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.x\""
+    );
+    // Without Strict the unknown field is pruned silently.
+    let lenient = widgets
+        .patch("w", &PatchParams::apply("tester"), &Patch::Apply(&applied))
+        .await?;
+    assert_eq!(lenient.data["spec"], json!({"size": 1, "mode": "auto"}));
+    Ok(())
+}

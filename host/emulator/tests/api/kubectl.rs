@@ -270,5 +270,17 @@ async fn kubectl_custom_resources() -> anyhow::Result<()> {
         "{}",
         out.stderr
     );
+    // kubectl asks for fieldValidation=Strict: unknown fields are rejected, not pruned.
+    let unknown = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w3\nspec:\n  size: 1\n  colour: red\n";
+    let out = k
+        .run(&["apply", "--server-side", "-f", "-"], Some(unknown))
+        .await?;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains(".spec.colour: field not declared in schema"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }

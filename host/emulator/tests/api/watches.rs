@@ -314,3 +314,19 @@ async fn legacy_watch_of_a_named_object() -> anyhow::Result<()> {
     assert_eq!(names, ["ADDED watched"]);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn runtime_watcher_with_streaming_lists() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    create_cm(&api, "a").await?;
+    create_cm(&api, "b").await?;
+    let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    assert_eq!(
+        next_names(&mut stream, 4).await?,
+        ["init", "apply a", "apply b", "init-done"]
+    );
+    create_cm(&api, "c").await?;
+    assert_eq!(next_names(&mut stream, 1).await?, ["apply c"]);
+    Ok(())
+}
