@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetward_sdk::wire::{
-    ClusterRef, ClusterToPlace, Component, DecisionKind, ExistingPlacement, KubeVersion,
-    PlacementConstraints, PlacementRequest, RemediationAction, RemediationRecord,
-    RemediationRequest, SeedCandidate, Timestamp,
+    ClusterRef, ClusterToPlace, Component, DecisionKind, KubeVersion, PlacementConstraints,
+    PlacementRequest, RemediationAction, RemediationRecord, RemediationRequest, SeedCandidate,
+    Timestamp,
 };
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -225,6 +225,13 @@ impl Run<'_> {
             "Placed",
             format!("on seed {}", self.st.seed.clone().unwrap_or_default()),
         );
+        if let Some(seed) = &self.st.seed {
+            self.ctx
+                .placements
+                .lock()
+                .await
+                .record(&cref(self.mc), &self.mc.spec.tenant, seed);
+        }
         let input = self.render_input(desired)?;
         if let Ok(mut idx) = self.ctx.seed_namespaces.write() {
             idx.entry(input.namespace())
@@ -338,17 +345,20 @@ impl Run<'_> {
     async fn place(&mut self, desired: KubeVersion) -> Result<bool> {
         let tenant = self.mc.spec.tenant.clone();
         let id = cref(self.mc);
-        let mut placements = self.ctx.placements.lock().await;
-        // Counts: the cache, overridden by placements this process made that the cache may lag.
-        let mut by_cluster: std::collections::HashMap<ClusterRef, String> = self
-            .ctx
-            .clusters
-            .state()
-            .iter()
-            .filter(|c| c.meta().deletion_timestamp.is_none())
-            .filter_map(|c| c.status.as_ref()?.seed.clone().map(|s| (cref(c), s)))
-            .collect();
-        by_cluster.extend(placements.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut book = self.ctx.placements.lock().await;
+        if !book.initialized() {
+            for c in self.ctx.clusters.state() {
+                if let Some(seed) = c
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.seed.as_ref())
+                    .filter(|_| c.meta().deletion_timestamp.is_none())
+                {
+                    book.record(&cref(&c), &c.spec.tenant, seed);
+                }
+            }
+            book.set_initialized();
+        }
         let seeds: Vec<SeedCandidate> = self
             .ctx
             .seeds
@@ -357,7 +367,7 @@ impl Run<'_> {
             .filter_map(|s| {
                 let name = s.name_any();
                 Some(SeedCandidate {
-                    clusters: by_cluster.values().filter(|v| **v == name).count() as u32,
+                    clusters: book.on_seed(&name),
                     region: s.spec.region.clone(),
                     provider: s.spec.provider.clone(),
                     zone: s.spec.zone.clone(),
@@ -396,20 +406,7 @@ impl Run<'_> {
             );
             return Ok(false);
         }
-        let mut tenant_placements: Vec<ExistingPlacement> = self
-            .ctx
-            .clusters
-            .state()
-            .iter()
-            .filter(|c| c.spec.tenant == tenant)
-            .filter_map(|c| {
-                Some(ExistingPlacement {
-                    cluster: cref(c),
-                    seed: by_cluster.get(&cref(c))?.clone(),
-                })
-            })
-            .collect();
-        tenant_placements.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        let tenant_placements = book.tenant(&tenant);
         let req = PlacementRequest {
             cluster,
             seeds: cands,
@@ -456,8 +453,8 @@ impl Run<'_> {
             self.cond("Placed", ConditionStatus::False, why, reason);
             return Ok(false);
         };
-        placements.insert(id, seed.clone());
-        drop(placements);
+        book.record(&id, &tenant, &seed);
+        drop(book);
         self.st.seed = Some(seed.clone());
         self.st.control_plane_version = Some(desired.to_string());
         self.st.node_pools = self

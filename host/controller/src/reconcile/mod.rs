@@ -7,6 +7,7 @@
 
 pub mod children;
 pub mod cluster;
+pub mod placements;
 pub mod seed;
 pub mod tenant;
 pub mod upgrades;
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use fleetward_sdk::wire::{ClusterRef, DecisionKind, UpgradeLimits};
+use fleetward_sdk::wire::{DecisionKind, UpgradeLimits};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
@@ -77,7 +78,7 @@ pub struct Context {
     pub clusters: Store<ManagedCluster>,
     /// Tenants (reflector cache).
     pub tenants: Store<Tenant>,
-    pub(crate) placements: tokio::sync::Mutex<HashMap<ClusterRef, String>>,
+    pub(crate) placements: tokio::sync::Mutex<placements::PlacementBook>,
     pub(crate) planner: tokio::sync::Mutex<upgrades::PlannerState>,
     pub(crate) rate: Mutex<RateLedger>,
     pub(crate) seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
