@@ -200,19 +200,13 @@ impl ApiError {
         .about(subject, name)
     }
 
-    /// 405 MethodNotAllowed.
-    pub fn method_not_allowed(verb: &str, subject: Subject<'_>) -> ApiError {
-        let mut e = ApiError::bare(
+    /// 405 MethodNotAllowed, worded like the real server.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::bare(
             405,
             "MethodNotAllowed",
-            format!(
-                "{verb} is not supported on resources of kind \"{}\"",
-                subject.qualified()
-            ),
-        );
-        e.details.group = Some(subject.group.to_string());
-        e.details.kind = Some(subject.resource.to_string());
-        e
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 410 Gone: a watch or exact list from a compacted resourceVersion.

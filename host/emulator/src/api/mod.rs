@@ -57,16 +57,8 @@ type Resp = Response<ResponseBody>;
 pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
     let result = match path::parse(&req.path) {
         Route::Resource(p) => resource(shared, req, p),
-        other if req.method != Method::GET => {
-            let _ = other;
-            Err(ApiError::method_not_allowed(
-                req.method.as_str(),
-                crate::status::Subject {
-                    group: "",
-                    resource: "",
-                },
-            ))
-        }
+        Route::Unknown => Err(ApiError::path_not_found()),
+        _ if req.method != Method::GET => Err(ApiError::method_not_allowed()),
         Route::CoreVersions => Ok(response::value(
             200,
             &crate::discovery::core_versions("127.0.0.1"),
@@ -94,7 +86,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
         }
         Route::Version => Ok(response::value(200, &crate::discovery::version())),
         Route::Health => Ok(response::json(200, "ok")),
-        Route::OpenApiV2 | Route::Unknown => Err(ApiError::path_not_found()),
+        Route::OpenApiV2 => Err(ApiError::path_not_found()),
     };
     result.unwrap_or_else(|e| response::error(&e))
 }
@@ -139,13 +131,9 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
         Some("scale") if rt.scale.is_some() => {}
         _ => return Err(ApiError::path_not_found()),
     }
-    let verb = verb_of(req, &p)
-        .ok_or_else(|| ApiError::method_not_allowed(req.method.as_str(), rt.subject()))?;
+    let verb = verb_of(req, &p).ok_or_else(ApiError::method_not_allowed)?;
     if sub.is_some() && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch | Verb::Apply) {
-        return Err(ApiError::method_not_allowed(
-            req.method.as_str(),
-            rt.subject(),
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let ns = p.namespace.as_deref();
     let name = p.name.as_deref();

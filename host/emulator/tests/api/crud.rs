@@ -433,3 +433,26 @@ async fn delete_collection_honours_selectors() -> anyhow::Result<()> {
     assert_eq!(left, ["c"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn unsupported_methods_and_paths() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let client = emu.client();
+    let post_named = http::Request::post("/api/v1/namespaces/default/configmaps/x")
+        .header("content-type", "application/json")
+        .body(b"{}".to_vec())?;
+    let err = api_status(client.request::<ConfigMap>(post_named).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (405, "MethodNotAllowed"));
+    let unknown = http::Request::get("/apis/nope.example.com/v1/things").body(Vec::new())?;
+    let err = api_status(client.request::<ConfigMap>(unknown).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
+    let protobuf = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header("content-type", "application/vnd.kubernetes.protobuf")
+        .body(vec![0x6b, 0x38, 0x73, 0x00])?;
+    let err = api_status(client.request::<ConfigMap>(protobuf).await.unwrap_err());
+    assert_eq!(
+        (err.code, err.reason.as_str()),
+        (415, "UnsupportedMediaType")
+    );
+    Ok(())
+}
