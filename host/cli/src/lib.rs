@@ -17,6 +17,7 @@ pub mod emulator;
 pub mod exit;
 pub mod fixture;
 pub mod policy;
+pub mod run;
 pub mod simulate;
 
 use std::io::Write;
@@ -43,6 +44,8 @@ pub enum Command {
     Simulate(simulate::SimulateCmd),
     /// Print the CustomResourceDefinitions (the content of deploy/crds.yaml).
     Crds(crds::CrdsArgs),
+    /// Run the controller against the cluster in the kubeconfig (or in-cluster config).
+    Run(fleetward_controller::cli::RunOptions),
     /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
     Emulator(emulator::EmulatorArgs),
 }
@@ -56,6 +59,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status
         Command::Policy(command) => policy::run(command, out, err),
         Command::Simulate(cmd) => simulate::run(cmd, out),
         Command::Crds(args) => crds::run(args, out),
+        Command::Run(opts) => run::run(opts),
         Command::Emulator(args) => emulator::run(args, out),
     }
 }
