@@ -9,6 +9,7 @@
 
 mod controller;
 pub mod emulated;
+mod inline;
 
 use std::future::Future;
 

@@ -104,7 +104,7 @@ pub struct ClusterTrack {
 }
 
 /// One policy decision, as the controller recorded it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct LedgerEntry {
     /// Decision time (virtual, seconds since the epoch).
     pub at: i64,
@@ -596,7 +596,25 @@ impl Recorder {
                 }
             }
         }
-        self.ledger.push(entry);
+        // Several reconciles may ask the same question (same tenant, kind and clusters) within
+        // one virtual second while the infrastructure settles; how many times they ask depends
+        // on task scheduling, not on the scenario. The ledger keeps the last answer of each
+        // second: the one the fleet was left with.
+        let same_second = self
+            .ledger
+            .iter()
+            .rev()
+            .take_while(|e| e.at == entry.at)
+            .position(|e| {
+                e.tenant == entry.tenant && e.kind == entry.kind && e.clusters == entry.clusters
+            });
+        match same_second {
+            Some(back) => {
+                let i = self.ledger.len() - 1 - back;
+                self.ledger[i] = entry;
+            }
+            None => self.ledger.push(entry),
+        }
     }
 
     /// Closes every open span at `end` and returns the recording.
@@ -663,6 +681,10 @@ fn close(st: &mut ClusterState, key: &str, at: i64) {
     if let Some(mut span) = st.open.remove(key) {
         span.end = at.max(span.start);
         span.closed = true;
+        // A hold replaced within the same second never held anything.
+        if span.kind == SpanKind::Hold && span.end == span.start {
+            return;
+        }
         if let Some(t) = st.track.as_mut() {
             t.spans.push(span);
         }

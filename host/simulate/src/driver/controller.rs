@@ -1,39 +1,75 @@
 //! Starting the real controller on the emulator with a virtual clock and a decision sink.
+//!
+//! This is `fleetward_controller::app::start`, unchanged, with the three things a simulation
+//! swaps in: the emulator's in-process client, a [`VirtualClock`] on tokio's paused clock, and
+//! a [`DecisionSink`](fleetward_controller::decision::DecisionSink) feeding the ledger.
 
+use std::sync::Arc;
+
+use fleetward_controller::app::{self, ControllerConfig};
+use fleetward_controller::clock::VirtualClock;
 use fleetward_controller::decision::DecisionRecord;
+use fleetward_controller::wasm::EngineLoader;
 use fleetward_emulator::Emulator;
+use fleetward_engine::{Engine, EngineConfig};
 use fleetward_sdk::wire::Timestamp;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::DriverError;
 
+/// User agent of the controller's writes, as the emulator's audit log shows them.
+pub const CONTROLLER_USER_AGENT: &str = "fleetward-controller";
+
 /// A running controller; stopped by [`ControllerHandle::stop`].
 #[derive(Debug)]
 pub struct ControllerHandle {
-    task: Option<tokio::task::JoinHandle<()>>,
+    inner: Option<app::ControllerHandle>,
 }
 
 impl ControllerHandle {
-    /// Stops the controller.
+    /// Stops the controller and waits for in-flight reconciles.
     pub async fn stop(mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
+        if let Some(h) = self.inner.take() {
+            h.shutdown().await;
         }
     }
 }
 
 /// Starts the controller against `emulator` with its clock starting at `start`; returns its
-/// handle and the receiving end of its decision sink.
+/// handle and the receiving end of its decision sink. `resync` overrides the controller's
+/// periodic resync (seconds; `None`: the controller's default).
 ///
 /// # Errors
-/// [`DriverError::Start`] when the controller cannot start.
+/// [`DriverError::Start`] when the policy engine cannot be created.
 pub async fn start(
-    _emulator: &Emulator,
-    _start: Timestamp,
+    emulator: &Emulator,
+    start: Timestamp,
+    resync: Option<i64>,
 ) -> Result<(ControllerHandle, UnboundedReceiver<DecisionRecord>), DriverError> {
-    Err(DriverError::Start {
-        what: "controller".into(),
-        message: "the controller's entry point is not available yet".into(),
-    })
+    let engine = Engine::new(EngineConfig::default()).map_err(|e| DriverError::Start {
+        what: "policy engine".into(),
+        message: e.to_string(),
+    })?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let loader = super::inline::InlineLoader(Arc::new(EngineLoader::new(engine)));
+    let mut config = ControllerConfig::new(Arc::new(loader));
+    config.clock = Arc::new(VirtualClock::starting_at(start));
+    config.decision_sink = Some(tx);
+    // One reconcile at a time per controller: on a single-threaded runtime this makes the
+    // interleaving of reconciles independent of how fast policy calls return from the
+    // blocking pool, so the same scenario gives the same decisions.
+    config.concurrency = 1;
+    if let Some(secs) = resync {
+        config.settings.resync = std::time::Duration::from_secs(secs.max(1) as u64);
+    }
+    let handle = app::start(
+        emulator.client_with_user_agent(CONTROLLER_USER_AGENT),
+        config,
+    );
+    Ok((
+        ControllerHandle {
+            inner: Some(handle),
+        },
+        rx,
+    ))
 }

@@ -337,8 +337,11 @@ impl Driver for EmulatedFleet {
                     message: e.to_string(),
                 })?;
         }
-        for obj in objects::initial_objects(scenario) {
-            create(&client, &obj).await?;
+        let (clusters, others): (Vec<Value>, Vec<Value>) = objects::initial_objects(scenario)
+            .into_iter()
+            .partition(|o| o.get("kind").and_then(Value::as_str) == Some("ManagedCluster"));
+        for obj in &others {
+            create(&client, obj).await?;
         }
         let infra = FakeInfra::start(
             emulator.client_with_user_agent("fleetward-fake-infra"),
@@ -350,7 +353,15 @@ impl Driver for EmulatedFleet {
                 ..InfraTimings::default()
             },
         );
-        let (controller, decisions) = super::controller::start(&emulator, scenario.start).await?;
+        let (controller, decisions) =
+            super::controller::start(&emulator, scenario.start, scenario.controller_resync).await?;
+        // ManagedClusters arrive one virtual second apart, in name order, once the controller
+        // runs: placements then happen in a defined order (each sees the seeds as the previous
+        // one left them) instead of racing within one instant.
+        for obj in &clusters {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            create(&client, obj).await?;
+        }
         self.running = Some(Running {
             emulator,
             client,

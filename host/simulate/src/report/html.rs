@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{esc, svg, tenant_colour};
 use crate::compare::Comparison;
-use crate::record::{Recording, absolute, relative};
+use crate::record::{LedgerEntry, Recording, absolute, relative};
 use crate::scenario::format_duration;
 use crate::summary::Summary;
 
@@ -43,6 +43,7 @@ details pre{white-space:pre-wrap;word-break:break-all;background:var(--bg);borde
 .outcome{border-radius:4px;padding:1px 6px;font-size:12px;font-weight:600}
 .o-applied{background:#ecfdf5;color:#047857}.o-vetoed{background:#fff7ed;color:#c2410c}
 .o-fallback,.o-held,.o-error{background:#fef2f2;color:#b91c1c}
+span.repeat{color:#64748b;font-size:11px}
 ol.events{margin:0;padding-left:22px}ol.events li{margin:2px 0}
 svg.timeline{font-family:inherit;display:block}
 svg .row{fill:#fff}svg .row.even{fill:#f8fafc}
@@ -83,11 +84,10 @@ pub fn render(r: &Recording, s: &Summary, compare: Option<&Comparison>) -> Strin
     };
     let _ = write!(
         h,
-        r#"<div class="meta"><span class="pill">start <b>{}</b></span><span class="pill">simulated <b>{}</b></span><span class="pill">clusters done <b>{done}/{total}</b></span><span class="pill">decisions <b>{}</b></span><span class="pill">writes <b>{}</b></span>{verdict}</div>"#,
+        r#"<div class="meta"><span class="pill">start <b>{}</b></span><span class="pill">simulated <b>{}</b></span><span class="pill">clusters done <b>{done}/{total}</b></span><span class="pill">decisions <b>{}</b></span>{verdict}</div>"#,
         absolute(r.start),
         format_duration(r.end - r.start),
         r.ledger.len(),
-        r.writes,
     );
 
     summary_table(&mut h, r, s);
@@ -259,17 +259,37 @@ fn ledger(h: &mut String, r: &Recording, ti: usize, tenant: &str) {
         entries.len(),
         t = esc(tenant)
     );
-    for e in entries.iter().take(MAX_LEDGER_ROWS) {
+    // Consecutive identical answers (a controller re-asking while nothing changes) collapse
+    // into one row with a count; ledger.json keeps every record.
+    let mut groups: Vec<(&LedgerEntry, &LedgerEntry, usize)> = Vec::new();
+    for e in entries.iter().copied() {
+        match groups.last_mut() {
+            Some((first, last, n)) if same_answer(first, e) => {
+                *last = e;
+                *n += 1;
+            }
+            _ => groups.push((e, e, 1)),
+        }
+    }
+    for (e, last, n) in groups.iter().take(MAX_LEDGER_ROWS) {
         let clusters = if e.clusters.len() > 3 {
             format!("{} clusters", e.clusters.len())
         } else {
             e.clusters.join(", ")
         };
+        let when = if *n > 1 {
+            format!(
+                "{}<br><span class=\"repeat\">×{n} until {}</span>",
+                relative(r.start, e.at),
+                relative(r.start, last.at)
+            )
+        } else {
+            relative(r.start, e.at)
+        };
         let _ = write!(
             h,
-            r#"<tr><td class="mono" title="{}">{}</td><td>{}<br><span class="mono" style="color:#64748b">{}</span></td><td class="mono" title="{}">{}</td><td class="mono" title="{}">{}</td><td><span class="outcome o-{o}">{o}</span></td><td>{}</td><td><details><summary>json</summary><pre>{}</pre></details></td></tr>"#,
+            r#"<tr><td class="mono" title="{}">{when}</td><td>{}<br><span class="mono" style="color:#64748b">{}</span></td><td class="mono" title="{}">{}</td><td class="mono" title="{}">{}</td><td><span class="outcome o-{o}">{o}</span></td><td>{}</td><td><details><summary>json</summary><pre>{}</pre></details></td></tr>"#,
             absolute(e.at),
-            relative(r.start, e.at),
             esc(&e.kind),
             esc(&clusters),
             esc(&e.digest),
@@ -282,14 +302,24 @@ fn ledger(h: &mut String, r: &Recording, ti: usize, tenant: &str) {
         );
     }
     h.push_str("</tbody></table>");
-    if entries.len() > MAX_LEDGER_ROWS {
+    if groups.len() > MAX_LEDGER_ROWS {
         let _ = write!(
             h,
-            "<p>{} more in <code>ledger.json</code>.</p>",
-            entries.len() - MAX_LEDGER_ROWS
+            "<p>{} more rows in <code>ledger.json</code>.</p>",
+            groups.len() - MAX_LEDGER_ROWS
         );
     }
     h.push_str("</div>");
+}
+
+/// Same decision content (the time and input may differ).
+fn same_answer(a: &LedgerEntry, b: &LedgerEntry) -> bool {
+    a.kind == b.kind
+        && a.clusters == b.clusters
+        && a.digest == b.digest
+        && a.output_json == b.output_json
+        && a.outcome == b.outcome
+        && a.reason == b.reason
 }
 
 fn short(digest: &str) -> &str {

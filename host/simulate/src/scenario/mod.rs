@@ -89,6 +89,8 @@ pub struct Scenario {
     pub step: i64,
     /// How fast the fake infrastructure moves.
     pub infra: InfraTimings,
+    /// Overrides the controller's periodic resync (seconds); `None`: the controller's default.
+    pub controller_resync: Option<i64>,
     /// Tenants in name order.
     pub tenants: Vec<Tenant>,
     /// Seeds in name order.

@@ -37,6 +37,8 @@ struct RawScenario {
     #[serde(default)]
     infra: RawInfra,
     #[serde(default)]
+    controller: RawController,
+    #[serde(default)]
     tenants: Vec<Spanned<RawTenant>>,
     #[serde(default)]
     seeds: Vec<Spanned<RawSeed>>,
@@ -54,6 +56,12 @@ struct RawInfra {
     workload_ready: Option<Spanned<String>>,
     machine_ready: Option<Spanned<String>>,
     machine_delete: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawController {
+    resync: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +370,16 @@ impl Converter<'_> {
             }
         }
 
+        let controller_resync = match &raw.controller.resync {
+            Some(r) => {
+                let v = self.duration(r)?;
+                if !(10..=86_400).contains(&v) {
+                    return Err(self.err(r, "controller.resync must be between 10s and 1d"));
+                }
+                Some(v)
+            }
+            None => None,
+        };
         let tenants = self.tenants(&raw.tenants)?;
         let seeds = self.seeds(&raw.seeds)?;
         let clusters = self.clusters(&raw.clusters, &tenants)?;
@@ -395,6 +413,7 @@ impl Converter<'_> {
             duration,
             step,
             infra,
+            controller_resync,
             tenants,
             seeds,
             clusters,
