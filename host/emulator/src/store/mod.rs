@@ -120,6 +120,8 @@ pub struct Store {
     rv: u64,
     tables: HashMap<StorageKey, Table>,
     uids: HashMap<String, (StorageKey, ObjKey)>,
+    /// resourceVersion at which a table was dropped (CRD deleted).
+    dropped: HashMap<StorageKey, u64>,
     dependents: HashMap<String, BTreeSet<(StorageKey, ObjKey)>>,
     limits: StoreLimits,
     /// Seeded randomness for uids and generated names.
@@ -142,6 +144,18 @@ fn filtered(change: &Change, filter: &ObjectFilter) -> Option<EventType> {
     }
 }
 
+/// The table for `sk`, created on first use (compacted at its drop point if it existed before).
+fn table_mut<'a>(
+    tables: &'a mut HashMap<StorageKey, Table>,
+    dropped: &HashMap<StorageKey, u64>,
+    sk: &StorageKey,
+) -> &'a mut Table {
+    tables.entry(sk.clone()).or_insert_with(|| Table {
+        compacted_rv: dropped.get(sk).copied().unwrap_or(0),
+        ..Table::default()
+    })
+}
+
 impl Store {
     /// An empty store.
     pub fn new(limits: StoreLimits, seed: u64, registry: Registry) -> Store {
@@ -149,6 +163,7 @@ impl Store {
             rv: 1,
             tables: HashMap::new(),
             uids: HashMap::new(),
+            dropped: HashMap::new(),
             dependents: HashMap::new(),
             limits,
             rng: Rng::new(seed),
@@ -238,7 +253,7 @@ impl Store {
             md.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
         let stored = Arc::new(StoredObject::from_value(&obj));
-        let table = self.tables.entry(sk.clone()).or_default();
+        let table = table_mut(&mut self.tables, &self.dropped, sk);
         let prev = table.objects.insert(stored.key(), stored.clone());
         if let Some(p) = &prev {
             self.index_remove(sk, p);
@@ -405,7 +420,7 @@ impl Store {
     ) -> Result<Registration, Compacted> {
         let buffer = self.limits.watch_buffer.max(1);
         let current = self.rv;
-        let table = self.tables.entry(sk.clone()).or_default();
+        let table = table_mut(&mut self.tables, &self.dropped, sk);
         let initial = match from {
             None => table
                 .objects
@@ -467,9 +482,12 @@ impl Store {
         }
     }
 
-    /// Removes an (empty) table, closing its watchers.
+    /// Removes an (empty) table, closing its watchers. A table created again later (a CRD
+    /// re-installed) answers 410 to watches and lists from before the drop, so clients relist
+    /// instead of missing the deletions.
     pub fn drop_table(&mut self, sk: &StorageKey) {
         self.tables.remove(sk);
+        self.dropped.insert(sk.clone(), self.rv);
     }
 }
 

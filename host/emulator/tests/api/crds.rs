@@ -2,6 +2,7 @@
 //! subresource, unsupported strategic merge patch, and removal.
 
 use fleetward_emulator::Emulator;
+use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -196,14 +197,24 @@ async fn deleting_the_crd_removes_its_objects_and_stops_serving() -> anyhow::Res
     widgets
         .create(&PostParams::default(), &widget("w1", json!({"size": 1}))?)
         .await?;
+    let before_delete = emu.resource_version().to_string();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await?;
     let err = api_status(widgets.list(&Default::default()).await.unwrap_err());
     assert_eq!(err.code, 404);
-    // Re-installing starts empty.
+    // Re-installing starts empty, and a watch from before the deletion must relist (410)
+    // rather than silently miss the deleted objects.
     let widgets = install(&client).await?;
     assert!(widgets.list(&Default::default()).await?.items.is_empty());
+    let wp = kube::api::WatchParams::default()
+        .disable_bookmarks()
+        .timeout(1);
+    let events: Vec<_> = widgets.watch(&wp, &before_delete).await?.collect().await;
+    assert!(
+        matches!(events.as_slice(), [Ok(kube::api::WatchEvent::Error(e))] if e.code == 410),
+        "{events:?}"
+    );
     Ok(())
 }
 
