@@ -115,7 +115,6 @@ pub struct StoreLimits {
 }
 
 /// All stored state of the emulator.
-#[derive(Debug)]
 pub struct Store {
     rv: u64,
     tables: HashMap<StorageKey, Table>,
@@ -128,6 +127,18 @@ pub struct Store {
     pub rng: Rng,
     /// The served resource types.
     pub registry: Registry,
+}
+
+impl std::fmt::Debug for Store {
+    // A summary: printing 150,000 objects through `{:?}` of an `Emulator` helps nobody.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("resource_version", &self.rv)
+            .field("tables", &self.tables.len())
+            .field("objects", &self.object_count())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a watcher sees a change through its filter (None: not at all).
