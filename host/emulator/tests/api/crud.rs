@@ -456,3 +456,42 @@ async fn unsupported_methods_and_paths() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn kube_runtime_event_recorder_creates_and_updates_series() -> anyhow::Result<()> {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let emu = Emulator::new();
+    let client = emu.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let target = create_cm(&api, "subject").await?;
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "fleetward".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Placed".into(),
+        note: Some("placed".into()),
+        action: "Place".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &target.object_ref(&())).await?;
+    recorder.publish(&ev, &target.object_ref(&())).await?;
+    let events: Api<K8sEvent> = Api::namespaced(client, "default");
+    let list = events.list(&Default::default()).await?;
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].series.as_ref().map(|s| s.count), Some(2));
+    assert_eq!(
+        list.items[0]
+            .regarding
+            .as_ref()
+            .and_then(|r| r.name.as_deref()),
+        Some("subject")
+    );
+    Ok(())
+}
