@@ -330,3 +330,56 @@ async fn runtime_watcher_with_streaming_lists() -> anyhow::Result<()> {
     assert_eq!(next_names(&mut stream, 1).await?, ["apply c"]);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn kube_runtime_controller_reconciles_against_the_emulator() -> anyhow::Result<()> {
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    struct ReconcileError(#[from] kube::Error);
+
+    async fn reconcile(
+        cm: Arc<ConfigMap>,
+        api: Arc<Api<ConfigMap>>,
+    ) -> Result<Action, ReconcileError> {
+        let name = cm.metadata.name.clone().unwrap_or_default();
+        let patch = json!({"metadata": {"labels": {"reconciled": "true"}}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(Action::await_change())
+    }
+
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    for n in ["a", "b"] {
+        create_cm(&api, n).await?;
+    }
+    let ctrl = Controller::new(api.clone(), watcher::Config::default())
+        .run(
+            reconcile,
+            |_, _, _| Action::await_change(),
+            Arc::new(api.clone()),
+        )
+        .boxed();
+    tokio::spawn(ctrl.for_each(|_| async {}));
+    create_cm(&api, "c").await?;
+    let wp = WatchParams::default()
+        .disable_bookmarks()
+        .labels("reconciled=true")
+        .timeout(600);
+    let mut stream = api.watch(&wp, "0").await?.boxed();
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 3 {
+        match stream.try_next().await? {
+            Some(WatchEvent::Added(c) | WatchEvent::Modified(c)) => {
+                seen.insert(c.metadata.name.unwrap_or_default());
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+    Ok(())
+}
