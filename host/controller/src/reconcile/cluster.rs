@@ -183,6 +183,20 @@ impl Run<'_> {
         let none = Outcome {
             plan_upgrades: false,
         };
+        // The Tenant exists but its policies are not loaded yet: decide nothing with built-ins
+        // meanwhile; the Tenant's status update requeues this cluster.
+        if !self.ctx.policies.tenant_known(&self.mc.spec.tenant)
+            && self
+                .ctx
+                .tenants
+                .get(&kube::runtime::reflector::ObjectRef::new(
+                    &self.mc.spec.tenant,
+                ))
+                .is_some()
+        {
+            self.requeue = self.requeue.min(Duration::from_secs(2));
+            return Ok(none);
+        }
         if let Err(msg) = self.check_tenancy().await? {
             let now = self.now_s();
             let changed = set_condition(
@@ -335,7 +349,13 @@ impl Run<'_> {
             Some(l) if &l != tenant => Err(format!(
                 "namespace {ns} belongs to tenant {l:?}, but spec.tenant is {tenant:?}"
             )),
-            Some(_) if !self.ctx.policies.tenant_known(tenant) => {
+            Some(_)
+                if self
+                    .ctx
+                    .tenants
+                    .get(&kube::runtime::reflector::ObjectRef::new(tenant))
+                    .is_none() =>
+            {
                 Err(format!("Tenant {tenant:?} does not exist"))
             }
             Some(_) => Ok(()),
