@@ -188,8 +188,12 @@ pub struct Recording {
     pub events: Vec<EventMark>,
     /// Invariant violations seen in written state.
     pub violations: Vec<Violation>,
-    /// Writes observed.
+    /// ManagedCluster writes observed (terminal only; see [`crate::summary::Summary::writes`]).
+    #[serde(skip)]
     pub writes: u64,
+    /// Decision records received, unchanged re-asks included (terminal only).
+    #[serde(skip)]
+    pub raw_decisions: u64,
 }
 
 impl Recording {
@@ -221,6 +225,10 @@ pub struct Recorder {
     tenants: Vec<String>,
     clusters: BTreeMap<ClusterRef, ClusterState>,
     ledger: Vec<LedgerEntry>,
+    /// The last answer per (tenant, kind, clusters), to drop unchanged re-asks.
+    last_answer: BTreeMap<(String, String, Vec<String>), (String, String, String, String)>,
+    /// Every decision record received, re-asks included (terminal only).
+    raw_decisions: u64,
     events: Vec<EventMark>,
     violations: Vec<Violation>,
     writes: u64,
@@ -281,9 +289,14 @@ impl Recorder {
             .collect()
     }
 
-    /// Number of decisions so far.
+    /// Number of decisions so far (ledger entries: answers that changed).
     pub fn decision_count(&self) -> usize {
         self.ledger.len()
+    }
+
+    /// Decision records received so far, unchanged re-asks included.
+    pub fn raw_decision_count(&self) -> u64 {
+        self.raw_decisions
     }
 
     /// Number of violations so far.
@@ -547,6 +560,48 @@ impl Recorder {
     }
 
     fn decision(&mut self, entry: LedgerEntry) {
+        self.raw_decisions += 1;
+        let key = (
+            entry.tenant.clone(),
+            entry.kind.clone(),
+            entry.clusters.clone(),
+        );
+        let answer = (
+            entry.digest.clone(),
+            entry.output_json.clone(),
+            entry.outcome.clone(),
+            entry.reason.clone(),
+        );
+        // Several reconciles may ask the same question (same tenant, kind and clusters) within
+        // one virtual second while the infrastructure settles; which asks first, and how often,
+        // depends on task scheduling, not on the scenario. The ledger keeps the last answer of
+        // each second: the one the fleet was left with.
+        let same_second = self
+            .ledger
+            .iter()
+            .rev()
+            .take_while(|e| e.at == entry.at)
+            .position(|e| {
+                e.tenant == entry.tenant && e.kind == entry.kind && e.clusters == entry.clusters
+            });
+        if let Some(back) = same_second {
+            let i = self.ledger.len() - 1 - back;
+            self.last_answer.insert(key, answer);
+            self.apply_holds(&entry);
+            self.ledger[i] = entry;
+            return;
+        }
+        // A controller also re-asks on every resync and watch event; an unchanged answer (and
+        // outcome) is not a new decision, so only changes enter the ledger.
+        if self.last_answer.get(&key) == Some(&answer) {
+            return;
+        }
+        self.last_answer.insert(key, answer);
+        self.apply_holds(&entry);
+        self.ledger.push(entry);
+    }
+
+    fn apply_holds(&mut self, entry: &LedgerEntry) {
         if entry.kind == "upgrade_ordering" {
             let tenant_clusters: Vec<ClusterRef> = self
                 .clusters
@@ -596,25 +651,6 @@ impl Recorder {
                 }
             }
         }
-        // Several reconciles may ask the same question (same tenant, kind and clusters) within
-        // one virtual second while the infrastructure settles; how many times they ask depends
-        // on task scheduling, not on the scenario. The ledger keeps the last answer of each
-        // second: the one the fleet was left with.
-        let same_second = self
-            .ledger
-            .iter()
-            .rev()
-            .take_while(|e| e.at == entry.at)
-            .position(|e| {
-                e.tenant == entry.tenant && e.kind == entry.kind && e.clusters == entry.clusters
-            });
-        match same_second {
-            Some(back) => {
-                let i = self.ledger.len() - 1 - back;
-                self.ledger[i] = entry;
-            }
-            None => self.ledger.push(entry),
-        }
     }
 
     /// Closes every open span at `end` and returns the recording.
@@ -651,6 +687,7 @@ impl Recorder {
             events: self.events,
             violations,
             writes: self.writes,
+            raw_decisions: self.raw_decisions,
         }
     }
 }

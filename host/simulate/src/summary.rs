@@ -27,13 +27,14 @@ pub struct TenantSummary {
     pub remediations: u32,
     /// Hold spans (a cluster waiting for a stated reason).
     pub holds: usize,
-    /// Decisions where the policy failed (error, fallback or held).
+    /// Decisions where the policy failed (error, fallback or held); a failure repeated
+    /// unchanged counts once.
     pub policy_errors: usize,
     /// Of those, decisions served by the built-in fallback.
     pub fallbacks: usize,
     /// Decisions the host vetoed (partly or fully) because they broke an invariant.
     pub vetoes: usize,
-    /// Decisions recorded.
+    /// Decisions recorded (answers that changed; unchanged re-asks are not new decisions).
     pub decisions: usize,
 }
 
@@ -53,6 +54,9 @@ pub struct Summary {
     /// must be identical between runs.
     #[serde(skip)]
     pub writes: u64,
+    /// Decision records received, unchanged re-asks included (terminal only).
+    #[serde(skip)]
+    pub raw_decisions: u64,
 }
 
 /// Computes the summary of a recording.
@@ -118,6 +122,7 @@ pub fn summarize(r: &Recording) -> Summary {
         tenants,
         violations: r.violations.len(),
         writes: r.writes,
+        raw_decisions: r.raw_decisions,
     }
 }
 
@@ -188,9 +193,10 @@ pub fn table(s: &Summary) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "simulated {} · {} writes · invariant violations: {}\n",
+        "simulated {} · {} cluster writes · {} policy calls · invariant violations: {}\n",
         format_duration(s.simulated_seconds),
         s.writes,
+        s.raw_decisions,
         s.violations
     ));
     out

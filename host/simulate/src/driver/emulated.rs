@@ -437,7 +437,13 @@ impl Driver for EmulatedFleet {
         match action {
             Action::SetVersion { version, .. } => {
                 let mc = kind_resource("ManagedCluster");
-                for id in affected {
+                // One virtual second apart, in name order: the reconciles they trigger then run
+                // in a defined order instead of racing within one instant (the controller's work
+                // queue does not order simultaneous items).
+                for (i, id) in affected.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                     self.patch(
                         &mc,
                         Some(&id.namespace),
