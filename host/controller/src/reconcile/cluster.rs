@@ -379,6 +379,12 @@ impl Run<'_> {
             }
             book.set_initialized();
         }
+        // Decided before but the status write failed (conflict): keep that answer.
+        if let Some(seed) = book.seed_of(&id).map(str::to_string) {
+            drop(book);
+            self.placed(&seed, desired);
+            return Ok(true);
+        }
         let seeds: Vec<SeedCandidate> = self
             .ctx
             .seeds
@@ -427,6 +433,8 @@ impl Run<'_> {
             return Ok(false);
         }
         let tenant_placements = book.tenant(&tenant);
+        // Policy calls run in parallel; capacity is re-checked under the lock afterwards.
+        drop(book);
         let req = PlacementRequest {
             cluster,
             seeds: cands,
@@ -473,9 +481,41 @@ impl Run<'_> {
             self.cond("Placed", ConditionStatus::False, why, reason);
             return Ok(false);
         };
+        let capacity = req
+            .seeds
+            .iter()
+            .find(|s| s.name == seed)
+            .map(|s| s.capacity)
+            .unwrap_or(0);
+        let mut book = self.ctx.placements.lock().await;
+        if book.on_seed(&seed) >= capacity {
+            drop(book);
+            self.cond(
+                "Placed",
+                ConditionStatus::False,
+                "SeedFilled",
+                format!("seed {seed} filled up while deciding; retrying"),
+            );
+            self.requeue = self.requeue.min(Duration::from_secs(1));
+            return Ok(false);
+        }
         book.record(&id, &tenant, &seed);
         drop(book);
-        self.st.seed = Some(seed.clone());
+        self.placed(&seed, desired);
+        self.ctx
+            .event(
+                self.mc,
+                false,
+                "Placed",
+                format!("placed on seed {seed}: {reason}"),
+            )
+            .await;
+        Ok(true)
+    }
+
+    /// Records a placement in status: the seed and the initial versions.
+    fn placed(&mut self, seed: &str, desired: KubeVersion) {
+        self.st.seed = Some(seed.to_string());
         self.st.control_plane_version = Some(desired.to_string());
         self.st.node_pools = self
             .mc
@@ -489,15 +529,6 @@ impl Run<'_> {
                 ready_replicas: 0,
             })
             .collect();
-        self.ctx
-            .event(
-                self.mc,
-                false,
-                "Placed",
-                format!("placed on seed {seed}: {reason}"),
-            )
-            .await;
-        Ok(true)
     }
 
     fn render_input(&mut self, desired: KubeVersion) -> Result<ProvisionInput> {

@@ -61,6 +61,11 @@ impl PlacementBook {
         }
     }
 
+    /// Where a cluster was placed, if known.
+    pub fn seed_of(&self, cluster: &ClusterRef) -> Option<&str> {
+        self.by_cluster.get(cluster).map(|(_, s)| s.as_str())
+    }
+
     /// Clusters on a seed.
     pub fn on_seed(&self, seed: &str) -> u32 {
         self.per_seed.get(seed).copied().unwrap_or(0)
