@@ -56,6 +56,7 @@ svg .span.placement{fill:#94a3b8}svg .span.remediation{fill:#f97316}
 svg .span.hold{fill:url(#hatch)}svg .span.fault{fill:#dc2626}
 svg .span:hover{stroke:#0f172a;stroke-width:1.5}
 svg .done{fill:#0f172a}
+svg .break rect{fill:#f1f5f9}svg .break text{font-size:10px;fill:#64748b}
 svg .event line{stroke:#475569;stroke-dasharray:3 3;stroke-width:1}
 svg .event circle{fill:#0f172a}svg .event text{fill:#fff;font-size:9px;font-weight:700}
 footer{margin-top:40px;color:var(--muted);font-size:12px}
@@ -185,6 +186,7 @@ fn legend(h: &mut String, r: &Recording) {
         r#"<span><i class="sw" style="background:#dc2626"></i>injected fault</span>"#,
         r##"<span><svg width="12" height="12" viewBox="0 0 12 12"><path d="M6 1 l5 5 l-5 5 l-5 -5 z" fill="#0f172a"/></svg>done</span><span><svg width="14" height="14" viewBox="0 0 14 14"><circle cx="7" cy="7" r="6" fill="#0f172a"/><text x="7" y="10" text-anchor="middle" font-size="8" fill="#fff" font-weight="700">1</text></svg>timeline event</span>"##,
         r#"<span><i class="sw" style="background:#eef2ff"></i>weekend</span>"#,
+        r#"<span><i class="sw" style="background:#f1f5f9;border:1px dashed #cbd5e1"></i>idle stretch, compressed</span>"#,
         "</div>"
     ));
 }

@@ -19,10 +19,126 @@ const PAD_R: f64 = 20.0;
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
+/// Idle stretches longer than this are drawn as a narrow break, so minutes-long upgrades stay
+/// visible on a week-long run.
+const MIN_BREAK: i64 = 3 * 3600;
+/// Context kept around activity before an idle stretch counts as a break.
+const ACTIVITY_PAD: i64 = 30 * 60;
+/// Width of a break on the axis.
+const BREAK_W: f64 = 34.0;
+
+/// One piece of the time axis: `t0..t1` drawn at `x0..x1`; `gap` pieces are compressed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Segment {
+    t0: i64,
+    t1: i64,
+    x0: f64,
+    x1: f64,
+    gap: bool,
+}
+
+/// A piecewise-linear time axis that compresses idle stretches.
+#[derive(Debug)]
+struct Axis {
+    segments: Vec<Segment>,
+}
+
+impl Axis {
+    fn new(r: &Recording) -> Axis {
+        let (start, end) = (r.start, r.end.max(r.start + 60));
+        // Moments where something happens: upgrades, remediation, faults, events, placement.
+        let mut active: Vec<(i64, i64)> = r
+            .clusters
+            .iter()
+            .flat_map(|c| c.spans.iter())
+            .filter(|s| s.kind != SpanKind::Hold)
+            .map(|s| (s.start, s.end))
+            .chain(r.events.iter().map(|e| (e.at, e.at)))
+            .chain(
+                r.clusters
+                    .iter()
+                    .filter_map(|c| c.completed_at.map(|t| (t, t))),
+            )
+            .map(|(a, b)| ((a - ACTIVITY_PAD).max(start), (b + ACTIVITY_PAD).min(end)))
+            .collect();
+        active.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in active {
+            match merged.last_mut() {
+                Some(last) if a - last.1 <= MIN_BREAK => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        // Pieces in order: gaps (if long) and active stretches covering start..end.
+        let mut pieces: Vec<(i64, i64, bool)> = Vec::new();
+        let mut cursor = start;
+        for (a, b) in merged {
+            if a - cursor > MIN_BREAK {
+                pieces.push((cursor, a, true));
+                cursor = a;
+            }
+            pieces.push((cursor, b.max(cursor), false));
+            cursor = b.max(cursor);
+        }
+        if end - cursor > MIN_BREAK {
+            pieces.push((cursor, end, true));
+        } else if let Some(last) = pieces.last_mut().filter(|p| !p.2) {
+            last.1 = end;
+        } else {
+            pieces.push((cursor, end, false));
+        }
+        pieces.retain(|p| p.1 > p.0);
+        let gaps = pieces.iter().filter(|p| p.2).count() as f64;
+        let active_secs: i64 = pieces.iter().filter(|p| !p.2).map(|p| p.1 - p.0).sum();
+        let (active_w, gap_w) = if active_secs == 0 {
+            (0.0, CHART_W / gaps.max(1.0))
+        } else {
+            (CHART_W - gaps * BREAK_W, BREAK_W)
+        };
+        let mut x = LABEL_W;
+        let segments = pieces
+            .into_iter()
+            .map(|(t0, t1, gap)| {
+                let w = if gap {
+                    gap_w
+                } else {
+                    (t1 - t0) as f64 / active_secs.max(1) as f64 * active_w
+                };
+                let seg = Segment {
+                    t0,
+                    t1,
+                    x0: x,
+                    x1: x + w,
+                    gap,
+                };
+                x += w;
+                seg
+            })
+            .collect();
+        Axis { segments }
+    }
+
+    fn x(&self, t: i64) -> f64 {
+        let Some(first) = self.segments.first() else {
+            return LABEL_W;
+        };
+        if t <= first.t0 {
+            return first.x0;
+        }
+        for s in &self.segments {
+            if t <= s.t1 {
+                let f = (t - s.t0) as f64 / (s.t1 - s.t0).max(1) as f64;
+                return s.x0 + f * (s.x1 - s.x0);
+            }
+        }
+        self.segments.last().map_or(LABEL_W, |s| s.x1)
+    }
+}
+
 /// Renders the chart as an `<svg>` element.
 pub fn timeline(r: &Recording) -> String {
-    let span = (r.end - r.start).max(60);
-    let x = |t: i64| LABEL_W + (t - r.start).clamp(0, span) as f64 / span as f64 * CHART_W;
+    let axis = Axis::new(r);
+    let x = |t: i64| axis.x(t);
     let groups: Vec<(usize, &String)> = r
         .tenants
         .iter()
@@ -57,40 +173,60 @@ pub fn timeline(r: &Recording) -> String {
         }
         day += 86_400;
     }
-    // Axis ticks: daily for runs over two days, else every few hours.
-    let step = if span > 2 * 86_400 {
-        86_400
-    } else if span > 12 * 3600 {
-        6 * 3600
-    } else if span > 3 * 3600 {
-        3600
-    } else {
-        900
-    };
-    let mut t = r.start.div_euclid(step) * step;
-    if t < r.start {
-        t += step;
-    }
-    while t <= r.end {
-        let px = x(t);
-        let (_, mo, d, h, mi, _) = Timestamp(t).to_civil();
-        let top = if step >= 86_400 {
-            format!(
-                "{} {d:02}/{mo:02}",
-                WEEKDAYS[Timestamp(t).weekday() as usize]
-            )
-        } else {
-            format!("{h:02}:{mi:02}")
-        };
-        let _ = write!(
-            s,
-            r#"<line class="grid" x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}"/><text class="tick" x="{px:.1}" y="16" text-anchor="middle">{}</text><text class="tick sub" x="{px:.1}" y="30" text-anchor="middle">{}</text>"#,
-            AXIS_H - 8.0,
-            height - 16.0,
-            esc(&top),
-            esc(&relative(r.start, t))
-        );
-        t += step;
+    // Ticks per active stretch, at a step that fits its width; breaks show what they skip.
+    for seg in &axis.segments {
+        if seg.gap {
+            let mid = (seg.x0 + seg.x1) / 2.0;
+            let _ = write!(
+                s,
+                r#"<g class="break"><rect x="{:.1}" y="{AXIS_H}" width="{:.1}" height="{:.1}"/><text x="{mid:.1}" y="24" text-anchor="middle">⋯ {} ⋯</text><title>{} to {}: nothing but holds; compressed</title></g>"#,
+                seg.x0 + 2.0,
+                (seg.x1 - seg.x0 - 4.0).max(1.0),
+                height - AXIS_H - 16.0,
+                esc(&format_duration(seg.t1 - seg.t0)),
+                relative(r.start, seg.t0),
+                relative(r.start, seg.t1)
+            );
+            continue;
+        }
+        let px_per_sec = (seg.x1 - seg.x0) / (seg.t1 - seg.t0).max(1) as f64;
+        let step = [
+            900,
+            1800,
+            3600,
+            7200,
+            3 * 3600,
+            6 * 3600,
+            12 * 3600,
+            86_400,
+            2 * 86_400,
+        ]
+        .into_iter()
+        .find(|st| *st as f64 * px_per_sec >= 80.0)
+        .unwrap_or(7 * 86_400);
+        let mut t = seg.t0.div_euclid(step) * step;
+        if t < seg.t0 {
+            t += step;
+        }
+        while t <= seg.t1 {
+            let px = x(t);
+            let (_, mo, d, h, mi, _) = Timestamp(t).to_civil();
+            let wd = WEEKDAYS[Timestamp(t).weekday() as usize];
+            let top = if step >= 86_400 {
+                format!("{wd} {d:02}/{mo:02}")
+            } else {
+                format!("{wd} {h:02}:{mi:02}")
+            };
+            let _ = write!(
+                s,
+                r#"<line class="grid" x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}"/><text class="tick" x="{px:.1}" y="16" text-anchor="middle">{}</text><text class="tick sub" x="{px:.1}" y="30" text-anchor="middle">{}</text>"#,
+                AXIS_H - 8.0,
+                height - 16.0,
+                esc(&top),
+                esc(&relative(r.start, t))
+            );
+            t += step;
+        }
     }
 
     // Rows.
