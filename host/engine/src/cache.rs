@@ -8,22 +8,43 @@
 //! A file is named `<digest hex>-<engine fingerprint>.cwasm`. The fingerprint hashes wasmtime's
 //! precompile-compatibility hash (wasmtime version, target, and every compilation setting) with
 //! this crate's version, so a file written by a differently configured engine is never even
-//! opened. The file starts with a header that repeats the digest and fingerprint and carries a
-//! SHA-256 of the artifact, checked before the artifact is handed to wasmtime.
+//! opened. The file starts with a header that repeats the digest and fingerprint, a CRC-32 against
+//! truncation and disk corruption, and what the first load learned about the module (its
+//! imports, decisions and ABI version), so a cache hit skips static inspection and the ABI-probe
+//! instantiation (`docs/perf/engine.md`).
 
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::fs::Dir;
+use fleetward_sdk::wire::DecisionKind;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::Digest;
 use crate::digest::to_hex;
 
-const MAGIC: &[u8; 8] = b"FWCWASM1";
+/// Format tag; bumped whenever the header layout changes (an old file is then just a miss).
+const MAGIC: &[u8; 8] = b"FWCWASM2";
 /// Largest artifact we will read back (compiled code is a few times the Wasm size).
 const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest metadata block we accept (imports and decisions of one module).
+const MAX_META_BYTES: usize = 1024 * 1024;
+
+/// What `Engine::load` learned about a module the first time (static inspection and the ABI
+/// version it returned), stored with the artifact so a cache hit needs neither again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedInfo {
+    /// What `fleetward_abi_version` returned at the first load.
+    pub(crate) abi_version: u32,
+    /// Decision exports, in [`DecisionKind::ALL`] order.
+    pub(crate) decisions: Vec<DecisionKind>,
+    /// Every import, as `module::name`.
+    pub(crate) imports: Vec<String>,
+    /// Whether the module exports `fleetward_validate_config`.
+    pub(crate) validates_config: bool,
+}
 
 /// A cache-directory failure. Never fatal to a load: the module is compiled instead.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +65,15 @@ pub(crate) enum CacheError {
         file: String,
         /// What did not match.
         reason: &'static str,
+    },
+    /// The metadata block could not be encoded or decoded.
+    #[error("cache file {file} metadata: {source}")]
+    Meta {
+        /// File name inside the cache directory.
+        file: String,
+        /// The JSON failure.
+        #[source]
+        source: serde_json::Error,
     },
     /// wasmtime refused the artifact.
     #[error("cache file {file} was refused by wasmtime: {message}")]
@@ -101,21 +131,25 @@ impl DiskCache {
         format!("{}-{}.cwasm", digest.hex(), self.fingerprint)
     }
 
-    fn header(&self, digest: &Digest, artifact: &[u8]) -> Vec<u8> {
-        let mut h = Vec::with_capacity(8 + 64 + 16 + 32);
+    /// `MAGIC ‖ digest hex ‖ fingerprint`: names what the file is for.
+    fn identity(&self, digest: &Digest) -> Vec<u8> {
+        let mut h = Vec::with_capacity(MAGIC.len() + 64 + self.fingerprint.len() + 8);
         h.extend_from_slice(MAGIC);
         h.extend_from_slice(digest.hex().as_bytes());
         h.extend_from_slice(self.fingerprint.as_bytes());
-        h.extend_from_slice(&Sha256::digest(artifact));
         h
     }
 
-    /// The compiled module for `digest`, if a valid file exists. `Ok(None)` when absent.
+    /// The compiled module for `digest` and what the first load learned about it, if a valid
+    /// file exists. `Ok(None)` when absent.
+    ///
+    /// File layout: identity (see [`DiskCache::identity`]), CRC-32 (LE) of everything after
+    /// it, metadata length (u32 LE), metadata (JSON [`CachedInfo`]), artifact.
     pub(crate) fn get(
         &self,
         engine: &wasmtime::Engine,
         digest: &Digest,
-    ) -> Result<Option<wasmtime::Module>, CacheError> {
+    ) -> Result<Option<(wasmtime::Module, CachedInfo)>, CacheError> {
         let file = self.file_name(digest);
         let io = |source| CacheError::Io {
             file: file.clone(),
@@ -135,31 +169,61 @@ impl DiskCache {
             file: file.clone(),
             reason,
         };
-        let header_len = 8 + 64 + self.fingerprint.len() + 32;
-        if bytes.len() < header_len {
-            return Err(invalid("shorter than its header"));
-        }
-        let (header, artifact) = bytes.split_at(header_len);
-        if header[..header_len - 32] != self.header(digest, &[])[..header_len - 32] {
+        let identity = self.identity(digest);
+        let Some(rest) = bytes.strip_prefix(identity.as_slice()) else {
             return Err(invalid("header names another digest, engine or format"));
+        };
+        let (crc, body) = split_u32(rest).ok_or_else(|| invalid("shorter than its header"))?;
+        if crc32fast::hash(body) != crc {
+            return Err(invalid("checksum mismatch (truncated or corrupted)"));
         }
-        if header[header_len - 32..] != Sha256::digest(artifact)[..] {
-            return Err(invalid(
-                "artifact checksum mismatch (truncated or corrupted)",
-            ));
+        let (meta_len, rest) = split_u32(body).ok_or_else(|| invalid("shorter than its header"))?;
+        let meta_len = meta_len as usize;
+        if meta_len > MAX_META_BYTES || meta_len > rest.len() {
+            return Err(invalid("metadata length out of range"));
         }
-        deserialize_verified(engine, artifact)
-            .map(Some)
-            .map_err(|e| CacheError::Deserialize {
+        let (meta, artifact) = rest.split_at(meta_len);
+        let info: CachedInfo = serde_json::from_slice(meta).map_err(|source| CacheError::Meta {
+            file: file.clone(),
+            source,
+        })?;
+        let module =
+            deserialize_verified(engine, artifact).map_err(|e| CacheError::Deserialize {
                 file,
                 message: e.to_string(),
-            })
+            })?;
+        Ok(Some((module, info)))
     }
 
-    /// Compiles nothing: stores `artifact` (from `Engine::precompile_module`) for `digest`,
-    /// atomically (write to a temporary name, then rename).
-    pub(crate) fn put(&self, digest: &Digest, artifact: &[u8]) -> Result<(), CacheError> {
+    /// Compiles nothing: stores `artifact` (from `Module::serialize`) and `info` for `digest`,
+    /// atomically (write to a temporary name, then rename), so a reader never sees a file being
+    /// written and a file is never modified in place.
+    pub(crate) fn put(
+        &self,
+        digest: &Digest,
+        info: &CachedInfo,
+        artifact: &[u8],
+    ) -> Result<(), CacheError> {
         let file = self.file_name(digest);
+        let meta = serde_json::to_vec(info).map_err(|source| CacheError::Meta {
+            file: file.clone(),
+            source,
+        })?;
+        let meta_len = u32::try_from(meta.len())
+            .ok()
+            .filter(|n| (*n as usize) <= MAX_META_BYTES)
+            .ok_or_else(|| CacheError::Invalid {
+                file: file.clone(),
+                reason: "metadata too large to cache",
+            })?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&meta_len.to_le_bytes());
+        hasher.update(&meta);
+        hasher.update(artifact);
+        let mut header = self.identity(digest);
+        header.extend_from_slice(&hasher.finalize().to_le_bytes());
+        header.extend_from_slice(&meta_len.to_le_bytes());
+        header.extend_from_slice(&meta);
         let tmp = format!(
             ".{file}.{}.{}.tmp",
             std::process::id(),
@@ -171,7 +235,7 @@ impl DiskCache {
         };
         let write = || -> std::io::Result<()> {
             let mut f = self.dir.create(&tmp)?;
-            f.write_all(&self.header(digest, artifact))?;
+            f.write_all(&header)?;
             f.write_all(artifact)?;
             f.sync_all()?;
             self.dir.rename(&tmp, &self.dir, &file)
@@ -183,6 +247,12 @@ impl DiskCache {
     }
 }
 
+/// A little-endian `u32` prefix and the rest.
+fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*head), rest))
+}
+
 /// Turns a precompiled artifact back into a module.
 ///
 /// This is the crate's only `unsafe`.
@@ -192,14 +262,16 @@ fn deserialize_verified(
     artifact: &[u8],
 ) -> wasmtime::Result<wasmtime::Module> {
     // SAFETY: `Module::deserialize` trusts its input to be an artifact produced by
-    // `Engine::precompile_module` (it is machine code that will be executed). The bytes reach
-    // here only from `DiskCache::get`, which has checked that the file (1) carries our magic
-    // header naming this exact module digest and this engine's fingerprint, i.e. it was
-    // written by `DiskCache::put` from `precompile_module` output of an engine with a
-    // compatible configuration, and (2) matches the SHA-256 recorded in that header, so it is
-    // not truncated or corrupted. wasmtime itself additionally checks the artifact's version
-    // and configuration and fails rather than loading a mismatch. The remaining trust is in
-    // the cache directory: it must be writable only by the host (the operator's choice, as
-    // documented on `EngineConfig::cache_dir`), exactly like the host binary itself.
+    // `Module::serialize` (it is machine code that will be executed). The bytes reach here only
+    // from `DiskCache::get`, after checking that the file carries our magic header naming this
+    // exact module digest and this engine's fingerprint (so it was written by `DiskCache::put`
+    // for an engine with a compatible configuration) and that its CRC-32 matches (so it is not
+    // truncated or accidentally corrupted). The CRC is not a security boundary and neither was
+    // the SHA-256 it replaced: anyone who can write the directory can write a matching checksum
+    // next to their own code. The trust comes from the cache directory being the controller's
+    // own, writable only by the host's user (documented on `EngineConfig::cache_dir`), exactly
+    // like the host binary itself. The bytes are an owned copy read before this call, so a
+    // concurrent writer cannot change them underneath wasmtime. wasmtime additionally checks
+    // the artifact's version and configuration and fails rather than loading a mismatch.
     unsafe { wasmtime::Module::deserialize(engine, artifact) }
 }

@@ -50,9 +50,11 @@ impl EngineConfig {
     /// live in memory only and every process compiles each module once).
     ///
     /// The files contain machine code that is loaded without recompiling, so the directory must
-    /// be writable only by the host's user (like the host binary itself). Files are checked
-    /// against a header naming the module digest and engine fingerprint and a SHA-256 of their
-    /// contents; a mismatching or damaged file is ignored and rewritten.
+    /// be writable only by the host's user (like the host binary itself): that, not a checksum,
+    /// is what makes loading them safe. Files are checked against a header naming the module
+    /// digest and engine fingerprint and a CRC-32 of their contents (against truncation and disk
+    /// corruption); a mismatching or damaged file is ignored and rewritten. A hit also skips the
+    /// static inspection and ABI-version probe, whose results the first load recorded.
     pub fn cache_dir(mut self, dir: PathBuf) -> Self {
         self.cache_dir = Some(dir);
         self

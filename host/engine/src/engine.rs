@@ -10,12 +10,12 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::{InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
-use crate::cache::{self, DiskCache};
+use crate::cache::{self, CachedInfo, DiskCache};
 use crate::config::MAX_WASM_STACK;
 use crate::epoch::Ticker;
 use crate::module::{Exports, ModuleInner};
 use crate::store::StoreData;
-use crate::validate::inspect_with_cap;
+use crate::validate::{ModuleInfo, inspect_with_cap};
 use crate::{
     Digest, EngineConfig, EngineError, Limits, PolicyError, PolicyErrorKind, PolicyModule,
     TenantPolicy, call, wasi,
@@ -162,14 +162,30 @@ impl Engine {
         if let Some(module) = self.cached(&digest) {
             return Ok(module);
         }
-        let err = |kind| PolicyError::new(kind).with_digest(&digest);
+        let module = match self.load_from_disk(&digest, bytes.len()) {
+            Some(module) => module,
+            None => self.load_uncached(&digest, bytes)?,
+        };
+        if let Ok(mut map) = self.inner.modules.lock() {
+            map.insert(digest, module.clone());
+        }
+        Ok(module)
+    }
+
+    /// Inspects, compiles and probes a module, then writes the disk cache entry.
+    fn load_uncached(&self, digest: &Digest, bytes: &[u8]) -> Result<PolicyModule, PolicyError> {
+        let err = |kind| PolicyError::new(kind).with_digest(digest);
         let mut info = inspect_with_cap(bytes, self.inner.config.max_module_size)?;
         if !info.problems.is_empty() {
             return Err(err(PolicyErrorKind::ModuleRejected {
                 reasons: info.problems,
             }));
         }
-        let compiled = self.compile(&digest, bytes).map_err(err)?;
+        let compiled = wasmtime::Module::from_binary(&self.inner.wasmtime, bytes).map_err(|e| {
+            err(PolicyErrorKind::ModuleRejected {
+                reasons: vec![format!("invalid Wasm: {e:#}")],
+            })
+        })?;
         let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
             err(PolicyErrorKind::ModuleRejected {
                 reasons: vec![format!("cannot link: {e:#}")],
@@ -190,17 +206,85 @@ impl Engine {
             }));
         }
         info.abi_version = u32::try_from(found).ok();
-        let module = PolicyModule {
+        self.store_on_disk(digest, &info, &compiled);
+        Ok(PolicyModule {
             inner: Arc::new(ModuleInner {
                 info,
                 pre,
                 exports: Exports::resolve(&compiled).map_err(err)?,
             }),
-        };
-        if let Ok(mut map) = self.inner.modules.lock() {
-            map.insert(digest, module.clone());
+        })
+    }
+
+    /// The module from a disk cache entry, if there is a usable one. The entry records what
+    /// the first load checked (static inspection passed, the ABI version), so neither is
+    /// repeated. Any problem is logged and treated as a miss: the module is then compiled.
+    fn load_from_disk(&self, digest: &Digest, size: usize) -> Option<PolicyModule> {
+        let disk = self.inner.disk.as_ref()?;
+        if size > self.inner.config.max_module_size {
+            // Over the cap: let the full path explain why.
+            return None;
         }
-        Ok(module)
+        let (compiled, cached) = match disk.get(&self.inner.wasmtime, digest) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring unusable module cache entry");
+                return None;
+            }
+        };
+        if cached.abi_version != fleetward_sdk::wire::ABI_VERSION {
+            return None;
+        }
+        let linked = self
+            .inner
+            .linker
+            .instantiate_pre(&compiled)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|pre| {
+                let exports = Exports::resolve(&compiled).map_err(|e| e.to_string())?;
+                Ok((pre, exports))
+            });
+        let (pre, exports) = match linked {
+            Ok(linked) => linked,
+            Err(e) => {
+                tracing::warn!(error = %e, "cached module does not link; recompiling");
+                return None;
+            }
+        };
+        let info = ModuleInfo {
+            digest: digest.clone(),
+            size,
+            abi_version: Some(cached.abi_version),
+            decisions: cached.decisions,
+            imports: cached.imports,
+            validates_config: cached.validates_config,
+            problems: Vec::new(),
+        };
+        Some(PolicyModule {
+            inner: Arc::new(ModuleInner { info, pre, exports }),
+        })
+    }
+
+    /// Writes the disk cache entry for a module that passed every load check.
+    fn store_on_disk(&self, digest: &Digest, info: &ModuleInfo, compiled: &wasmtime::Module) {
+        let (Some(disk), Some(abi_version)) = (&self.inner.disk, info.abi_version) else {
+            return;
+        };
+        let cached = CachedInfo {
+            abi_version,
+            decisions: info.decisions.clone(),
+            imports: info.imports.clone(),
+            validates_config: info.validates_config,
+        };
+        match compiled.serialize() {
+            Ok(artifact) => {
+                if let Err(e) = disk.put(digest, &cached, &artifact) {
+                    tracing::warn!(error = %e, "cannot write module cache entry");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialise compiled module"),
+        }
     }
 
     /// Reads a module through a directory handle the host opened on purpose, then [`load`]s it.
@@ -255,35 +339,6 @@ impl Engine {
 
     fn cached(&self, digest: &Digest) -> Option<PolicyModule> {
         self.inner.modules.lock().ok()?.get(digest).cloned()
-    }
-
-    /// The compiled module: from the disk cache if a valid entry exists, else compiled (and
-    /// then written to the disk cache).
-    fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<wasmtime::Module, PolicyErrorKind> {
-        let engine = &self.inner.wasmtime;
-        if let Some(disk) = &self.inner.disk {
-            match disk.get(engine, digest) {
-                Ok(Some(module)) => return Ok(module),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "ignoring unusable module cache entry"),
-            }
-        }
-        let module = wasmtime::Module::from_binary(engine, bytes).map_err(|e| {
-            PolicyErrorKind::ModuleRejected {
-                reasons: vec![format!("invalid Wasm: {e:#}")],
-            }
-        })?;
-        if let Some(disk) = &self.inner.disk {
-            match module.serialize() {
-                Ok(artifact) => {
-                    if let Err(e) = disk.put(digest, &artifact) {
-                        tracing::warn!(error = %e, "cannot write module cache entry");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot serialise compiled module"),
-            }
-        }
-        Ok(module)
     }
 
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
