@@ -203,10 +203,26 @@ async fn run() -> Result<()> {
         }
         last = now;
     }
+    // One full resync first: status catch-up writes (seed counts, tenant decision counters that
+    // moved after their last reconcile) are real changes, not resync noise.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let writes_by_kind = |m: String| {
+        m.lines()
+            .filter(|l| l.starts_with("fleetward_writes_total{"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let kinds_before = writes_by_kind(handle.metrics.render());
     let (emu_before, ctl_before) = (emu.write_count(), handle.metrics.total_writes());
     // Two resync periods (30 s each) with nothing changing.
     tokio::time::sleep(Duration::from_secs(65)).await;
     let (emu_after, ctl_after) = (emu.write_count(), handle.metrics.total_writes());
+    let kinds_after = writes_by_kind(handle.metrics.render());
+    if kinds_after != kinds_before {
+        eprintln!(
+            "writes during the resync window:\n  before {kinds_before:?}\n  after  {kinds_after:?}"
+        );
+    }
     println!(
         "| clusters | tenants | seeds | time to reconciled | decisions | decisions/s | peak RSS (process) | writes on no-op resync (controller / emulator) |"
     );
