@@ -216,6 +216,11 @@ struct ClusterState {
     previous_desired: Option<String>,
 }
 
+/// (tenant, kind, clusters): what was asked.
+type QuestionKey = (String, String, Vec<String>);
+/// (digest, output, outcome, reason): what was answered.
+type AnswerKey = (String, String, String, String);
+
 /// Builds a [`Recording`] from observations.
 #[derive(Default)]
 pub struct Recorder {
@@ -226,7 +231,7 @@ pub struct Recorder {
     clusters: BTreeMap<ClusterRef, ClusterState>,
     ledger: Vec<LedgerEntry>,
     /// The last answer per (tenant, kind, clusters), to drop unchanged re-asks.
-    last_answer: BTreeMap<(String, String, Vec<String>), (String, String, String, String)>,
+    last_answer: BTreeMap<QuestionKey, AnswerKey>,
     /// Every decision record received, re-asks included (terminal only).
     raw_decisions: u64,
     events: Vec<EventMark>,
@@ -586,6 +591,22 @@ impl Recorder {
             });
         if let Some(back) = same_second {
             let i = self.ledger.len() - 1 - back;
+            let kept = &mut self.ledger[i];
+            if (&kept.digest, &kept.output_json, &kept.outcome, &kept.reason)
+                == (
+                    &entry.digest,
+                    &entry.output_json,
+                    &entry.outcome,
+                    &entry.reason,
+                )
+            {
+                // Same answer from several asks: which one came last is scheduling noise, so
+                // keep an order-independent witness (the smallest input hash).
+                if entry.input_sha256 < kept.input_sha256 {
+                    kept.input_sha256 = entry.input_sha256;
+                }
+                return;
+            }
             self.last_answer.insert(key, answer);
             self.apply_holds(&entry);
             self.ledger[i] = entry;
