@@ -242,9 +242,20 @@ fn native_json(envelope: &[u8], config: &fleetward_policy_upgrade_ordering::Conf
 
 fn bench_upgrade_ordering(c: &mut Criterion, engine: &Engine) {
     let bytes = read(fleetward_test_policies::UPGRADE_ORDERING);
+    // Default limits (no fuel limit): unmetered code. A tenant with a fuel limit runs the
+    // fuel-metered compilation of the same module.
     let policy = bind(engine, &bytes, upgrade_config());
-    let unmetered = Engine::new(EngineConfig::default().fuel_metering(false)).expect("engine");
-    let unmetered = bind(&unmetered, &bytes, upgrade_config());
+    let metered = engine
+        .bind(
+            &engine.load(&bytes).expect("load"),
+            "acme",
+            upgrade_config(),
+            Limits {
+                fuel: Some(1 << 40),
+                ..Limits::default()
+            },
+        )
+        .expect("bind with a fuel limit");
     let config: fleetward_policy_upgrade_ordering::Config =
         serde_json::from_value(upgrade_config()).expect("config");
     let mut g = c.benchmark_group("upgrade_ordering");
@@ -274,13 +285,17 @@ fn bench_upgrade_ordering(c: &mut Criterion, engine: &Engine) {
                     .expect("call")
             })
         });
-        g.bench_with_input(BenchmarkId::new("wasm_no_fuel", n), &value, |b, value| {
-            b.iter(|| {
-                unmetered
-                    .call_json_blocking(DecisionKind::UpgradeOrdering, black_box(value), now())
-                    .expect("call")
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("wasm_fuel_limit", n),
+            &value,
+            |b, value| {
+                b.iter(|| {
+                    metered
+                        .call_json_blocking(DecisionKind::UpgradeOrdering, black_box(value), now())
+                        .expect("call")
+                })
+            },
+        );
         let envelope = serde_json::to_vec(&InputEnvelope {
             abi_version: 1,
             decision: CallKind::UpgradeOrdering,

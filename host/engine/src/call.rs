@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use wasmtime::{
-    Extern, Func, Instance, ModuleExport, Store, Trap, WasmBacktrace, WasmParams, WasmResults,
+    Extern, Func, Instance, InstancePre, ModuleExport, Store, Trap, WasmBacktrace, WasmParams,
+    WasmResults,
 };
 
 use fleetward_sdk::wire::{ABI_VERSION, Timestamp};
@@ -19,7 +20,7 @@ use crate::config::MAX_OUTPUT_BYTES;
 use crate::digest::to_hex;
 use crate::epoch::deadline_ticks;
 use crate::error::PolicyErrorKind;
-use crate::module::PolicyModule;
+use crate::module::Exports;
 use crate::store::{RecordingLimiter, StoreData};
 use crate::wasi::{ProcExit, WasiState};
 use crate::{Limits, memory, output};
@@ -39,14 +40,21 @@ pub(crate) struct RawOutcome {
 struct Session<'m> {
     store: Store<StoreData>,
     instance: Instance,
-    module: &'m PolicyModule,
+    exports: &'m Exports,
     limits: &'m Limits,
+}
+
+/// What to instantiate: a wasmtime engine and a module compiled for it.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'m> {
+    pub(crate) engine: &'m wasmtime::Engine,
+    pub(crate) pre: &'m InstancePre<StoreData>,
+    pub(crate) exports: &'m Exports,
 }
 
 /// Runs `entry` of `module` on `input` (the serialised input envelope) under `limits`.
 pub(crate) fn run(
-    engine: &wasmtime::Engine,
-    module: &PolicyModule,
+    target: Target<'_>,
     limits: &Limits,
     entry: &ModuleExport,
     input: &[u8],
@@ -56,7 +64,7 @@ pub(crate) fn run(
     let mut seed = Sha256::new();
     seed.update(input);
     let input_sha256 = to_hex(&seed.clone().finalize());
-    let mut session = Session::start(engine, module, limits, seed, now)?;
+    let mut session = Session::start(target, limits, seed, now)?;
     let result = session.invoke(entry, input);
     let logs = session.store.data_mut().wasi.take_log();
     let ok = match result {
@@ -84,28 +92,23 @@ pub(crate) fn run(
 }
 
 /// Instantiates `module` once and returns what `fleetward_abi_version` says (load-time check).
-pub(crate) fn abi_version(
-    engine: &wasmtime::Engine,
-    module: &PolicyModule,
-) -> Result<i32, PolicyErrorKind> {
+pub(crate) fn abi_version(target: Target<'_>) -> Result<i32, PolicyErrorKind> {
     let limits = Limits::default();
-    let mut session =
-        Session::start_unchecked(engine, module, &limits, Sha256::new(), Timestamp(0))?;
-    let export = module.inner.exports.abi_version;
+    let mut session = Session::start_unchecked(target, &limits, Sha256::new(), Timestamp(0))?;
+    let export = target.exports.abi_version;
     session.call::<(), i32>(&export, ())
 }
 
 impl<'m> Session<'m> {
     /// Fresh store, instance, `_initialize`, and the ABI version check.
     fn start(
-        engine: &wasmtime::Engine,
-        module: &'m PolicyModule,
+        target: Target<'m>,
         limits: &'m Limits,
         seed: Sha256,
         now: Timestamp,
     ) -> Result<Self, PolicyErrorKind> {
-        let mut session = Session::start_unchecked(engine, module, limits, seed, now)?;
-        let export = module.inner.exports.abi_version;
+        let mut session = Session::start_unchecked(target, limits, seed, now)?;
+        let export = target.exports.abi_version;
         let found = session.call::<(), i32>(&export, ())?;
         if u32::try_from(found) != Ok(ABI_VERSION) {
             return Err(PolicyErrorKind::AbiMismatch {
@@ -116,8 +119,7 @@ impl<'m> Session<'m> {
     }
 
     fn start_unchecked(
-        engine: &wasmtime::Engine,
-        module: &'m PolicyModule,
+        target: Target<'m>,
         limits: &'m Limits,
         seed: Sha256,
         now: Timestamp,
@@ -129,6 +131,7 @@ impl<'m> Session<'m> {
             limits: RecordingLimiter::new(limits.memory_bytes),
             wasi: WasiState::new(seed, now_ns),
         };
+        let engine = target.engine;
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limits);
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
@@ -138,17 +141,17 @@ impl<'m> Session<'m> {
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
                 .map_err(PolicyErrorKind::internal)?;
         }
-        let instance = match module.inner.pre.instantiate(&mut store) {
+        let instance = match target.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(err) => return Err(classify(&err, &store, limits)),
         };
         let mut session = Session {
             store,
             instance,
-            module,
+            exports: target.exports,
             limits,
         };
-        if let Some(init) = module.inner.exports.initialize {
+        if let Some(init) = target.exports.initialize {
             session.call::<(), ()>(&init, ())?;
         }
         Ok(session)
@@ -181,7 +184,7 @@ impl<'m> Session<'m> {
     fn memory(&mut self) -> Result<wasmtime::Memory, PolicyErrorKind> {
         match self
             .instance
-            .get_module_export(&mut self.store, &self.module.inner.exports.memory)
+            .get_module_export(&mut self.store, &self.exports.memory)
         {
             Some(Extern::Memory(m)) => Ok(m),
             _ => Err(PolicyErrorKind::internal(
@@ -196,7 +199,7 @@ impl<'m> Session<'m> {
             size: input.len(),
             limit: i32::MAX as usize,
         })?;
-        let alloc = self.module.inner.exports.alloc;
+        let alloc = self.exports.alloc;
         let ptr = self.call::<i32, i32>(&alloc, len)?;
         if ptr == 0 && len != 0 {
             return Err(PolicyErrorKind::MemoryLimitExceeded {

@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::{InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use crate::cache::{self, CachedInfo, DiskCache};
+use crate::call::Target;
 use crate::config::MAX_WASM_STACK;
 use crate::epoch::Ticker;
-use crate::module::{Exports, ModuleInner};
+use crate::module::{Exports, ModuleInner, Variant};
 use crate::store::StoreData;
 use crate::validate::{ModuleInfo, inspect_with_cap};
 use crate::{
@@ -28,8 +29,12 @@ pub struct Engine {
 }
 
 struct EngineInner {
+    /// Compiles without fuel metering: every tenant without a fuel limit runs here.
     wasmtime: wasmtime::Engine,
     linker: Linker<StoreData>,
+    /// With fuel metering on (the default), a second engine whose code counts fuel, for tenants
+    /// with `Limits::fuel`. Metering costs 8-45% of guest time, so only they pay it.
+    metered: Option<(wasmtime::Engine, Linker<StoreData>)>,
     config: EngineConfig,
     pooling: bool,
     modules: Mutex<HashMap<Digest, PolicyModule>>,
@@ -45,10 +50,10 @@ struct EngineInner {
 const KEEP_RESIDENT: usize = 8 * 1024 * 1024;
 
 /// wasmtime settings shared by the pooled and on-demand variants.
-fn base_config(config: &EngineConfig) -> wasmtime::Config {
+fn base_config(fuel: bool) -> wasmtime::Config {
     let mut c = wasmtime::Config::new();
     c.epoch_interruption(true)
-        .consume_fuel(config.fuel_metering)
+        .consume_fuel(fuel)
         .max_wasm_stack(MAX_WASM_STACK)
         .wasm_multi_memory(false)
         .wasm_memory64(false)
@@ -73,7 +78,10 @@ fn warm_slots(config: &EngineConfig) -> u32 {
         .clamp(4, 64)
 }
 
-fn create_wasmtime(config: &EngineConfig) -> Result<(wasmtime::Engine, bool), EngineError> {
+fn create_wasmtime(
+    config: &EngineConfig,
+    fuel: bool,
+) -> Result<(wasmtime::Engine, bool), EngineError> {
     if config.pooling {
         let slots = pool_slots(config);
         let mut pool = PoolingAllocationConfig::default();
@@ -85,7 +93,7 @@ fn create_wasmtime(config: &EngineConfig) -> Result<(wasmtime::Engine, bool), En
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT)
             .max_unused_warm_slots(warm_slots(config));
-        let mut c = base_config(config);
+        let mut c = base_config(fuel);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match wasmtime::Engine::new(&c) {
             Ok(engine) => return Ok((engine, true)),
@@ -95,7 +103,7 @@ fn create_wasmtime(config: &EngineConfig) -> Result<(wasmtime::Engine, bool), En
             ),
         }
     }
-    let mut c = base_config(config);
+    let mut c = base_config(fuel);
     c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     let engine = wasmtime::Engine::new(&c).map_err(|e| EngineError::Wasmtime {
         message: format!("{e:#}"),
@@ -111,10 +119,20 @@ impl Engine {
     /// [`EngineError::CacheDir`] if the cache directory cannot be created or opened,
     /// [`EngineError::Ticker`] if the epoch thread cannot start.
     pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
-        let (wasmtime, pooling) = create_wasmtime(&config)?;
-        let linker = wasi::linker(&wasmtime).map_err(|e| EngineError::Wasmtime {
-            message: format!("{e:#}"),
-        })?;
+        let (wasmtime, pooling) = create_wasmtime(&config, false)?;
+        let link = |engine: &wasmtime::Engine| {
+            wasi::linker(engine).map_err(|e| EngineError::Wasmtime {
+                message: format!("{e:#}"),
+            })
+        };
+        let linker = link(&wasmtime)?;
+        let metered = if config.fuel_metering {
+            let (engine, _) = create_wasmtime(&config, true)?;
+            let linker = link(&engine)?;
+            Some((engine, linker))
+        } else {
+            None
+        };
         let disk = match &config.cache_dir {
             None => None,
             Some(path) => {
@@ -128,12 +146,17 @@ impl Engine {
                 Some(DiskCache::new(dir, cache::fingerprint(&wasmtime)))
             }
         };
-        let ticker = Ticker::start(&wasmtime).map_err(|source| EngineError::Ticker { source })?;
+        let mut engines = vec![&wasmtime];
+        if let Some((engine, _)) = &metered {
+            engines.push(engine);
+        }
+        let ticker = Ticker::start(&engines).map_err(|source| EngineError::Ticker { source })?;
         tracing::debug!(pooling, "fleetward policy engine started");
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 wasmtime,
                 linker,
+                metered,
                 semaphore: Arc::new(Semaphore::new(config.max_concurrent_calls)),
                 config,
                 pooling,
@@ -162,7 +185,7 @@ impl Engine {
         if let Some(module) = self.cached(&digest) {
             return Ok(module);
         }
-        let module = match self.load_from_disk(&digest, bytes.len()) {
+        let module = match self.load_from_disk(&digest, bytes) {
             Some(module) => module,
             None => self.load_uncached(&digest, bytes)?,
         };
@@ -192,14 +215,12 @@ impl Engine {
             })
         })?;
         let exports = Exports::resolve(&compiled).map_err(err)?;
-        let probe = PolicyModule {
-            inner: Arc::new(ModuleInner {
-                info: info.clone(),
-                pre: pre.clone(),
-                exports,
-            }),
-        };
-        let found = call::abi_version(&self.inner.wasmtime, &probe).map_err(err)?;
+        let found = call::abi_version(Target {
+            engine: &self.inner.wasmtime,
+            pre: &pre,
+            exports: &exports,
+        })
+        .map_err(err)?;
         if u32::try_from(found) != Ok(fleetward_sdk::wire::ABI_VERSION) {
             return Err(err(PolicyErrorKind::AbiMismatch {
                 found: i64::from(found),
@@ -211,7 +232,9 @@ impl Engine {
             inner: Arc::new(ModuleInner {
                 info,
                 pre,
-                exports: Exports::resolve(&compiled).map_err(err)?,
+                exports,
+                wasm: bytes.into(),
+                metered: OnceLock::new(),
             }),
         })
     }
@@ -219,8 +242,9 @@ impl Engine {
     /// The module from a disk cache entry, if there is a usable one. The entry records what
     /// the first load checked (static inspection passed, the ABI version), so neither is
     /// repeated. Any problem is logged and treated as a miss: the module is then compiled.
-    fn load_from_disk(&self, digest: &Digest, size: usize) -> Option<PolicyModule> {
+    fn load_from_disk(&self, digest: &Digest, bytes: &[u8]) -> Option<PolicyModule> {
         let disk = self.inner.disk.as_ref()?;
+        let size = bytes.len();
         if size > self.inner.config.max_module_size {
             // Over the cap: let the full path explain why.
             return None;
@@ -262,7 +286,13 @@ impl Engine {
             problems: Vec::new(),
         };
         Some(PolicyModule {
-            inner: Arc::new(ModuleInner { info, pre, exports }),
+            inner: Arc::new(ModuleInner {
+                info,
+                pre,
+                exports,
+                wasm: bytes.into(),
+                metered: OnceLock::new(),
+            }),
         })
     }
 
@@ -341,8 +371,48 @@ impl Engine {
         self.inner.modules.lock().ok()?.get(digest).cloned()
     }
 
-    pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
-        &self.inner.wasmtime
+    /// Where the calls of a tenant run: the metered engine if it has a fuel limit (and the
+    /// engine meters fuel at all), compiling the module for it on first need; else the plain one.
+    ///
+    /// # Errors
+    /// `ModuleRejected` if the metered compilation or linking fails (it passed both unmetered,
+    /// so this is not expected).
+    pub(crate) fn target<'m>(
+        &'m self,
+        module: &'m PolicyModule,
+        metered: bool,
+    ) -> Result<Target<'m>, PolicyErrorKind> {
+        let Some((engine, linker)) = self.inner.metered.as_ref().filter(|_| metered) else {
+            return Ok(Target {
+                engine: &self.inner.wasmtime,
+                pre: &module.inner.pre,
+                exports: &module.inner.exports,
+            });
+        };
+        let variant = match module.inner.metered.get() {
+            Some(variant) => variant,
+            None => {
+                let rejected = |e: wasmtime::Error| PolicyErrorKind::ModuleRejected {
+                    reasons: vec![format!("fuel-metered compilation: {e:#}")],
+                };
+                let compiled =
+                    wasmtime::Module::from_binary(engine, &module.inner.wasm).map_err(rejected)?;
+                let pre = linker.instantiate_pre(&compiled).map_err(rejected)?;
+                let exports = Exports::resolve(&compiled)?;
+                // A concurrent first bind may have won the race; either result is equivalent.
+                let _ = module.inner.metered.set(Variant { pre, exports });
+                module
+                    .inner
+                    .metered
+                    .get()
+                    .ok_or_else(|| PolicyErrorKind::internal("metered variant vanished"))?
+            }
+        };
+        Ok(Target {
+            engine,
+            pre: &variant.pre,
+            exports: &variant.exports,
+        })
     }
 
     pub(crate) fn semaphore(&self) -> &Arc<Semaphore> {
@@ -350,7 +420,7 @@ impl Engine {
     }
 
     pub(crate) fn fuel_metering(&self) -> bool {
-        self.inner.config.fuel_metering
+        self.inner.metered.is_some()
     }
 
     pub(crate) fn max_memory_per_instance(&self) -> u64 {

@@ -4,7 +4,7 @@
 //! function entries, which is far cheaper than fuel. A background thread increments the
 //! engine's epoch every [`EPOCH_TICK`]; each call's store gets a deadline of "timeout in
 //! ticks" beyond the current epoch and traps with `Trap::Interrupt` when it passes. The thread
-//! holds only a weak reference to the engine and stops when the engine is dropped.
+//! holds only weak references to the engines and stops when they are dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,22 +19,26 @@ pub(crate) struct Ticker {
 }
 
 impl Ticker {
-    /// Starts a thread that increments `engine`'s epoch every [`EPOCH_TICK`].
+    /// Starts a thread that increments every one of `engines`' epochs every [`EPOCH_TICK`].
     ///
     /// # Errors
     /// If the thread cannot be spawned.
-    pub(crate) fn start(engine: &wasmtime::Engine) -> std::io::Result<Ticker> {
+    pub(crate) fn start(engines: &[&wasmtime::Engine]) -> std::io::Result<Ticker> {
         let stop = Arc::new(AtomicBool::new(false));
-        let weak = engine.weak();
+        let weak: Vec<_> = engines.iter().map(|e| e.weak()).collect();
         let flag = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("fleetward-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let mut alive = false;
+                    for engine in weak.iter().filter_map(|w| w.upgrade()) {
+                        engine.increment_epoch();
+                        alive = true;
+                    }
+                    if !alive {
+                        break;
                     }
                 }
             })?;

@@ -50,11 +50,11 @@
 //!
 //! - [`EngineConfig`] also has `max_memory_per_instance` (default 128 MiB: pool slot size and
 //!   ceiling of [`Limits::memory_bytes`]; larger tenant limits are clamped with a warning),
-//!   `pooling` (default on) and `fuel_metering` (default on; off saves 15-45% of guest time
-//!   but ignores tenant fuel limits).
+//!   `pooling` (default on) and `fuel_metering` (default on: tenants with a fuel limit run
+//!   fuel-metered code, everyone else unmetered code; off ignores tenant fuel limits).
 //! - [`Engine::is_pooling`], [`TenantPolicy::limits`] and [`TenantPolicy::module`] are extra.
-//! - [`Outcome::fuel_consumed`] is `Some` on every call while fuel metering is on (the
-//!   default), whether or not the tenant has a fuel limit.
+//! - [`Outcome::fuel_consumed`] is `Some` only for tenants with a fuel limit: metering costs
+//!   8-45% of guest time, so tenants without one run unmetered code.
 //! - The ABI caps are public constants ([`MAX_INPUT_BYTES`], [`MAX_CONFIG_BYTES`],
 //!   [`MAX_OUTPUT_BYTES`], [`MAX_LOG_BYTES`], [`MAX_WASM_STACK`], [`EPOCH_TICK`]).
 //! - [`inspect`] returns `Err(ModuleRejected)` only for bytes that are not a core Wasm module;

@@ -6,7 +6,7 @@
 //! too, so a call never looks exports up by name.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use fleetward_sdk::wire::DecisionKind;
 use wasmtime::{InstancePre, ModuleExport};
@@ -23,6 +23,19 @@ pub struct PolicyModule {
 
 pub(crate) struct ModuleInner {
     pub(crate) info: ModuleInfo,
+    /// Pre-instantiated for the engine's plain (unmetered) wasmtime engine.
+    pub(crate) pre: InstancePre<StoreData>,
+    /// Export handles of `pre`'s module.
+    pub(crate) exports: Exports,
+    /// The module bytes, kept to compile the fuel-metered variant when first needed.
+    pub(crate) wasm: Arc<[u8]>,
+    /// The fuel-metered variant, compiled at the first bind of a tenant with a fuel limit.
+    pub(crate) metered: OnceLock<Variant>,
+}
+
+/// One compilation of a module: its `InstancePre` and export handles (which belong to that
+/// compilation: a `ModuleExport` of one `Module` does not resolve in another).
+pub(crate) struct Variant {
     pub(crate) pre: InstancePre<StoreData>,
     pub(crate) exports: Exports,
 }

@@ -202,7 +202,22 @@ async fn typed_async_decisions_decode_or_name_the_bad_field() {
         r#"{"reason":"least loaded","seed":"eu-1"}"#
     );
     assert_eq!(out.input_sha256.len(), 64);
-    assert!(out.fuel_consumed.is_some_and(|f| f > 0));
+    // No fuel limit: unmetered code, nothing counted.
+    assert_eq!(out.fuel_consumed, None);
+    let metered = engine()
+        .bind(
+            &engine().load(&good).unwrap(),
+            "acme",
+            json!(null),
+            Limits {
+                fuel: Some(10_000_000),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+    let out = metered.place(&placement_request(), now()).await.unwrap();
+    assert_eq!(out.decision.seed.as_deref(), Some("eu-1"));
+    assert!(out.fuel_consumed.is_some_and(|f| f > 0 && f < 10_000_000));
 
     let bad = constant(br#"{"ok":{"seed":5,"reason":"r"}}"#);
     let policy = engine()
