@@ -1,4 +1,5 @@
-//! The engine: one wasmtime `Engine`, one `Linker`, the compiled-module caches and the call
+//! The engine: one wasmtime `Engine` and `Linker` (plus a fuel-metered pair for tenants with a
+//! fuel limit, so nobody else pays for metering), the compiled-module caches and the call
 //! semaphore, shared by every policy of the process.
 
 use std::collections::HashMap;

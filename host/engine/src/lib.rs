@@ -19,7 +19,8 @@
 //! - **Decisions are deterministic.** The same input envelope gives byte-identical
 //!   [`Outcome::output_json`] and logs, across calls and engines; [`Outcome::input_sha256`]
 //!   lets the audit ledger prove which input produced a decision.
-//! - **It is fast enough to ask often.** One wasmtime engine and linker per process, the
+//! - **It is fast enough to ask often.** One wasmtime engine and linker per process (plus a
+//!   fuel-metered pair used only by tenants with a fuel limit), the
 //!   pooling instance allocator, one `InstancePre` per module digest, compilation once per
 //!   digest in memory and once per engine fingerprint on disk (`docs/perf/engine.md`).
 //! - **Guests never block the runtime.** The async decision methods run guest code on tokio's
