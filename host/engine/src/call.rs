@@ -76,12 +76,17 @@ pub(crate) fn run(
             return Err(err);
         }
     };
-    // `get_fuel` fails only when the engine does not meter fuel.
-    let fuel_consumed = session
-        .store
-        .get_fuel()
-        .ok()
-        .map(|left| limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
+    // Ask only a metering engine: on the unmetered one `get_fuel` builds an error value on
+    // every call, which showed up as several µs of fixed overhead per decision.
+    let fuel_consumed = if session.store.engine().get_consume_fuel() {
+        session
+            .store
+            .get_fuel()
+            .ok()
+            .map(|left| limits.fuel.unwrap_or(u64::MAX).saturating_sub(left))
+    } else {
+        None
+    };
     Ok(RawOutcome {
         ok,
         logs,
