@@ -127,6 +127,7 @@ fn inspect_reports_exports_imports_and_no_problems() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("digest:           sha256:"), "{text}");
+    assert!(text.contains("abi version:      1"), "{text}");
     assert!(text.contains("decisions:        placement"), "{text}");
     assert!(text.contains("wasi_snapshot_preview1::fd_write"), "{text}");
     assert!(text.contains("validates config: no"), "{text}");

@@ -26,7 +26,16 @@ pub struct InspectArgs {
 /// Unreadable file (2), or bytes the engine cannot even parse (3).
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<Status, CliError> {
     let bytes = runtime::read(&args.module)?;
-    let info = fleetward_engine::inspect(&bytes).map_err(runtime::policy_error)?;
+    let mut info = fleetward_engine::inspect(&bytes).map_err(runtime::policy_error)?;
+    if info.problems.is_empty() {
+        // Static inspection cannot run `fleetward_abi_version`; loading does (and compiles), so a
+        // module that passes the static checks reports its real ABI version or why it fails.
+        let engine = runtime::engine(&fleetward_engine::Limits::default())?;
+        match engine.load(&bytes) {
+            Ok(module) => info = module.info().clone(),
+            Err(err) => info.problems.push(err.kind.to_string()),
+        }
+    }
     if args.json {
         let doc = to_json(&args.module, &info);
         writeln!(out, "{}", crate::fixture::pretty(&doc))?;
