@@ -190,6 +190,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         &serde_json::json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
     )
     .ok();
+    let tenant_seen = TenantFingerprints::default();
     let mut clusters_ctrl = clusters_ctrl
         .watches(
             Api::<Seed>::all(client.clone()),
@@ -208,6 +209,12 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             Api::<Tenant>::all(client.clone()),
             watcher::Config::default(),
             move |t| {
+                // Tenant status carries decision counters that change with every decision; a
+                // requeue of all the tenant's clusters on each of those would make every
+                // decision trigger the next. Only spec, loaded modules and conditions matter.
+                if !tenant_seen.changed(&t) {
+                    return Vec::new();
+                }
                 let name = t.name_any();
                 cstore2
                     .state()
@@ -345,5 +352,37 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         tasks,
         metrics: config.metrics,
         policies,
+    }
+}
+
+/// What of a Tenant its clusters depend on, remembered per tenant so the cluster controller
+/// requeues a tenant's clusters only when that changes (not when decision counters tick).
+#[derive(Default)]
+struct TenantFingerprints(std::sync::Mutex<HashMap<String, String>>);
+
+impl TenantFingerprints {
+    /// True when `t`'s generation, loaded modules or condition states differ from last time
+    /// (or it was never seen, or the lock is poisoned: then requeueing is the safe answer).
+    fn changed(&self, t: &Tenant) -> bool {
+        if t.metadata.deletion_timestamp.is_some() {
+            return true;
+        }
+        let status = t.status.as_ref();
+        let fingerprint = serde_json::json!({
+            "generation": t.metadata.generation,
+            "loaded": status.map(|s| &s.loaded),
+            "conditions": status.map(|s| s
+                .conditions
+                .iter()
+                .map(|c| (&c.type_, format!("{:?}", c.status), &c.reason))
+                .collect::<Vec<_>>()),
+        })
+        .to_string();
+        match self.0.lock() {
+            Ok(mut seen) => {
+                seen.insert(t.name_any(), fingerprint.clone()).as_ref() != Some(&fingerprint)
+            }
+            Err(_) => true,
+        }
     }
 }
