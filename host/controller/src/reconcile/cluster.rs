@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use fleetward_sdk::wire::{
     ClusterRef, ClusterToPlace, Component, DecisionKind, KubeVersion, PlacementConstraints,
-    PlacementRequest, RemediationAction, RemediationRecord, RemediationRequest, SeedCandidate,
-    Timestamp,
+    PlacementRequest, RemediationAction, RemediationDecision, RemediationRecord,
+    RemediationRequest, SeedCandidate, Timestamp,
 };
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -27,7 +27,7 @@ use crate::crd::{
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Error, Result, kube_err};
-use crate::policy::{DecideEnv, emit, record};
+use crate::policy::{DecideEnv, Decided, emit, record};
 use crate::reconcile::{Context, children, upgrades};
 
 /// Reconciles one ManagedCluster.
@@ -836,19 +836,7 @@ impl Run<'_> {
         self.ctx
             .set_degraded(&tenant, DecisionKind::Remediation, d.failure.clone());
         let Some(dec) = d.decision.clone() else {
-            emit(
-                self.ctx.sink.as_ref(),
-                record(
-                    &d,
-                    self.now,
-                    &tenant,
-                    vec![cref(self.mc)],
-                    DecisionKind::Remediation,
-                    d.outcome.clone(),
-                    d.reason.clone(),
-                ),
-            );
-            self.decision(DecisionKind::Remediation, &d.digest, &d.outcome, &d.reason);
+            self.note_remediation(&d, &tenant, d.outcome.clone(), d.reason.clone());
             self.cond(
                 "Remediating",
                 ConditionStatus::False,
@@ -882,24 +870,7 @@ impl Run<'_> {
                 outcome = DecisionOutcome::Vetoed {
                     invariant: "RateLimited".into(),
                 };
-                emit(
-                    self.ctx.sink.as_ref(),
-                    record(
-                        &d,
-                        self.now,
-                        &tenant,
-                        vec![cref(self.mc)],
-                        DecisionKind::Remediation,
-                        outcome.clone(),
-                        veto.to_string(),
-                    ),
-                );
-                self.decision(
-                    DecisionKind::Remediation,
-                    &d.digest,
-                    &outcome,
-                    &veto.to_string(),
-                );
+                self.note_remediation(&d, &tenant, outcome, veto.to_string());
                 self.cond(
                     "Remediating",
                     ConditionStatus::False,
@@ -948,19 +919,7 @@ impl Run<'_> {
                 20,
             );
         }
-        emit(
-            self.ctx.sink.as_ref(),
-            record(
-                &d,
-                self.now,
-                &tenant,
-                vec![cref(self.mc)],
-                DecisionKind::Remediation,
-                outcome.clone(),
-                reason.clone(),
-            ),
-        );
-        self.decision(DecisionKind::Remediation, &d.digest, &outcome, &reason);
+        self.note_remediation(&d, &tenant, outcome, reason.clone());
         let why = match dec.action {
             RemediationAction::Wait { .. } => "Waiting",
             RemediationAction::None => "NoAction",
@@ -984,6 +943,30 @@ impl Run<'_> {
         }
         self.requeue_at(Timestamp(self.now.0 + threshold));
         Ok(())
+    }
+
+    /// Sends a remediation decision to the ledger and records it in status: the same two
+    /// steps whether the policy held, was rate-limited or acted.
+    fn note_remediation(
+        &mut self,
+        d: &Decided<RemediationDecision>,
+        tenant: &str,
+        outcome: DecisionOutcome,
+        reason: String,
+    ) {
+        emit(
+            self.ctx.sink.as_ref(),
+            record(
+                d,
+                self.now,
+                tenant,
+                vec![cref(self.mc)],
+                DecisionKind::Remediation,
+                outcome.clone(),
+                reason.clone(),
+            ),
+        );
+        self.decision(DecisionKind::Remediation, &d.digest, &outcome, &reason);
     }
 
     async fn restart(&self, ns: &str, component: &str) -> Result<()> {
