@@ -386,3 +386,42 @@ impl TenantFingerprints {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(generation: i64, counter: u64, ready: &str) -> Tenant {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "fleetward.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "acme", "generation": generation},
+            "spec": {},
+            "status": {
+                "decisions": {"placement": counter},
+                "conditions": [{"type": "PoliciesReady", "status": ready, "reason": "Loaded",
+                                "message": "", "lastTransitionTime": "2026-01-05T00:00:00Z"}]
+            }
+        }))
+        .expect("tenant JSON")
+    }
+
+    #[test]
+    fn tenant_requeues_on_spec_or_condition_changes_not_on_counters() {
+        let seen = TenantFingerprints::default();
+        assert!(seen.changed(&tenant(1, 0, "True")), "first sight requeues");
+        assert!(
+            !seen.changed(&tenant(1, 1, "True")),
+            "a counter tick must not requeue"
+        );
+        assert!(!seen.changed(&tenant(1, 7, "True")));
+        assert!(
+            seen.changed(&tenant(2, 7, "True")),
+            "a spec change (generation) requeues"
+        );
+        assert!(
+            seen.changed(&tenant(2, 7, "False")),
+            "a condition change requeues"
+        );
+        assert!(!seen.changed(&tenant(2, 8, "False")));
+    }
+}
