@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::policy::PolicyRegistry;
 use crate::reconcile::tenant::{ModuleLoader, TenantLoader, tenants_using};
-use crate::reconcile::{Context, Settings, children, cluster, seed, tenant};
+use crate::reconcile::{Context, Settings, children, cluster, plan_queue, seed, tenant};
 
 /// How to run the controllers. Build with [`ControllerConfig::new`] and adjust fields.
 #[derive(Debug)]
@@ -309,6 +309,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             )
             .for_each(|_| async {}),
     ));
+    tasks.push(tokio::spawn(plan_queue::run(ctx.clone(), shutdown())));
     let c = ctx.clone();
     let tenants_ready = ctx.tenants.clone();
     let seeds_ready = ctx.seeds.clone();

@@ -28,7 +28,7 @@ use crate::crd::{
 use crate::decision::DecisionOutcome;
 use crate::error::{Error, Result, kube_err};
 use crate::policy::{DecideEnv, Decided, emit, record};
-use crate::reconcile::{Context, children, upgrades};
+use crate::reconcile::{Context, children};
 
 /// Reconciles one ManagedCluster.
 ///
@@ -69,10 +69,8 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
         write_status(&ctx, &api, &mc, r.st.clone()).await?;
     }
     if action.plan_upgrades {
-        let plan = upgrades::plan_tenant(&ctx, &mc.spec.tenant).await?;
-        if let Some(at) = plan.recheck_at {
-            r.requeue_at(at);
-        }
+        // The planner task plans the tenant once this instant's burst of events has settled.
+        ctx.plans.request(&mc.spec.tenant, r.now);
     }
     Ok(Action::requeue(r.requeue))
 }

@@ -8,6 +8,7 @@
 pub mod children;
 pub mod cluster;
 pub mod placements;
+pub mod plan_queue;
 pub mod seed;
 pub mod tenant;
 pub mod upgrades;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub resync: Duration,
     /// Entries kept in each bounded status list (default 10; remediation history 20).
     pub history_len: usize,
+    /// How long the planner waits after a tenant's first plan request before planning, so a
+    /// burst of cluster events becomes one plan (default 100 ms; see [`plan_queue`]).
+    pub plan_coalesce: Duration,
 }
 
 impl Default for Settings {
@@ -54,6 +58,7 @@ impl Default for Settings {
             unhealthy_threshold: Duration::from_secs(60),
             resync: Duration::from_secs(300),
             history_len: 10,
+            plan_coalesce: Duration::from_millis(100),
         }
     }
 }
@@ -80,6 +85,7 @@ pub struct Context {
     pub tenants: Store<Tenant>,
     pub(crate) placements: tokio::sync::Mutex<placements::PlacementBook>,
     pub(crate) planner: tokio::sync::Mutex<upgrades::PlannerState>,
+    pub(crate) plans: plan_queue::PlanQueue,
     pub(crate) rate: Mutex<RateLedger>,
     pub(crate) seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
     pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
@@ -128,6 +134,7 @@ impl Context {
             tenants,
             placements: Default::default(),
             planner: Default::default(),
+            plans: Default::default(),
             rate: Default::default(),
             seed_namespaces,
             degraded: Default::default(),

@@ -59,6 +59,10 @@ pub async fn start(
     // interleaving of reconciles independent of how fast policy calls return from the
     // blocking pool, so the same scenario gives the same decisions.
     config.concurrency = 1;
+    // Plan as soon as the instant's events have settled: under the paused clock the planner's
+    // sleep ends only when every task is idle, and the shortest sleep keeps the plan closest to
+    // the events that asked for it (tokio's timer resolution is 1 ms).
+    config.settings.plan_coalesce = std::time::Duration::from_millis(1);
     if let Some(secs) = resync {
         config.settings.resync = std::time::Duration::from_secs(secs.max(1) as u64);
     }

@@ -1,0 +1,149 @@
+//! When tenants' upgrades are planned: a queue of per-tenant plan requests and the one task that
+//! works through it.
+//!
+//! Cluster reconciles do not plan; they [`PlanQueue::request`] a plan for their tenant and return.
+//! The planner task ([`run`]) waits [`Settings::plan_coalesce`](super::Settings) after the first
+//! request, then plans every tenant that is due, one at a time, in name order. Two reasons:
+//!
+//! - **Coalescing.** A burst of cluster events (a wave finishing, a resync, a watch restart)
+//!   becomes one plan per tenant instead of one LIST and one fingerprint check per event.
+//! - **Determinism.** kube-runtime releases objects that are due in the same instant in hash
+//!   order, which differs between processes. A plan taken in the middle of such a burst sees
+//!   some of the burst's writes and not others, so the policy's input (and its ledger hash)
+//!   would differ between two runs of one simulation. Under a paused clock, the coalescing
+//!   sleep only ends once every task has gone idle, so the plan sees the instant's settled
+//!   state, and tenants are planned in the same order every run.
+//!
+//! Rechecks go through the same queue: the policy's `recheck_at`, the 30 s retry when caps held
+//! steps back, and the backoff after an API error.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleetward_sdk::wire::Timestamp;
+use tokio::sync::Notify;
+
+use super::{Context, upgrades};
+
+/// Tenants waiting for a plan, each with the earliest time it is wanted.
+#[derive(Debug, Default)]
+pub struct PlanQueue {
+    due: Mutex<BTreeMap<String, Timestamp>>,
+    wake: Notify,
+}
+
+impl PlanQueue {
+    /// Asks for `tenant` to be planned at `at` or later (an earlier request wins).
+    pub fn request(&self, tenant: &str, at: Timestamp) {
+        if let Ok(mut due) = self.due.lock() {
+            due.entry(tenant.to_string())
+                .and_modify(|t| *t = (*t).min(at))
+                .or_insert(at);
+        }
+        self.wake.notify_one();
+    }
+
+    /// The earliest requested time, if any tenant waits.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.due
+            .lock()
+            .ok()
+            .and_then(|due| due.values().min().copied())
+    }
+
+    /// Removes and returns the tenants due at `now`, in name order.
+    pub fn take_due(&self, now: Timestamp) -> Vec<String> {
+        let Ok(mut due) = self.due.lock() else {
+            return Vec::new();
+        };
+        let ready: Vec<String> = due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &ready {
+            due.remove(t);
+        }
+        ready
+    }
+}
+
+/// Works the queue until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let now = ctx.clock.now();
+        let wait = ctx
+            .plans
+            .next_due()
+            .map(|at| Duration::from_secs((at.0 - now.0).max(0) as u64));
+        if wait != Some(Duration::ZERO) {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = ctx.plans.wake.notified() => {}
+                () = sleep_or_forever(wait) => {}
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(ctx.settings.plan_coalesce) => {}
+        }
+        let now = ctx.clock.now();
+        for tenant in ctx.plans.take_due(now) {
+            plan_one(&ctx, &tenant, now).await;
+        }
+    }
+}
+
+async fn sleep_or_forever(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Plans one tenant and queues its recheck (or its retry after an error).
+async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
+    let key = format!("plan/{tenant}");
+    match upgrades::plan_tenant(ctx, tenant).await {
+        Ok(plan) => {
+            ctx.backoff.reset(&key);
+            if let Some(at) = plan.recheck_at {
+                ctx.plans.request(tenant, at);
+            }
+        }
+        Err(e) => {
+            ctx.metrics.reconcile_error("planner", e.metric_label());
+            let delay = ctx.backoff.next(&key);
+            tracing::warn!(tenant, error = %e, retry_in = ?delay, "upgrade planning failed");
+            let secs = delay.as_secs().max(1) as i64;
+            ctx.plans.request(tenant, Timestamp(now.0 + secs));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_request_wins_and_due_tenants_come_out_in_name_order() {
+        let q = PlanQueue::default();
+        q.request("zeta", Timestamp(100));
+        q.request("alpha", Timestamp(130));
+        q.request("alpha", Timestamp(90));
+        q.request("alpha", Timestamp(120));
+        q.request("mid", Timestamp(200));
+        assert_eq!(q.next_due(), Some(Timestamp(90)));
+        assert_eq!(q.take_due(Timestamp(100)), ["alpha", "zeta"]);
+        assert_eq!(q.next_due(), Some(Timestamp(200)));
+        assert!(q.take_due(Timestamp(199)).is_empty());
+        assert_eq!(q.take_due(Timestamp(200)), ["mid"]);
+        assert_eq!(q.next_due(), None);
+    }
+}
