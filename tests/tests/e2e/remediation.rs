@@ -141,6 +141,23 @@ async fn ladder_follows_policy_and_rate_limits() -> Result<()> {
         g.iter()
             .any(|c| remediating_reason(c).as_deref() == Some("RateLimited"))
     );
+
+    // Escalated and still unhealthy: the host re-asks at most once per unhealthy threshold
+    // (60 s), not on every reconcile (a past due time once meant a requeue every second).
+    let asked = |h: &Harness| {
+        h.decisions()
+            .iter()
+            .filter(|r| r.tenant == "acme" && r.kind == DecisionKind::Remediation)
+            .count()
+    };
+    let before = asked(&h);
+    let window = Duration::from_secs(1800);
+    tokio::time::sleep(window).await;
+    let reasks = asked(&h) - before;
+    assert!(
+        reasks >= 1 && reasks <= (window.as_secs() / 60 + 1) as usize,
+        "{reasks} remediation asks in {window:?} after escalation"
+    );
     h.stop_controller().await;
     Ok(())
 }

@@ -753,11 +753,14 @@ impl Run<'_> {
             return Ok(());
         }
         let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
+        // Come back when the oldest problem becomes due; once it is due, the paths below set
+        // the requeue (a past instant here would mean a requeue every second).
         if let Some(first) = self
             .st
             .problems
             .first()
             .and_then(|p| Timestamp::parse(&p.since).ok())
+            .filter(|first| first.0 + threshold > self.now.0)
         {
             self.requeue_at(Timestamp(first.0 + threshold));
         }
