@@ -1,10 +1,13 @@
 //! Native test helpers: run a policy's fixture directory under plain `cargo test`.
 //!
 //! The fixture format is the one `fleetward policy test DIR` reads (one JSON case per file,
-//! optional `suite.json` defaults; see `docs/policies.md`). Here each case runs through the
-//! policy crate's generated `dispatch` function — the code the Wasm exports call — so a policy
-//! author gets fast native feedback and the compiled module is held to the same expectations by
-//! the CLI. (kubewarden's `policy-sdk-rust` `test.rs` plays the same role.)
+//! optional `suite.json` defaults; see `docs/policy-testing.md`), and this module is its only
+//! parser and matcher: the CLI loads directories with [`load_fixture_dir`], judges results with
+//! [`check`] and reports with [`run_fixtures_with`], supplying only how a case is called (the
+//! Wasm engine). Here each case runs through the policy crate's generated `dispatch` function —
+//! the code the Wasm exports call — so a policy author gets fast native feedback and the compiled
+//! module is held to the same expectations by the CLI. (kubewarden's `policy-sdk-rust` `test.rs`
+//! plays the same role.)
 //!
 //! ```ignore
 //! #[test]
@@ -23,7 +26,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -55,6 +60,12 @@ pub enum FixtureError {
     MissingNow {
         /// The case file.
         path: PathBuf,
+    },
+    /// The directory holds no case file (a suite that asserts nothing must not pass).
+    #[error("no fixture cases (*.json other than suite.json) in {dir}")]
+    NoCases {
+        /// The directory.
+        dir: PathBuf,
     },
 }
 
@@ -108,10 +119,70 @@ pub enum Expect {
     Decision(Value),
     /// The call fails with this error kind (and code, if given).
     Error(ExpectedError),
-    /// JSON-pointer partial asserts: each pointer's value equals the given JSON, or matches
-    /// `{"$len": n}` (array/object/string length) or `{"$contains": "text"}` (substring of the
-    /// string, or of the compact JSON of a non-string).
-    Matches(BTreeMap<String, Value>),
+    /// JSON-pointer partial asserts (keys are RFC 6901 pointers, checked when the case is read).
+    #[serde(deserialize_with = "pointers")]
+    Matches(BTreeMap<String, Operator>),
+}
+
+/// One `matches` assertion. Objects with a `$` key are operators, checked when the case is read
+/// (an unknown or malformed operator is an error, not an equality that silently never holds).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operator {
+    /// A plain value: the value at the pointer equals it.
+    Equals(Value),
+    /// `{"$len": n}`: the array (object, string) at the pointer has `n` elements (entries,
+    /// characters).
+    Len(u64),
+    /// `{"$contains": x}`: the string at the pointer contains the string `x`, or the array at
+    /// the pointer has an element equal to `x`.
+    Contains(Value),
+}
+
+impl Operator {
+    /// Reads an assertion as written in a case.
+    ///
+    /// # Errors
+    /// A message when an operator object is malformed or unknown.
+    pub fn from_json(value: Value) -> Result<Operator, String> {
+        let Value::Object(map) = &value else {
+            return Ok(Operator::Equals(value));
+        };
+        if !map.keys().any(|k| k.starts_with('$')) {
+            return Ok(Operator::Equals(value));
+        }
+        let mut ops = map.iter();
+        let (Some((op, arg)), None) = (ops.next(), ops.next()) else {
+            return Err("an operator object ($len, $contains) must have exactly one key".into());
+        };
+        match op.as_str() {
+            "$len" => arg
+                .as_u64()
+                .map(Operator::Len)
+                .ok_or_else(|| format!("$len needs a non-negative integer, got {arg}")),
+            "$contains" => Ok(Operator::Contains(arg.clone())),
+            other => Err(format!(
+                "unknown operator {other:?} (known: $len, $contains)"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Operator {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Operator::from_json(Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// Reads `matches`, refusing keys that are not JSON pointers (`seed` instead of `/seed` would
+/// otherwise only fail at run time, as "missing").
+fn pointers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Operator>, D::Error> {
+    let map = BTreeMap::<String, Operator>::deserialize(d)?;
+    match map.keys().find(|p| !(p.is_empty() || p.starts_with('/'))) {
+        Some(bad) => Err(D::Error::custom(format!(
+            "matches key {bad:?} is not a JSON pointer (empty, or starting with '/')"
+        ))),
+        None => Ok(map),
+    }
 }
 
 /// An expected failure.
@@ -123,6 +194,48 @@ pub struct ExpectedError {
     /// The policy's error code, for `declined` and `config_rejected`.
     #[serde(default)]
     pub code: Option<String>,
+}
+
+/// A case with the suite's defaults applied: what the host is called with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResolvedCase<'a> {
+    /// Which decision to call.
+    pub decision: DecisionKind,
+    /// Decision time (the case's, else the suite's).
+    pub now: Timestamp,
+    /// Tenant (the case's, else the suite's, else `test`).
+    pub tenant: &'a str,
+    /// Config (the case's, else the suite's, else `null`).
+    pub config: &'a Value,
+    /// The decision request.
+    pub request: &'a Value,
+}
+
+/// Tenant used when neither the case nor `suite.json` names one.
+pub const DEFAULT_TENANT: &str = "test";
+
+static NULL: Value = Value::Null;
+
+impl Case {
+    /// Applies the suite's defaults. A case without `now` in a suite without one (refused by
+    /// [`load_fixture_dir`]) gets time 0.
+    pub fn resolve<'a>(&'a self, suite: &'a Suite) -> ResolvedCase<'a> {
+        ResolvedCase {
+            decision: self.decision,
+            now: self.now.or(suite.now).unwrap_or_default(),
+            tenant: self
+                .tenant
+                .as_deref()
+                .or(suite.tenant.as_deref())
+                .unwrap_or(DEFAULT_TENANT),
+            config: self
+                .config
+                .as_ref()
+                .or(suite.config.as_ref())
+                .unwrap_or(&NULL),
+            request: &self.request,
+        }
+    }
 }
 
 /// A loaded case with its name (file stem) and path.
@@ -150,7 +263,7 @@ pub struct FixtureDir {
 /// Reads a fixture directory.
 ///
 /// # Errors
-/// [`FixtureError`] naming the file that cannot be read or parsed.
+/// [`FixtureError`] naming the file that cannot be read or parsed, or `NoCases`.
 pub fn load_fixture_dir(dir: impl AsRef<Path>) -> Result<FixtureDir, FixtureError> {
     let dir = dir.as_ref();
     let io = |path: &Path| {
@@ -182,6 +295,11 @@ pub fn load_fixture_dir(dir: impl AsRef<Path>) -> Result<FixtureDir, FixtureErro
                 .unwrap_or_default();
             fixtures.push(Fixture { name, path, case });
         }
+    }
+    if fixtures.is_empty() {
+        return Err(FixtureError::NoCases {
+            dir: dir.to_path_buf(),
+        });
     }
     for fixture in &fixtures {
         if fixture.case.now.is_none() && suite.now.is_none() {
@@ -279,27 +397,17 @@ fn decode(output: &str, error_kind: &'static str) -> Result<Value, CallError> {
 /// The input envelopes the host sends for a case, in order: `validate_config` (sent only when
 /// the policy exports it) and the decision, after applying the suite's defaults.
 pub fn case_envelopes(suite: &Suite, case: &Case) -> [(CallKind, String); 2] {
-    let now = case.now.or(suite.now).unwrap_or_default();
-    let tenant = case
-        .tenant
-        .as_deref()
-        .or(suite.tenant.as_deref())
-        .unwrap_or("test");
-    let config = case
-        .config
-        .as_ref()
-        .or(suite.config.as_ref())
-        .cloned()
-        .unwrap_or(Value::Null);
-    let call = CallKind::from(case.decision);
+    let r = case.resolve(suite);
+    let call = CallKind::from(r.decision);
+    let validate = CallKind::ValidateConfig;
     [
         (
-            CallKind::ValidateConfig,
-            input_envelope(CallKind::ValidateConfig, now, tenant, &config, &Value::Null),
+            validate,
+            input_envelope(validate, r.now, r.tenant, r.config, &Value::Null),
         ),
         (
             call,
-            input_envelope(call, now, tenant, &config, &case.request),
+            input_envelope(call, r.now, r.tenant, r.config, r.request),
         ),
     ]
 }
@@ -325,7 +433,8 @@ pub fn run_case(exports: &PolicyExports, suite: &Suite, case: &Case) -> Result<V
     decode(&output, "declined")
 }
 
-/// Checks a call's result against a case's expectation.
+/// Checks a call's result against a case's expectation. `actual` is what any runner produces:
+/// the decision, or the failure classified like the host's `PolicyError::metric_label()`.
 ///
 /// # Errors
 /// A readable explanation (with a line diff for decisions) when it does not match.
@@ -350,7 +459,9 @@ pub fn check(expect: &Expect, actual: &Result<Value, CallError>) -> Result<(), S
                 Ok(())
             } else {
                 Err(format!(
-                    "{}\nactual decision:\n{}",
+                    "{} of {} assertions failed:\n{}\nactual decision:\n{}",
+                    failures.len(),
+                    asserts.len(),
                     failures.join("\n"),
                     pretty(got)
                 ))
@@ -376,52 +487,40 @@ pub fn check(expect: &Expect, actual: &Result<Value, CallError>) -> Result<(), S
             want.kind,
             pretty(got)
         )),
-        (_, Err(got)) => Err(format!("expected a decision, got error {got}")),
+        (_, Err(got)) => Err(format!("expected a decision, the call failed: {got}")),
     }
 }
 
-fn check_pointer(actual: &Value, pointer: &str, want: &Value) -> Result<(), String> {
+fn check_pointer(actual: &Value, pointer: &str, want: &Operator) -> Result<(), String> {
     let Some(got) = actual.pointer(pointer) else {
         return Err(format!("{pointer}: missing in the decision"));
     };
-    if let Some(obj) = want.as_object().filter(|o| o.len() == 1) {
-        if let Some(len) = obj.get("$len") {
-            let got_len = match got {
-                Value::Array(a) => Some(a.len()),
-                Value::Object(o) => Some(o.len()),
-                Value::String(s) => Some(s.chars().count()),
-                _ => None,
-            };
-            return match (got_len, len.as_u64()) {
-                (Some(g), Some(w)) if g as u64 == w => Ok(()),
-                _ => Err(format!(
-                    "{pointer}: expected length {len}, got {}",
-                    compact(got)
-                )),
-            };
-        }
-        if let Some(needle) = obj.get("$contains") {
-            let needle = needle.as_str().unwrap_or_default();
-            let hay = got.as_str().map_or_else(|| compact(got), str::to_string);
-            return if hay.contains(needle) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{pointer}: expected to contain {needle:?}, got {}",
-                    compact(got)
-                ))
-            };
-        }
+    let holds = match want {
+        Operator::Equals(value) => got == value,
+        Operator::Len(n) => match got {
+            Value::Array(a) => a.len() as u64 == *n,
+            Value::Object(o) => o.len() as u64 == *n,
+            Value::String(s) => s.chars().count() as u64 == *n,
+            _ => false,
+        },
+        Operator::Contains(needle) => match (got, needle) {
+            (Value::String(hay), Value::String(needle)) => hay.contains(needle.as_str()),
+            (Value::Array(items), needle) => items.contains(needle),
+            _ => false,
+        },
+    };
+    if holds {
+        return Ok(());
     }
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!(
-            "{pointer}: expected {}, got {}",
-            compact(want),
-            compact(got)
-        ))
-    }
+    let expected = match want {
+        Operator::Equals(value) => compact(value),
+        Operator::Len(n) => format!("length {n}"),
+        Operator::Contains(needle) => format!("to contain {}", compact(needle)),
+    };
+    Err(format!(
+        "{pointer}: expected {expected}, got {}",
+        compact(got)
+    ))
 }
 
 /// One case's result.
@@ -429,6 +528,10 @@ fn check_pointer(actual: &Value, pointer: &str, want: &Value) -> Result<(), Stri
 pub struct CaseResult {
     /// Case name (file stem).
     pub name: String,
+    /// The case file.
+    pub path: PathBuf,
+    /// The case's description, shown with a failure.
+    pub description: Option<String>,
     /// `Err(explanation)` when it failed.
     pub outcome: Result<(), String>,
 }
@@ -438,6 +541,8 @@ pub struct CaseResult {
 pub struct Report {
     /// One per case, in file-name order.
     pub results: Vec<CaseResult>,
+    /// How long the run took, printed as `finished in …` when set.
+    pub elapsed: Option<Duration>,
 }
 
 impl Report {
@@ -458,15 +563,30 @@ impl fmt::Display for Report {
             let status = if r.outcome.is_ok() { "ok" } else { "FAILED" };
             writeln!(f, "test {} ... {status}", r.name)?;
         }
-        for r in &self.results {
-            if let Err(why) = &r.outcome {
-                writeln!(f, "\n---- {} ----\n{why}", r.name)?;
+        if self.failed() > 0 {
+            writeln!(f, "\nfailures:")?;
+            for r in &self.results {
+                if let Err(why) = &r.outcome {
+                    writeln!(f, "\n---- {} ({}) ----", r.name, r.path.display())?;
+                    if let Some(description) = &r.description {
+                        writeln!(f, "{description}")?;
+                    }
+                    writeln!(f, "{}", why.trim_end())?;
+                }
+            }
+            writeln!(f, "\nfailures:")?;
+            for r in self.results.iter().filter(|r| r.outcome.is_err()) {
+                writeln!(f, "    {}", r.name)?;
             }
         }
         let verdict = if self.failed() == 0 { "ok" } else { "FAILED" };
+        let elapsed = self
+            .elapsed
+            .map(|d| format!("; finished in {:.2}s", d.as_secs_f64()))
+            .unwrap_or_default();
         writeln!(
             f,
-            "\ntest result: {verdict}. {} passed; {} failed",
+            "\ntest result: {verdict}. {} passed; {} failed{elapsed}",
             self.passed(),
             self.failed()
         )?;
@@ -476,15 +596,29 @@ impl fmt::Display for Report {
 
 /// Runs every case of a loaded directory natively.
 pub fn run_fixtures(exports: &PolicyExports, dir: &FixtureDir) -> Report {
+    run_fixtures_with(dir, |suite, case| run_case(exports, suite, case))
+}
+
+/// Runs every case of a loaded directory through `call` (natively [`run_case`]; the CLI calls
+/// the compiled module in the engine) and checks each result against its expectation.
+pub fn run_fixtures_with(
+    dir: &FixtureDir,
+    mut call: impl FnMut(&Suite, &Case) -> Result<Value, CallError>,
+) -> Report {
     let results = dir
         .fixtures
         .iter()
         .map(|fx| CaseResult {
             name: fx.name.clone(),
-            outcome: check(&fx.case.expect, &run_case(exports, &dir.suite, &fx.case)),
+            path: fx.path.clone(),
+            description: fx.case.description.clone(),
+            outcome: check(&fx.case.expect, &call(&dir.suite, &fx.case)),
         })
         .collect();
-    Report { results }
+    Report {
+        results,
+        elapsed: None,
+    }
 }
 
 /// Loads and runs a fixture directory; panics with the report if it cannot be loaded, holds no
@@ -495,11 +629,6 @@ pub fn assert_fixture_dir(dir: impl AsRef<Path>, exports: &PolicyExports) -> Rep
         Ok(d) => d,
         Err(err) => panic!("fixture directory: {err}"),
     };
-    assert!(
-        !dir.fixtures.is_empty(),
-        "no fixture cases in {}",
-        dir.dir.display()
-    );
     let report = run_fixtures(exports, &dir);
     assert_eq!(report.failed(), 0, "fixtures failed:\n{report}");
     report
@@ -659,18 +788,135 @@ mod tests {
         assert_eq!(kind(c).kind, "decision_not_implemented");
     }
 
+    fn op(v: Value) -> Operator {
+        Operator::from_json(v).unwrap()
+    }
+
     #[test]
     fn pointer_matchers() {
         let got = json!({"seed": "eu-1", "scores": [1, 2], "reason": "least loaded"});
-        assert!(check_pointer(&got, "/seed", &json!("eu-1")).is_ok());
-        assert!(check_pointer(&got, "/scores", &json!({"$len": 2})).is_ok());
-        assert!(check_pointer(&got, "/scores", &json!({"$len": 3})).is_err());
-        assert!(check_pointer(&got, "/reason", &json!({"$contains": "least"})).is_ok());
-        assert!(check_pointer(&got, "/reason", &json!({"$contains": "most"})).is_err());
-        let err = check_pointer(&got, "/nope", &json!(1)).unwrap_err();
+        assert!(check_pointer(&got, "/seed", &op(json!("eu-1"))).is_ok());
+        assert!(check_pointer(&got, "/scores", &op(json!({"$len": 2}))).is_ok());
+        assert!(check_pointer(&got, "/scores", &op(json!({"$len": 3}))).is_err());
+        assert!(check_pointer(&got, "/reason", &op(json!({"$contains": "least"}))).is_ok());
+        assert!(check_pointer(&got, "/reason", &op(json!({"$contains": "most"}))).is_err());
+        let err = check_pointer(&got, "/nope", &op(json!(1))).unwrap_err();
         assert_eq!(err, "/nope: missing in the decision");
-        let err = check_pointer(&got, "/seed", &json!("eu-2")).unwrap_err();
+        let err = check_pointer(&got, "/seed", &op(json!("eu-2"))).unwrap_err();
         assert_eq!(err, r#"/seed: expected "eu-2", got "eu-1""#);
+    }
+
+    #[test]
+    fn len_counts_characters_and_contains_checks_array_elements() {
+        let got =
+            json!({"s": "héllo", "o": {"a": 1}, "n": 3, "tags": ["a", "bc"], "obj": {"k": "bc"}});
+        assert!(check_pointer(&got, "/s", &op(json!({"$len": 5}))).is_ok());
+        assert!(check_pointer(&got, "/o", &op(json!({"$len": 1}))).is_ok());
+        let err = check_pointer(&got, "/n", &op(json!({"$len": 1}))).unwrap_err();
+        assert_eq!(err, "/n: expected length 1, got 3");
+        assert!(check_pointer(&got, "/tags", &op(json!({"$contains": "bc"}))).is_ok());
+        // An element must be equal, not merely share text; a non-string needle never matches
+        // inside a string; objects are not searched.
+        assert!(check_pointer(&got, "/tags", &op(json!({"$contains": "b"}))).is_err());
+        assert!(check_pointer(&got, "/s", &op(json!({"$contains": 1}))).is_err());
+        let err = check_pointer(&got, "/obj", &op(json!({"$contains": "bc"}))).unwrap_err();
+        assert_eq!(err, r#"/obj: expected to contain "bc", got {"k":"bc"}"#);
+    }
+
+    #[test]
+    fn malformed_operators_and_pointers_are_refused_when_read() {
+        assert_eq!(op(json!({"a": 1})), Operator::Equals(json!({"a": 1})));
+        assert_eq!(
+            op(json!({"$contains": [1]})),
+            Operator::Contains(json!([1]))
+        );
+        let parse = |expect: Value| {
+            let text = json!({"decision": "placement", "request": {}, "expect": expect});
+            crate::json_path::from_str_with_path::<Case>(&text.to_string()).unwrap_err()
+        };
+        let err = parse(json!({"matches": {"/n": {"$len": -1}}}));
+        assert!(
+            err.contains("$len needs a non-negative integer, got -1"),
+            "{err}"
+        );
+        let err = parse(json!({"matches": {"/n": {"$size": 1}}}));
+        assert!(err.contains(r#"unknown operator "$size""#), "{err}");
+        let err = parse(json!({"matches": {"/n": {"$len": 1, "$contains": "x"}}}));
+        assert!(err.contains("exactly one key"), "{err}");
+        let err = parse(json!({"matches": {"seed": "eu-1"}}));
+        assert!(
+            err.contains(r#"matches key "seed" is not a JSON pointer"#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_generic_runner_sees_the_resolved_case_and_its_failures_are_specific() {
+        let dir = FixtureDir {
+            dir: "d".into(),
+            suite: Suite {
+                tenant: Some("acme".into()),
+                now: Some(Timestamp(60)),
+                ..Suite::default()
+            },
+            fixtures: vec![Fixture {
+                name: "declines".into(),
+                path: "d/declines.json".into(),
+                case: Case {
+                    description: Some("a decision is wanted".into()),
+                    ..case(json!({"x": 1}), None)
+                },
+            }],
+        };
+        let mut seen = Vec::new();
+        let mut report = run_fixtures_with(&dir, |suite, case| {
+            let r = case.resolve(suite);
+            seen.push((
+                r.tenant.to_string(),
+                r.now,
+                r.config.clone(),
+                r.request.clone(),
+            ));
+            Err(CallError {
+                kind: "timed_out",
+                code: None,
+                message: "timed out after 100ms".into(),
+            })
+        });
+        // The case's own `now` wins over the suite's; tenant and config fall back.
+        let want = (
+            "acme".to_string(),
+            Timestamp(0),
+            Value::Null,
+            json!({"x": 1}),
+        );
+        assert_eq!(seen, vec![want]);
+        report.elapsed = Some(Duration::from_millis(1500));
+        let text = report.to_string();
+        assert!(
+            text.contains(
+                "---- declines (d/declines.json) ----\na decision is wanted\n\
+                 expected a decision, the call failed: timed_out: timed out after 100ms\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\nfailures:\n    declines\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "test result: FAILED. 0 passed; 1 failed; finished in 1.50s\n0 passed, 1 failed\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_cases_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("fw-fixtures-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("suite.json"), r#"{"tenant": "acme"}"#).unwrap();
+        let err = load_fixture_dir(&dir).unwrap_err();
+        assert!(matches!(err, FixtureError::NoCases { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::fixture::FixtureError;
+use fleetward_sdk::testing::FixtureError;
 
 /// `--help` text listing the exit codes.
 pub const EXIT_CODES_HELP: &str = "\

@@ -15,7 +15,6 @@
 pub mod crds;
 pub mod emulator;
 pub mod exit;
-pub mod fixture;
 pub mod policy;
 pub mod run;
 pub mod simulate;

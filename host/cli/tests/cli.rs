@@ -368,13 +368,16 @@ fn test_counts_passes_and_shows_a_diff_for_failures() {
     assert!(out.contains("test a-exact ... ok"), "{out}");
     assert!(out.contains("test b-matches ... ok"), "{out}");
     assert!(out.contains("test c-wrong-seed ... FAILED"), "{out}");
-    assert!(out.contains("---- c-wrong-seed"), "{out}");
-    assert!(out.contains("-   \"seed\": \"eu-9\""), "{out}");
-    assert!(out.contains("+   \"seed\": \"eu-1\""), "{out}");
+    assert!(out.contains("---- c-wrong-seed ("), "{out}");
+    assert!(out.contains("c-wrong-seed.json) ----\n"), "file named: {out}");
+    assert!(out.contains("decision differs (-expected +actual):\n"), "{out}");
+    assert!(out.contains("\n-  \"seed\": \"eu-9\"\n"), "{out}");
+    assert!(out.contains("\n+  \"seed\": \"eu-1\"\n"), "{out}");
     assert!(
-        out.contains("    \"reason\": \"always eu-1\""),
+        out.contains("\n   \"reason\": \"always eu-1\""),
         "unchanged line as context: {out}"
     );
+    assert!(out.contains("\nfailures:\n    c-wrong-seed\n"), "{out}");
     assert!(
         out.contains("test result: FAILED. 2 passed; 1 failed"),
         "{out}"
@@ -442,6 +445,35 @@ fn test_expected_errors_and_malformed_fixtures() {
     let o = fleetward(&["policy", "test", dir.to_str().unwrap(), "--module", &module]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+
+    // Operators are checked when the case is read: the file and the bad operator are named.
+    let bad_op = scratch("test-bad-operator");
+    let mut typo = case.clone();
+    typo["expect"] = json!({"matches": {"/seed": {"$lenght": 1}}});
+    write(&bad_op, "typo.json", typo.to_string());
+    let o = fleetward(&[
+        "policy",
+        "test",
+        bad_op.to_str().unwrap(),
+        "--module",
+        &module,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("typo.json"), "{err}");
+    assert!(err.contains(r#"unknown operator "$lenght""#), "{err}");
+
+    // A directory without a case file asserts nothing: a usage error, not a pass.
+    let no_cases = scratch("test-no-cases");
+    let o = fleetward(&[
+        "policy",
+        "test",
+        no_cases.to_str().unwrap(),
+        "--module",
+        &module,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no fixture cases"), "{}", stderr(&o));
 
     let empty = scratch("test-no-module");
     write(&empty, "x.json", case.to_string());

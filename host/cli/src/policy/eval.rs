@@ -94,6 +94,6 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     );
     writeln!(err, "fuel used: {fuel}")?;
     writeln!(err, "duration: {:.3?}", outcome.duration)?;
-    writeln!(out, "{}", crate::fixture::pretty(&outcome.decision))?;
+    writeln!(out, "{}", super::pretty(&outcome.decision))?;
     Ok(Status::Ok)
 }

@@ -38,7 +38,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<Status, CliError> 
     }
     if args.json {
         let doc = to_json(&args.module, &info);
-        writeln!(out, "{}", crate::fixture::pretty(&doc))?;
+        writeln!(out, "{}", super::pretty(&doc))?;
     } else {
         write_text(&args.module, &info, out)?;
     }

@@ -10,6 +10,8 @@ pub mod test;
 
 use std::io::Write;
 
+use serde_json::Value;
+
 use crate::exit::{CliError, EXIT_CODES_HELP, Status};
 
 /// The `policy` subcommands.
@@ -43,4 +45,9 @@ pub fn run(
         PolicyCommand::Eval(args) => eval::run(args, out, err),
         PolicyCommand::Test(args) => test::run(args, out),
     }
+}
+
+/// Pretty JSON for stdout; serialising a `Value` cannot fail, but stay total anyway.
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }

@@ -1,16 +1,16 @@
 //! The CLI's only contact with `fleetward-engine`: start it, load modules from paths, and turn
-//! its errors into exit statuses, one-line messages and fixture [`Actual`]s.
+//! its errors into exit statuses, one-line messages and fixture results ([`CallError`]s).
 //!
 //! Keeping the adapter in one file means an engine API change touches one place.
 
 use std::path::Path;
 
 use fleetward_engine::{Engine, EngineConfig, Limits, PolicyError, PolicyErrorKind, PolicyModule};
+use fleetward_sdk::testing::CallError;
 use fleetward_sdk::wire::CallKind;
 use serde_json::Value;
 
 use crate::exit::{CliError, Status, one_line_chain};
-use crate::fixture::Actual;
 
 /// Limit flags shared by `eval` and `test`. Unset flags keep the engine's defaults.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -157,16 +157,17 @@ pub fn policy_error(err: PolicyError) -> CliError {
     }
 }
 
-/// The fixture view of a failed call.
-pub fn actual_error(err: &PolicyError) -> Actual {
+/// The fixture view of a failed call: its metric label, the policy's code, and the one-line
+/// message naming tenant, module and call.
+pub fn call_error(err: &PolicyError) -> CallError {
     let code = match &err.kind {
         PolicyErrorKind::Declined { code, .. } | PolicyErrorKind::ConfigRejected { code, .. } => {
             Some(code.clone())
         }
         _ => None,
     };
-    Actual::Error {
-        kind: err.metric_label().to_string(),
+    CallError {
+        kind: err.metric_label(),
         code,
         message: format!("{}: {}", context(err), one_line_chain(&err.kind)),
     }
@@ -226,27 +227,21 @@ mod tests {
     }
 
     #[test]
-    fn actual_error_keeps_label_and_policy_code() {
+    fn call_error_keeps_label_and_policy_code() {
         let declined = error(PolicyErrorKind::Declined {
             code: "no_candidate".into(),
             message: "nothing fits".into(),
         });
-        let Actual::Error {
+        let CallError {
             kind,
             code,
             message,
-        } = actual_error(&declined)
-        else {
-            panic!("an error is an Actual::Error");
-        };
+        } = call_error(&declined);
         assert_eq!(kind, "declined");
         assert_eq!(code.as_deref(), Some("no_candidate"));
         assert!(message.contains("nothing fits"), "{message}");
-        let trap = error(PolicyErrorKind::StackExhausted);
-        assert!(matches!(
-            actual_error(&trap),
-            Actual::Error { code: None, ref kind, .. } if kind == "stack_exhausted"
-        ));
+        let trap = call_error(&error(PolicyErrorKind::StackExhausted));
+        assert_eq!((trap.kind, trap.code), ("stack_exhausted", None));
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! `fleetward policy test DIR`: run a fixture directory against a module, like `cargo test`.
 //!
-//! The shell around [`crate::fixture`]: it loads the module once, binds it per case (each case
-//! may carry its own tenant and config), calls the decision and prints the verdicts. A case whose
-//! config the module rejects is an [`Actual::Error`] like any other, so fixtures can assert on
-//! `config_rejected` too.
+//! The fixture format, the matching rules and the report are the SDK's
+//! ([`fleetward_sdk::testing`], shared with a policy crate's native `cargo test`); this module
+//! only supplies how a case is called: it loads the module once, binds it per case (each case
+//! may carry its own tenant and config) and calls the decision in the engine. A config the
+//! module rejects is a `config_rejected` error like any other, so fixtures can assert on it.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use fleetward_engine::{Engine, Limits, PolicyModule};
+use fleetward_sdk::testing::{CallError, ResolvedCase, load_fixture_dir, run_fixtures_with};
+use serde_json::Value;
 
 use super::runtime::{self, LimitArgs};
 use crate::exit::{CliError, Status};
-use crate::fixture::{self, Actual, Case, Mismatch};
 
 /// Arguments of `policy test`.
 #[derive(Clone, Debug, clap::Args)]
@@ -33,11 +35,11 @@ pub struct TestArgs {
 /// Unreadable or malformed fixtures, missing module (2); module rejected at load (3).
 pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<Status, CliError> {
     let started = Instant::now();
-    let fixtures = fixture::load_dir(&args.dir)?;
+    let fixtures = load_fixture_dir(&args.dir)?;
     let module_path = args
         .module
         .clone()
-        .or_else(|| fixtures.module.clone())
+        .or_else(|| fixtures.suite.module.as_ref().map(|m| fixtures.dir.join(m)))
         .ok_or_else(|| CliError::NoModule {
             dir: args.dir.clone(),
         })?;
@@ -45,7 +47,7 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<Status, CliError> {
     let engine = runtime::engine(&limits)?;
     let module = runtime::load(&engine, &module_path)?;
 
-    let n = fixtures.cases.len();
+    let n = fixtures.fixtures.len();
     let plural = if n == 1 { "" } else { "s" };
     writeln!(
         out,
@@ -54,42 +56,12 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<Status, CliError> {
         module_path.display(),
         module.digest()
     )?;
-    let mut failures: Vec<(&Case, Mismatch)> = Vec::new();
-    for case in &fixtures.cases {
-        let actual = run_case(&engine, &module, case, &limits);
-        match fixture::check(&case.expect, &actual) {
-            Ok(()) => writeln!(out, "test {} ... ok", case.name)?,
-            Err(mismatch) => {
-                writeln!(out, "test {} ... FAILED", case.name)?;
-                failures.push((case, mismatch));
-            }
-        }
-    }
-
-    if !failures.is_empty() {
-        writeln!(out, "\nfailures:")?;
-        for (case, mismatch) in &failures {
-            writeln!(out, "\n---- {} ({}) ----", case.name, case.path.display())?;
-            if let Some(description) = &case.description {
-                writeln!(out, "{description}")?;
-            }
-            write!(out, "{}", mismatch.render())?;
-        }
-        writeln!(out, "\nfailures:")?;
-        for (case, _) in &failures {
-            writeln!(out, "    {}", case.name)?;
-        }
-    }
-    let failed = failures.len();
-    let passed = n - failed;
-    let verdict = if failed == 0 { "ok" } else { "FAILED" };
-    writeln!(
-        out,
-        "\ntest result: {verdict}. {passed} passed; {failed} failed; finished in {:.2}s\n",
-        started.elapsed().as_secs_f64()
-    )?;
-    writeln!(out, "{passed} passed, {failed} failed")?;
-    Ok(if failed == 0 {
+    let mut report = run_fixtures_with(&fixtures, |suite, case| {
+        run_case(&engine, &module, &case.resolve(suite), &limits)
+    });
+    report.elapsed = Some(started.elapsed());
+    write!(out, "{report}")?;
+    Ok(if report.failed() == 0 {
         Status::Ok
     } else {
         Status::Failed
@@ -97,13 +69,17 @@ pub fn run(args: &TestArgs, out: &mut dyn Write) -> Result<Status, CliError> {
 }
 
 /// Binds the module for the case's tenant and config, and calls the decision.
-fn run_case(engine: &Engine, module: &PolicyModule, case: &Case, limits: &Limits) -> Actual {
-    let policy = match engine.bind(module, &case.tenant, case.config.clone(), limits.clone()) {
-        Ok(policy) => policy,
-        Err(err) => return runtime::actual_error(&err),
-    };
-    match policy.call_json_blocking(case.decision, &case.request, case.now) {
-        Ok(outcome) => Actual::Decision(outcome.decision),
-        Err(err) => runtime::actual_error(&err),
-    }
+fn run_case(
+    engine: &Engine,
+    module: &PolicyModule,
+    case: &ResolvedCase<'_>,
+    limits: &Limits,
+) -> Result<Value, CallError> {
+    let policy = engine
+        .bind(module, case.tenant, case.config.clone(), limits.clone())
+        .map_err(|err| runtime::call_error(&err))?;
+    policy
+        .call_json_blocking(case.decision, case.request, case.now)
+        .map(|outcome| outcome.decision)
+        .map_err(|err| runtime::call_error(&err))
 }

@@ -2,9 +2,12 @@
 //! steps through the invariants, and start admitted steps by persisting them in the cluster's
 //! `status.inProgress` (the cluster reconciler then renders the new version).
 //!
-//! Planning is serialised fleet-wide (one mutex) and reads a fresh LIST, so the concurrency caps
-//! count every step in flight, including steps started a moment ago. A tenant whose inputs did
-//! not change since its last plan is not asked again before the policy's `recheck_at`.
+//! Planning runs in one task ([`super::plan_queue`]) and reads a fresh LIST, so the concurrency
+//! caps count every step in flight, including steps started a moment ago. A tenant whose inputs
+//! did not change since its last plan is not asked again before the policy's `recheck_at`; and
+//! when the reflector cache shows nothing moved (same resource versions for the tenant's
+//! clusters, same steps in flight fleet-wide) the LIST itself is skipped, so a resync of a
+//! waiting fleet costs no API reads.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,8 +36,38 @@ pub struct PlannerState {
 
 #[derive(Debug, Clone)]
 struct LastPlan {
+    /// Hash of the policy input and the caps' view (from the fresh LIST).
     fingerprint: String,
+    /// Hash of the cache's view, taken before the LIST (see [`cache_fingerprint`]).
+    cached: String,
     recheck_at: Option<Timestamp>,
+}
+
+/// What the reflector cache says of the tenant's clusters (resource versions) and of the steps
+/// in flight fleet-wide. Unchanged since the last plan means the LIST would show nothing new
+/// that this controller has been told about; a change arriving later requests a new plan.
+fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
+    let mut mine: Vec<(String, String, String)> = Vec::new();
+    let mut in_flight = 0u64;
+    for c in ctx.clusters.state() {
+        if c.status.as_ref().is_some_and(|s| s.in_progress.is_some()) {
+            in_flight += 1;
+        }
+        if c.spec.tenant == tenant {
+            mine.push((
+                c.namespace().unwrap_or_default(),
+                c.name_any(),
+                c.resource_version().unwrap_or_default(),
+            ));
+        }
+    }
+    mine.sort();
+    let mut h = Sha256::new();
+    h.update(in_flight.to_le_bytes());
+    for (ns, name, rv) in &mine {
+        h.update(format!("{ns}/{name}@{rv};"));
+    }
+    hex::encode(h.finalize())
 }
 
 /// The result of planning, for the caller's requeue and conditions.
@@ -163,6 +196,16 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
 pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
     let mut state = ctx.planner.lock().await;
     let now = ctx.clock.now();
+    let cached = cache_fingerprint(ctx, tenant);
+    if let Some(last) = state.last.get(tenant)
+        && last.cached == cached
+        && last.recheck_at.is_none_or(|r| now < r)
+    {
+        return Ok(PlanResult {
+            recheck_at: last.recheck_at,
+            failure: None,
+        });
+    }
     let api: Api<ManagedCluster> = Api::all(ctx.client.clone());
     let all = api
         .list(&ListParams::default())
@@ -203,10 +246,11 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
         h.update(format!("{in_flight:?}"));
         hex::encode(h.finalize())
     };
-    if let Some(last) = state.last.get(tenant)
+    if let Some(last) = state.last.get_mut(tenant)
         && last.fingerprint == fingerprint
         && last.recheck_at.is_none_or(|r| now < r)
     {
+        last.cached = cached;
         return Ok(PlanResult {
             recheck_at: last.recheck_at,
             failure: None,
@@ -243,6 +287,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
             tenant.into(),
             LastPlan {
                 fingerprint,
+                cached,
                 recheck_at: recheck,
             },
         );
@@ -405,6 +450,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
         tenant.into(),
         LastPlan {
             fingerprint,
+            cached,
             recheck_at: recheck,
         },
     );

@@ -55,10 +55,12 @@ pub async fn start(
     let mut config = ControllerConfig::new(Arc::new(loader));
     config.clock = Arc::new(VirtualClock::starting_at(start));
     config.decision_sink = Some(tx);
-    // One reconcile at a time per controller: on a single-threaded runtime this makes the
-    // interleaving of reconciles independent of how fast policy calls return from the
-    // blocking pool, so the same scenario gives the same decisions.
-    config.concurrency = 1;
+    // No concurrency cap. With a cap, kube-runtime parks the objects that are due while the cap
+    // is full in a HashSet and releases them in hash order, which differs between processes:
+    // the same scenario then made a different number of intermediate status writes per run.
+    // Uncapped, due objects start in their queue order; policy calls cannot reorder them
+    // because they answer inline (see `inline`).
+    config.concurrency = 0;
     // Plan as soon as the instant's events have settled: under the paused clock the planner's
     // sleep ends only when every task is idle, and the shortest sleep keeps the plan closest to
     // the events that asked for it (tokio's timer resolution is 1 ms).
