@@ -369,8 +369,14 @@ fn test_counts_passes_and_shows_a_diff_for_failures() {
     assert!(out.contains("test b-matches ... ok"), "{out}");
     assert!(out.contains("test c-wrong-seed ... FAILED"), "{out}");
     assert!(out.contains("---- c-wrong-seed ("), "{out}");
-    assert!(out.contains("c-wrong-seed.json) ----\n"), "file named: {out}");
-    assert!(out.contains("decision differs (-expected +actual):\n"), "{out}");
+    assert!(
+        out.contains("c-wrong-seed.json) ----\n"),
+        "file named: {out}"
+    );
+    assert!(
+        out.contains("decision differs (-expected +actual):\n"),
+        "{out}"
+    );
     assert!(out.contains("\n-  \"seed\": \"eu-9\"\n"), "{out}");
     assert!(out.contains("\n+  \"seed\": \"eu-1\"\n"), "{out}");
     assert!(
@@ -437,43 +443,29 @@ fn test_expected_errors_and_malformed_fixtures() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("1 passed, 0 failed"));
 
+    // Malformed fixtures are usage errors (2) whose message names the file and what is wrong.
+    let refused = |dir: &Path, wanted: &str| {
+        let o = fleetward(&["policy", "test", dir.to_str().unwrap(), "--module", &module]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(stderr(&o).contains(wanted), "{}", stderr(&o));
+    };
     write(
         &dir,
         "broken.json",
         r#"{"decision": "placement", "expectt": {}}"#,
     );
-    let o = fleetward(&["policy", "test", dir.to_str().unwrap(), "--module", &module]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
-
-    // Operators are checked when the case is read: the file and the bad operator are named.
+    refused(&dir, "broken.json");
+    // Operators are checked when the case is read.
     let bad_op = scratch("test-bad-operator");
     let mut typo = case.clone();
     typo["expect"] = json!({"matches": {"/seed": {"$lenght": 1}}});
     write(&bad_op, "typo.json", typo.to_string());
-    let o = fleetward(&[
-        "policy",
-        "test",
-        bad_op.to_str().unwrap(),
-        "--module",
-        &module,
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
-    assert!(err.contains("typo.json"), "{err}");
-    assert!(err.contains(r#"unknown operator "$lenght""#), "{err}");
-
-    // A directory without a case file asserts nothing: a usage error, not a pass.
-    let no_cases = scratch("test-no-cases");
-    let o = fleetward(&[
-        "policy",
-        "test",
-        no_cases.to_str().unwrap(),
-        "--module",
-        &module,
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no fixture cases"), "{}", stderr(&o));
+    refused(
+        &bad_op,
+        r#"typo.json: expect.matches./seed: unknown operator "$lenght""#,
+    );
+    // A directory without a case file asserts nothing: not a pass.
+    refused(&scratch("test-no-cases"), "no fixture cases");
 
     let empty = scratch("test-no-module");
     write(&empty, "x.json", case.to_string());
