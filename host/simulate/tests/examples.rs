@@ -1,0 +1,234 @@
+//! The shipped example scenarios (`examples/scenarios/`) do what their headers promise: each
+//! tenant's rules are visibly at work in the recording, and a run repeats byte for byte.
+//!
+//! These run the real controller on the emulator for a simulated week; the rollout test is the
+//! slowest in the workspace (two runs, about a minute in a dev build).
+
+use std::path::{Path, PathBuf};
+
+use fleetward_simulate::summary::TenantSummary;
+use fleetward_simulate::{SimulateArgs, SimulationExit, run};
+use serde_json::Value;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios")
+        .join(name)
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fleetward-ex-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn simulate(scenario: &str, out: &Path) -> SimulationExit {
+    let args = SimulateArgs::new(example(scenario), out);
+    let mut log: Vec<u8> = Vec::new();
+    let exit = run(&args, &mut log, false).expect("scenario runs");
+    assert!(
+        exit.violations.is_empty(),
+        "violations: {:?}\n{}",
+        exit.violations,
+        String::from_utf8_lossy(&log)
+    );
+    exit
+}
+
+fn json(dir: &Path, file: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join(file)).expect(file);
+    serde_json::from_str(&text).expect(file)
+}
+
+fn tenant<'a>(exit: &'a SimulationExit, name: &str) -> &'a TenantSummary {
+    exit.summary
+        .tenants
+        .iter()
+        .find(|t| t.tenant == name)
+        .unwrap_or_else(|| panic!("tenant {name} in summary"))
+}
+
+/// One cluster's recorded timeline.
+struct Track<'a>(&'a Value);
+
+impl Track<'_> {
+    fn name(&self) -> &str {
+        self.0["id"]["name"].as_str().unwrap_or_default()
+    }
+    fn tenant(&self) -> &str {
+        self.0["tenant"].as_str().unwrap_or_default()
+    }
+    fn seed(&self) -> &str {
+        self.0["seed"].as_str().unwrap_or_default()
+    }
+    /// When its first upgrade step (control plane) started.
+    fn upgrade_start(&self) -> i64 {
+        self.spans("control_plane")
+            .first()
+            .map(|s| s["start"].as_i64().unwrap_or_default())
+            .unwrap_or_else(|| panic!("{} has no control-plane span", self.name()))
+    }
+    fn completed(&self) -> i64 {
+        self.0["completed_at"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{} never completed", self.name()))
+    }
+    fn spans(&self, kind: &str) -> Vec<&Value> {
+        self.0["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["kind"]["kind"] == kind)
+            .collect()
+    }
+}
+
+fn tracks(spans: &Value) -> Vec<Track<'_>> {
+    spans
+        .as_array()
+        .expect("spans.json is a list")
+        .iter()
+        .map(Track)
+        .collect()
+}
+
+fn files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    ["report.html", "ledger.json", "summary.json", "spans.json"]
+        .into_iter()
+        .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
+        .collect()
+}
+
+#[test]
+fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
+    let (a, b) = (out_dir("rollout-a"), out_dir("rollout-b"));
+    let exit = simulate("rollout.yaml", &a);
+    simulate("rollout.yaml", &b);
+    for ((name, x), (_, y)) in files(&a).iter().zip(files(&b).iter()) {
+        assert!(x == y, "{name} differs between two runs of rollout.yaml");
+    }
+    for t in &exit.summary.tenants {
+        assert_eq!((t.upgraded, t.requested), (10, 10), "{}", t.tenant);
+    }
+    let spans = json(&a, "spans.json");
+    let all = tracks(&spans);
+    let of = |tenant: &str, prefix: &str| -> Vec<&Track<'_>> {
+        all.iter()
+            .filter(|t| t.tenant() == tenant && t.name().starts_with(prefix))
+            .collect()
+    };
+
+    // acme: canary first, then dev → staging → prod, each wave after the previous one has
+    // finished and baked for two hours.
+    let bake = 120 * 60;
+    let canary = of("acme", "canary");
+    let waves = [
+        canary,
+        of("acme", "dev-"),
+        of("acme", "staging-"),
+        of("acme", "prod-"),
+    ];
+    for pair in waves.windows(2) {
+        let done = pair[0].iter().map(|t| t.completed()).max().expect("wave");
+        for t in &pair[1] {
+            assert!(
+                t.upgrade_start() >= done + bake,
+                "acme {} started {} s after the previous wave finished (bake {bake} s)",
+                t.name(),
+                t.upgrade_start() - done
+            );
+        }
+    }
+    assert_eq!(tenant(&exit, "acme").waves, 4);
+
+    // globex: staging at once, prod only inside the weekend window (Sat/Sun 01:00-05:00 UTC).
+    for t in of("globex", "prod-") {
+        let start = t.upgrade_start();
+        let weekday = (start.div_euclid(86_400) + 4) % 7; // 1970-01-01 was a Thursday (4)
+        let minute_of_day = start.rem_euclid(86_400) / 60;
+        assert!(
+            (weekday == 6 || weekday == 0) && (60..300).contains(&minute_of_day),
+            "globex {} started outside its window (weekday {weekday}, minute {minute_of_day})",
+            t.name()
+        );
+    }
+    for t in of("globex", "staging-") {
+        let requested = t.0["requested_at"].as_i64().expect("requested_at");
+        assert!(
+            t.completed() - requested < 6 * 3600,
+            "globex {} (staging) waited {} s: only prod waits for the weekend",
+            t.name(),
+            t.completed() - requested
+        );
+    }
+
+    // initech: every control plane on an EU seed.
+    for t in of("initech", "app-") {
+        assert!(
+            ["eu-1", "eu-2"].contains(&t.seed()),
+            "initech {} placed on {}",
+            t.name(),
+            t.seed()
+        );
+    }
+}
+
+#[test]
+fn remediation_storm_is_recognised_as_a_seed_fault() {
+    let dir = out_dir("storm");
+    let exit = simulate("remediation-storm.yaml", &dir);
+    // The eight control planes on the dark seed are not remediated one by one ...
+    assert_eq!(tenant(&exit, "acme").remediations, 0);
+    // ... while the unrelated etcd failure and the broken machine on eu-2 are.
+    let ledger = json(&dir, "ledger.json");
+    let acted: Vec<String> = ledger
+        .as_array()
+        .expect("ledger is a list")
+        .iter()
+        .filter(|e| e["kind"] == "remediation")
+        .map(|e| format!("{} {}", e["clusters"][0], e["output_json"]))
+        .collect();
+    assert!(
+        acted
+            .iter()
+            .any(|a| a.contains("globex/web-2") && a.contains("restart_component")),
+        "{acted:#?}"
+    );
+    assert!(
+        acted
+            .iter()
+            .any(|a| a.contains("globex/web-3") && a.contains("recreate_machine")),
+        "{acted:#?}"
+    );
+    assert!(
+        acted.iter().all(|a| !a.contains("tenant-acme/")),
+        "{acted:#?}"
+    );
+}
+
+#[test]
+fn trapping_policy_falls_back_or_holds_per_tenant() {
+    let dir = out_dir("trap");
+    let exit = simulate("trapping-policy.yaml", &dir);
+    let (acme, globex, initech) = (
+        tenant(&exit, "acme"),
+        tenant(&exit, "globex"),
+        tenant(&exit, "initech"),
+    );
+    // Fallback: the built-in ordering takes over and the rollout completes.
+    assert!(
+        acme.policy_errors > 0 && acme.fallbacks == acme.policy_errors,
+        "{acme:?}"
+    );
+    assert_eq!(acme.upgraded, acme.requested);
+    // Hold: nothing moves, and the holds say why.
+    assert!(
+        globex.policy_errors > 0 && globex.fallbacks == 0,
+        "{globex:?}"
+    );
+    assert_eq!(globex.upgraded, 0);
+    assert!(globex.holds > 0);
+    // A neighbour's broken module changes nothing for initech.
+    assert_eq!((initech.policy_errors, initech.fallbacks), (0, 0));
+    assert_eq!(initech.upgraded, initech.requested);
+}
