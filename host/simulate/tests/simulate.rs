@@ -101,3 +101,35 @@ fn canary_goes_first_and_remediation_shows_on_the_timeline() {
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
     assert_eq!(html.matches(r#"<g class="cluster-row""#).count(), 4);
 }
+
+/// The periodic resync is a safety net, not a clock: every time-based step (a finished step
+/// freeing a place, a bake ending, an unhealthy threshold) schedules its own reconcile, so the
+/// recorded timeline is the same whether the controller resyncs every minute or every two hours.
+#[test]
+fn the_timeline_does_not_depend_on_the_resync_period() {
+    let yaml = std::fs::read_to_string(data("tiny.yaml")).expect("tiny.yaml");
+    let mut timelines = Vec::new();
+    for resync in ["1m", "2h"] {
+        let dir = out_dir(&format!("resync-{resync}"));
+        std::fs::create_dir_all(&dir).expect("out dir");
+        let scenario = dir.join("tiny.yaml");
+        let text = yaml.replacen(
+            "duration: 8h\n",
+            &format!("duration: 8h\ncontroller: {{resync: {resync}}}\n"),
+            1,
+        );
+        assert_ne!(text, yaml, "the resync line was inserted");
+        std::fs::write(&scenario, text).expect("write scenario");
+        let args = SimulateArgs::new(scenario, dir.join("out"));
+        let mut log: Vec<u8> = Vec::new();
+        let exit = run(&args, &mut log, false).expect("runs");
+        for t in &exit.summary.tenants {
+            assert_eq!((t.upgraded, t.requested), (2, 2), "resync {resync}");
+        }
+        timelines.push(std::fs::read(dir.join("out/spans.json")).expect("spans.json"));
+    }
+    assert!(
+        timelines[0] == timelines[1],
+        "spans.json differs between resync 1m and 2h"
+    );
+}

@@ -305,8 +305,17 @@ impl Run<'_> {
         };
         self.st.observed_generation = self.mc.metadata.generation;
         self.policy_degraded();
+        // Plan when this cluster waits for a step, and when it just finished one: a finished
+        // step frees a place under the tenant's caps and may end a wave, so the tenant's other
+        // clusters must not wait for their next resync to move.
+        let finished_step = self
+            .mc
+            .status
+            .as_ref()
+            .is_some_and(|s| s.in_progress.is_some())
+            && in_progress.is_none();
         Ok(Outcome {
-            plan_upgrades: needs_upgrade && in_progress.is_none(),
+            plan_upgrades: (needs_upgrade && in_progress.is_none()) || finished_step,
         })
     }
 

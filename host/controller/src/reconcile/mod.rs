@@ -38,7 +38,9 @@ pub struct Settings {
     pub remediation_limits: RateLimits,
     /// How long a component must be unhealthy before remediation is asked (default 60 s).
     pub unhealthy_threshold: Duration,
-    /// Periodic resync of every cluster (default 5 min).
+    /// Periodic resync of every object (default 10 min, as Cluster API's `--sync-period`).
+    /// A safety net only: watches drive reconciles, and every time-based step (unhealthy
+    /// thresholds, policy rechecks, maintenance windows) schedules its own requeue.
     pub resync: Duration,
     /// Entries kept in each bounded status list (default 10; remediation history 20).
     pub history_len: usize,
@@ -56,7 +58,7 @@ impl Default for Settings {
             },
             remediation_limits: RateLimits::default(),
             unhealthy_threshold: Duration::from_secs(60),
-            resync: Duration::from_secs(300),
+            resync: Duration::from_secs(600),
             history_len: 10,
             plan_coalesce: Duration::from_millis(100),
         }
