@@ -1,7 +1,7 @@
 //! Applying a cluster's desired child objects: GET, compare, server-side apply only on drift.
 
 use kube::Resource;
-use kube::api::{Api, DynamicObject, GetParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind, Request};
 use serde_json::Value;
 
@@ -93,6 +93,22 @@ async fn get_value(
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(kube_err(format!("reading {} {name}", ar.kind))(e)),
     }
+}
+
+/// LISTs a kind in a namespace as plain JSON items (no `DynamicObject` round trip either).
+pub async fn list_json(ctx: &Context, ar: &ApiResource, namespace: &str) -> Result<Vec<Value>> {
+    let what = || format!("listing {} in {namespace}", ar.kind);
+    let req = Request::new(DynamicObject::url_path(ar, Some(namespace)))
+        .list(&ListParams::default())
+        .map_err(|e| Error::Invalid {
+            what: what(),
+            message: e.to_string(),
+        })?;
+    let mut list: Value = ctx.client.request(req).await.map_err(kube_err(what()))?;
+    Ok(match list.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    })
 }
 
 /// Deletes an object if it exists; true when it is gone.

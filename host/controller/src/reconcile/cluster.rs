@@ -10,7 +10,7 @@ use fleetward_sdk::wire::{
     RemediationRequest, SeedCandidate, Timestamp,
 };
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -594,16 +594,7 @@ impl Run<'_> {
         let ar = children::api_resource(
             &json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
         )?;
-        let api: Api<DynamicObject> = children::api_for(self.ctx, &ar, Some(ns));
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(kube_err("listing machines"))?;
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(|m| serde_json::to_value(m).ok())
-            .collect())
+        children::list_json(self.ctx, &ar, ns).await
     }
 
     /// Updates pool readiness and the ready conditions; returns (control plane ready, nodes ready).
