@@ -1,13 +1,13 @@
-//! The timeline chart: one row per cluster grouped by tenant, spans as bars on three lanes
-//! (placement and upgrades; holds and remediation; injected faults), event
-//! markers, and a time axis in simulated time. Hover text comes from SVG `<title>` elements.
+//! The timeline chart: one row per cluster grouped by tenant (in the order their upgrades
+//! began), spans as bars on three lanes (placement and upgrades; holds and remediation;
+//! injected faults), event markers, and a time axis in simulated time. Hover text comes from SVG `<title>` elements.
 
 use std::fmt::Write as _;
 
 use fleetward_sdk::wire::Timestamp;
 
 use super::{esc, tenant_colour};
-use crate::record::{Recording, SpanKind, relative};
+use crate::record::{ClusterTrack, Recording, SpanKind, relative};
 use crate::scenario::format_duration;
 
 const LABEL_W: f64 = 230.0;
@@ -242,12 +242,10 @@ pub fn timeline(r: &Recording) -> String {
             t = esc(tenant)
         );
         y += GROUP_H;
-        for (ci, c) in r
-            .clusters
-            .iter()
-            .filter(|c| &c.tenant == *tenant)
-            .enumerate()
-        {
+        let mut rows: Vec<&ClusterTrack> =
+            r.clusters.iter().filter(|c| &c.tenant == *tenant).collect();
+        rows.sort_by_key(|c| (upgrade_began(c), c.id.name.as_str()));
+        for (ci, c) in rows.into_iter().enumerate() {
             let band = if ci % 2 == 0 { "row even" } else { "row" };
             let _ = write!(
                 s,
@@ -341,4 +339,15 @@ pub fn timeline(r: &Recording) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// When a cluster's first upgrade step began (`i64::MAX` if none did). Rows within a tenant are
+/// ordered by it, then by name, so a tenant's waves read as a staircase from top to bottom.
+fn upgrade_began(c: &ClusterTrack) -> i64 {
+    c.spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::ControlPlane | SpanKind::Pool { .. }))
+        .map(|s| s.start)
+        .min()
+        .unwrap_or(i64::MAX)
 }
