@@ -140,6 +140,15 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
         }
     }
     assert_eq!(tenant(&exit, "acme").waves, 4);
+    // The chart lists a tenant's clusters in the order their upgrades began (a staircase).
+    let html = std::fs::read_to_string(a.join("report.html")).expect("report.html");
+    let row = |id: &str| {
+        html.find(&format!(r#"data-cluster="{id}""#))
+            .unwrap_or_else(|| panic!("row {id}"))
+    };
+    assert!(row("tenant-acme/canary") < row("tenant-acme/dev-1"));
+    assert!(row("tenant-acme/dev-3") < row("tenant-acme/staging-1"));
+    assert!(row("tenant-acme/staging-3") < row("tenant-acme/prod-1"));
 
     // globex: staging at once, prod only inside the weekend window (Sat/Sun 01:00-05:00 UTC).
     for t in of("globex", "prod-") {
