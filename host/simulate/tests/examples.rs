@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::{out_dir, report_files};
 use fleetward_simulate::summary::TenantSummary;
 use fleetward_simulate::{SimulateArgs, SimulationExit, run};
 use serde_json::Value;
@@ -14,12 +17,6 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/scenarios")
         .join(name)
-}
-
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fleetward-ex-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 fn simulate(scenario: &str, out: &Path) -> SimulationExit {
@@ -92,19 +89,12 @@ fn tracks(spans: &Value) -> Vec<Track<'_>> {
         .collect()
 }
 
-fn files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
-    ["report.html", "ledger.json", "summary.json", "spans.json"]
-        .into_iter()
-        .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
-        .collect()
-}
-
 #[test]
 fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
-    let (a, b) = (out_dir("rollout-a"), out_dir("rollout-b"));
+    let (a, b) = (out_dir("ex-rollout-a"), out_dir("ex-rollout-b"));
     let exit = simulate("rollout.yaml", &a);
     simulate("rollout.yaml", &b);
-    for ((name, x), (_, y)) in files(&a).iter().zip(files(&b).iter()) {
+    for ((name, x), (_, y)) in report_files(&a).iter().zip(report_files(&b).iter()) {
         assert!(x == y, "{name} differs between two runs of rollout.yaml");
     }
     for t in &exit.summary.tenants {
@@ -184,7 +174,7 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
 
 #[test]
 fn remediation_storm_is_recognised_as_a_seed_fault() {
-    let dir = out_dir("storm");
+    let dir = out_dir("ex-storm");
     let exit = simulate("remediation-storm.yaml", &dir);
     // The eight control planes on the dark seed are not remediated one by one ...
     assert_eq!(tenant(&exit, "acme").remediations, 0);
@@ -217,7 +207,7 @@ fn remediation_storm_is_recognised_as_a_seed_fault() {
 
 #[test]
 fn trapping_policy_falls_back_or_holds_per_tenant() {
-    let dir = out_dir("trap");
+    let dir = out_dir("ex-trap");
     let exit = simulate("trapping-policy.yaml", &dir);
     let (acme, globex, initech) = (
         tenant(&exit, "acme"),

@@ -7,12 +7,6 @@ use common::{ScriptedFleet, run_scripted, small};
 use fleetward_simulate::record::SpanKind;
 use fleetward_simulate::{summary, write_outputs};
 
-fn tmpdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("fleetward-simulate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 #[test]
 fn spans_summary_and_holds_follow_the_observations() {
     let s = small();
@@ -85,7 +79,7 @@ fn a_written_downgrade_is_a_violation_and_fails_the_exit_code() {
         "{:?}",
         rec.violations
     );
-    let dir = tmpdir("violation");
+    let dir = common::out_dir("violation");
     let sum = summary::summarize(&rec);
     assert_eq!(sum.violations, rec.violations.len());
     let report = write_outputs(&dir, &rec, &sum, None).expect("written");
@@ -97,7 +91,7 @@ fn a_written_downgrade_is_a_violation_and_fails_the_exit_code() {
 fn report_html_is_self_contained_and_has_one_row_per_cluster() {
     let s = small();
     let rec = run_scripted(&s, ScriptedFleet::new());
-    let dir = tmpdir("html");
+    let dir = common::out_dir("html");
     let sum = summary::summarize(&rec);
     let report = write_outputs(&dir, &rec, &sum, None).expect("written");
     let html = std::fs::read_to_string(&report).expect("report");
@@ -127,7 +121,7 @@ fn same_observations_same_bytes() {
     let s = small();
     let render = |name: &str| {
         let rec = run_scripted(&s, ScriptedFleet::new());
-        let dir = tmpdir(name);
+        let dir = common::out_dir(name);
         let sum = summary::summarize(&rec);
         write_outputs(&dir, &rec, &sum, None).expect("written");
         ["report.html", "ledger.json", "summary.json", "spans.json"]

@@ -3,25 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::{out_dir, report_files};
 use fleetward_simulate::{SimulateArgs, run};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fleetward-sim-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    ["report.html", "ledger.json", "summary.json", "spans.json"]
-        .iter()
-        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).expect(f)))
-        .collect()
 }
 
 #[test]
@@ -45,7 +35,7 @@ fn same_scenario_twice_gives_byte_identical_reports() {
         }
         let acme = &exit.summary.tenants[0];
         assert!(acme.decisions > 0 && acme.holds > 0, "{acme:?}");
-        outputs.push(files(&dir));
+        outputs.push(report_files(&dir));
     }
     for ((name, a), (_, b)) in outputs[0].iter().zip(outputs[1].iter()) {
         assert!(

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use fleetward_sdk::wire::{ClusterRef, KubeVersion};
 use fleetward_simulate::driver::{Driver, DriverError};
@@ -291,4 +292,20 @@ pub fn run_scripted(s: &Scenario, fleet: ScriptedFleet) -> fleetward_simulate::r
             .await
             .expect("runs")
     })
+}
+
+/// An empty output directory under the system temp dir, unique to this test process; `name`
+/// must be unique among the tests of all binaries (prefix it with the binary's topic).
+pub fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fleetward-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The four output files of a run, for byte-for-byte comparisons.
+pub fn report_files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    ["report.html", "ledger.json", "summary.json", "spans.json"]
+        .into_iter()
+        .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
+        .collect()
 }
