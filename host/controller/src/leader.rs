@@ -1,11 +1,18 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so several replicas can run and exactly
 //! one reconciles.
 //!
-//! The holder renews every `renew_every`; a candidate takes over a lease whose `renewTime` is
-//! older than `leaseDurationSeconds`. Every update carries the resourceVersion it read, so two
-//! candidates racing for an expired lease cannot both win (the loser gets a 409).
+//! The holder renews every `renew_every`. A candidate takes over a lease only once it has seen
+//! the same record (holder and resourceVersion) unchanged for `leaseDurationSeconds` on its *own*
+//! monotonic clock, as client-go does: comparing another replica's `renewTime` with the local
+//! wall clock would make the election depend on clock skew between nodes. A candidate that
+//! first sees a lease therefore waits a full lease duration before taking it over (a released
+//! lease, with no holder, is taken at once). Every update carries the resourceVersion it read,
+//! so two candidates racing for an expired lease cannot both win (the loser gets a 409).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -63,6 +70,8 @@ fn now() -> jiff::Timestamp {
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaseConfig,
+    /// The lease record last seen (holder, renewTime) and when, on this replica's clock.
+    observed: Arc<Mutex<Option<(String, Instant)>>>,
 }
 
 impl std::fmt::Debug for LeaderElector {
@@ -79,6 +88,7 @@ impl LeaderElector {
         LeaderElector {
             api: Api::namespaced(client, &cfg.namespace),
             cfg,
+            observed: Arc::default(),
         }
     }
 
@@ -119,10 +129,8 @@ impl LeaderElector {
         };
         let cur = lease.spec.clone().unwrap_or_default();
         let holder = cur.holder_identity.clone().unwrap_or_default();
-        let expired = cur.renew_time.as_ref().is_none_or(|t| {
-            let age = now().duration_since(t.0).as_secs();
-            age > i64::from(cur.lease_duration_seconds.unwrap_or(15))
-        });
+        let duration = Duration::from_secs(cur.lease_duration_seconds.unwrap_or(15).max(1) as u64);
+        let expired = self.unchanged_for(&lease) > duration;
         let mine = &holder == me;
         if !mine && !holder.is_empty() && !expired {
             return Ok(false);
@@ -140,6 +148,34 @@ impl LeaderElector {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(self.err()(e)),
+        }
+    }
+
+    /// How long this replica has seen the lease unchanged (same holder, same resourceVersion:
+    /// every renewal is a write, so it changes the resourceVersion).
+    fn unchanged_for(&self, lease: &Lease) -> Duration {
+        let record = format!(
+            "{}@{}",
+            lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.as_deref())
+                .unwrap_or_default(),
+            lease
+                .metadata
+                .resource_version
+                .as_deref()
+                .unwrap_or_default()
+        );
+        let Ok(mut seen) = self.observed.lock() else {
+            return Duration::ZERO;
+        };
+        match seen.as_ref() {
+            Some((r, at)) if *r == record => at.elapsed(),
+            _ => {
+                *seen = Some((record, Instant::now()));
+                Duration::ZERO
+            }
         }
     }
 

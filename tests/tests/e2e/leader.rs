@@ -1,4 +1,7 @@
-//! Leader election on a Lease: one holder at a time, hand-over on release.
+//! Leader election on a Lease: one holder at a time, hand-over on release, takeover of an
+//! abandoned lease only after a full lease duration on the candidate's own clock.
+
+use std::time::Duration;
 
 use anyhow::Result;
 use fleetward_controller::leader::{LeaderElector, LeaseConfig};
@@ -6,17 +9,33 @@ use fleetward_emulator::Emulator;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
 
-#[tokio::test]
-async fn one_holder_and_hand_over_on_release() -> Result<()> {
-    let emu = Emulator::new();
+/// Two candidates, `a` and `b`, on a fresh emulator with the lease's namespace.
+async fn candidates(emu: &Emulator) -> Result<(LeaderElector, LeaderElector)> {
     let client = emu.client();
     let ns: k8s_openapi::api::core::v1::Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": "fleetward-system"}}))?;
     Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await?;
-    let a = LeaderElector::new(client.clone(), LeaseConfig::new("fleetward-system", "a"));
-    let b = LeaderElector::new(client.clone(), LeaseConfig::new("fleetward-system", "b"));
+    Ok((
+        LeaderElector::new(client.clone(), LeaseConfig::new("fleetward-system", "a")),
+        LeaderElector::new(client, LeaseConfig::new("fleetward-system", "b")),
+    ))
+}
+
+fn holder(lease: &Lease) -> (Option<&str>, Option<i32>) {
+    let spec = lease.spec.as_ref();
+    (
+        spec.and_then(|s| s.holder_identity.as_deref()),
+        spec.and_then(|s| s.lease_transitions),
+    )
+}
+
+#[tokio::test]
+async fn one_holder_and_hand_over_on_release() -> Result<()> {
+    let emu = Emulator::new();
+    let client = emu.client();
+    let (a, b) = candidates(&emu).await?;
     assert!(a.try_acquire_or_renew().await?, "a creates the lease");
     assert!(
         !b.try_acquire_or_renew().await?,
@@ -39,5 +58,58 @@ async fn one_holder_and_hand_over_on_release() -> Result<()> {
     let spec = lease.spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));
     assert_eq!(spec.lease_transitions, Some(1));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_lease_is_taken_over_after_one_lease_duration() -> Result<()> {
+    let emu = Emulator::new();
+    let leases = Api::<Lease>::namespaced(emu.client(), "fleetward-system");
+    let (a, b) = candidates(&emu).await?;
+    assert!(a.try_acquire_or_renew().await?, "a creates the lease");
+    // a stops renewing (its process died). b first sees the record now ...
+    assert!(!b.try_acquire_or_renew().await?);
+    // ... and must see it unchanged for longer than the lease duration (15 s) on its own clock.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        !b.try_acquire_or_renew().await?,
+        "10 s: the lease is still a's"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        b.try_acquire_or_renew().await?,
+        "16 s unchanged: b takes over"
+    );
+    assert_eq!(
+        holder(&leases.get("fleetward-controller").await?),
+        (Some("b"), Some(1))
+    );
+    // a comes back: it sees b's lease and does not take it back; its hold() returns.
+    assert!(!a.try_acquire_or_renew().await?);
+    tokio::time::timeout(Duration::from_secs(6), a.hold())
+        .await
+        .map_err(|_| anyhow::anyhow!("a's hold() did not notice it lost the lease"))?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewing_holder_is_never_displaced() -> Result<()> {
+    let emu = Emulator::new();
+    let leases = Api::<Lease>::namespaced(emu.client(), "fleetward-system");
+    let (a, b) = candidates(&emu).await?;
+    assert!(a.try_acquire_or_renew().await?);
+    // Two minutes of renewals every 5 s (the default) while b keeps trying.
+    for _ in 0..24 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(a.try_acquire_or_renew().await?, "a renews");
+        assert!(
+            !b.try_acquire_or_renew().await?,
+            "b never wins a live lease"
+        );
+    }
+    assert_eq!(
+        holder(&leases.get("fleetward-controller").await?),
+        (Some("a"), Some(0))
+    );
     Ok(())
 }
