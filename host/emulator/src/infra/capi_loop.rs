@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -25,8 +25,9 @@ use super::machines::{self, FinalizerChange, MachineTrack, finalizers_after};
 use super::machinesets::{self, SetAction};
 use super::status::status_patch;
 use super::timers::TimerQueue;
+use super::wake;
 use super::writes::{Backoff, Outcome, WriteError, earliest};
-use super::{Context, FIELD_MANAGER, MAX_DRAIN, sleep_until_opt};
+use super::{Context, FIELD_MANAGER};
 
 /// Reconcile rounds per wake-up; work left after that is retried after the backoff.
 const MAX_ROUNDS: usize = 6;
@@ -89,30 +90,26 @@ pub(crate) async fn run(ctx: Arc<Context>) {
         backoff: Backoff::new(ctx.timings.retry_backoff),
         dirty: BTreeSet::new(),
     };
-    loop {
-        let deadline = state.timers.next_deadline();
-        tokio::select! {
-            // Fixed order (faults, events, timers) keeps runs reproducible.
-            biased;
-            changed = faults.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let all: Vec<Key> = state.machines.keys().map(|k| (CapiKind::Machine, k.clone())).collect();
-                state.dirty.extend(all);
-            }
-            item = events.next() => match item {
-                Some(item) => state.on_event(item),
-                None => return,
-            },
-            () = sleep_until_opt(deadline) => {}
+    // Every item goes to `on_event` (which logs watch errors), so draining never stops early.
+    let never = |_: &WatchItem| false;
+    while let Some(wake) = wake::next(
+        &mut faults,
+        &mut events,
+        state.timers.next_deadline(),
+        never,
+    )
+    .await
+    {
+        if wake.faults_changed {
+            let all: Vec<Key> = state
+                .machines
+                .keys()
+                .map(|k| (CapiKind::Machine, k.clone()))
+                .collect();
+            state.dirty.extend(all);
         }
-        for _ in 0..MAX_DRAIN {
-            match events.next().now_or_never() {
-                Some(Some(item)) => state.on_event(item),
-                Some(None) => return,
-                None => break,
-            }
+        for item in wake.items {
+            state.on_event(item);
         }
         let due = state.timers.pop_due(Instant::now());
         state.dirty.extend(due);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DynamicObject, ObjectMeta};
+use kube::api::DynamicObject;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -213,19 +213,8 @@ impl World {
 }
 
 fn md(replicas: u32, version: &str, surge: u32, unavailable: u32) -> DynamicObject {
-    DynamicObject {
-        types: None,
-        metadata: ObjectMeta {
-            name: Some("pool".into()),
-            namespace: Some("ns".into()),
-            uid: Some("md-uid".into()),
-            generation: Some(1),
-            ..ObjectMeta::default()
-        },
-        data: json!({"spec": {"replicas": replicas, "clusterName": "c",
-            "strategy": {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
-            "template": {"spec": {"version": version}}}}),
-    }
+    let strategy = json!({"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}});
+    machinedeployments::test_md(replicas, version, strategy)
 }
 
 fn all_on(w: &World, n: usize, version: &str) -> bool {

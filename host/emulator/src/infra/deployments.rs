@@ -2,50 +2,19 @@
 //! would write for the pods the [`Rollout`](super::rollout::Rollout) model says exist.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::Value;
 
+use super::apps::apps_workload_fields;
 use super::status::{Condition, ConditionStyle, DesiredStatus};
 use super::workloads::{Workload, WorkloadView};
 
 impl Workload for Deployment {
     const KIND: &'static str = "Deployment";
 
-    fn replicas(&self) -> u32 {
-        replicas(self.spec.as_ref().and_then(|s| s.replicas))
-    }
-
-    fn template(&self) -> Value {
-        self.spec
-            .as_ref()
-            .and_then(|s| serde_json::to_value(&s.template).ok())
-            .unwrap_or(Value::Null)
-    }
-
-    fn status_value(&self) -> Value {
-        self.status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
-            .unwrap_or(Value::Null)
-    }
-
-    fn settled(&self) -> bool {
-        let want = i64::from(self.replicas());
-        self.status.as_ref().is_some_and(|s| {
-            s.observed_generation.is_some()
-                && s.observed_generation == self.metadata.generation
-                && s.ready_replicas.map(i64::from) == Some(want)
-                && s.updated_replicas.map(i64::from) == Some(want)
-        })
-    }
+    apps_workload_fields!();
 
     fn desired_status(view: &WorkloadView<'_>) -> DesiredStatus {
         desired_status(view)
     }
-}
-
-/// `spec.replicas`, defaulting to 1 and treating negatives as 0.
-pub(crate) fn replicas(spec: Option<i32>) -> u32 {
-    u32::try_from(spec.unwrap_or(1)).unwrap_or(0)
 }
 
 fn desired_status(v: &WorkloadView<'_>) -> DesiredStatus {
@@ -97,7 +66,7 @@ fn desired_status(v: &WorkloadView<'_>) -> DesiredStatus {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::super::rollout::Counts;
     use super::*;
@@ -155,12 +124,5 @@ mod tests {
         assert_eq!(d.fields["readyReplicas"], 0);
         assert!(!d.conditions[0].status);
         assert_eq!(d.conditions[0].reason, "MinimumReplicasUnavailable");
-    }
-
-    #[test]
-    fn replicas_default_to_one_and_negative_is_zero() {
-        assert_eq!(replicas(None), 1);
-        assert_eq!(replicas(Some(-2)), 0);
-        assert_eq!(replicas(Some(5)), 5);
     }
 }

@@ -277,27 +277,30 @@ fn new_set(md: &DynamicObject, hash: &str, replicas: u32) -> DynamicObject {
     }
 }
 
+/// A test MachineDeployment `ns/pool` (cluster `c1`) with `replicas` Machines of `version`,
+/// rolled by `strategy` (`Null` for the defaults); shared with the `capi_sim` run.
+#[cfg(test)]
+pub(crate) fn test_md(replicas: u32, version: &str, strategy: Value) -> DynamicObject {
+    DynamicObject {
+        types: None,
+        metadata: ObjectMeta {
+            name: Some("pool".into()),
+            namespace: Some("ns".into()),
+            uid: Some("md-uid".into()),
+            generation: Some(3),
+            ..ObjectMeta::default()
+        },
+        data: json!({"spec": {"replicas": replicas, "clusterName": "c1", "strategy": strategy,
+            "template": {"spec": {"version": version}}}}),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
 
     use super::*;
-
-    fn md(replicas: u32, version: &str, strategy: Value) -> DynamicObject {
-        DynamicObject {
-            types: None,
-            metadata: ObjectMeta {
-                name: Some("pool".into()),
-                namespace: Some("ns".into()),
-                uid: Some("md-uid".into()),
-                generation: Some(3),
-                ..ObjectMeta::default()
-            },
-            data: json!({"spec": {"replicas": replicas, "clusterName": "c1", "strategy": strategy,
-                "template": {"spec": {"version": version}}}}),
-        }
-    }
 
     fn set(name: &str, hash: &str, replicas: u32) -> DynamicObject {
         DynamicObject {
@@ -334,9 +337,24 @@ mod tests {
         states.iter().map(|s| machine(s)).collect()
     }
 
+    fn owned<'a>(set: &'a DynamicObject, machines: &'a [DynamicObject]) -> OwnedSet<'a> {
+        OwnedSet {
+            set,
+            machines: machines.iter().collect(),
+        }
+    }
+
+    /// The plan's actions when it only scales `name` to `replicas`.
+    fn scale(name: &str, replicas: u32) -> Vec<DeploymentAction> {
+        vec![DeploymentAction::ScaleSet {
+            name: name.to_owned(),
+            replicas,
+        }]
+    }
+
     #[test]
     fn first_reconcile_creates_a_full_set_named_after_the_template() {
-        let d = md(3, "v1.30.0", Value::Null);
+        let d = test_md(3, "v1.30.0", Value::Null);
         let p = plan(&d, &[]);
         let [DeploymentAction::CreateSet(s)] = p.actions.as_slice() else {
             panic!("expected one create: {:?}", p.actions);
@@ -361,14 +379,11 @@ mod tests {
     /// Simulates the roll step by step with the default bounds (surge 1, unavailable 0).
     #[test]
     fn version_change_rolls_one_at_a_time_within_bounds() {
-        let d = md(3, "v1.31.0", Value::Null);
+        let d = test_md(3, "v1.31.0", Value::Null);
         let h = current_hash(&d);
         let old = set("pool-old", "old", 3);
         let old_m = machines(&["ready", "ready", "ready"]);
-        let sets = [OwnedSet {
-            set: &old,
-            machines: old_m.iter().collect(),
-        }];
+        let sets = [owned(&old, &old_m)];
         let p = plan(&d, &sets);
         let [DeploymentAction::CreateSet(s)] = p.actions.as_slice() else {
             panic!("expected create: {:?}", p.actions);
@@ -378,77 +393,29 @@ mod tests {
         // New machine still provisioning: nothing may shrink, nothing more may grow.
         let new = set(&format!("pool-{h}"), &h, 1);
         let new_m = machines(&["provisioning"]);
-        let sets = [
-            OwnedSet {
-                set: &old,
-                machines: old_m.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: new_m.iter().collect(),
-            },
-        ];
+        let sets = [owned(&old, &old_m), owned(&new, &new_m)];
         assert!(plan(&d, &sets).actions.is_empty());
 
         // New machine ready: the old set gives one up; the new set waits for it to be gone.
         let new_m = machines(&["ready"]);
-        let sets = [
-            OwnedSet {
-                set: &old,
-                machines: old_m.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: new_m.iter().collect(),
-            },
-        ];
-        assert_eq!(
-            plan(&d, &sets).actions,
-            vec![DeploymentAction::ScaleSet {
-                name: "pool-old".into(),
-                replicas: 2
-            }]
-        );
+        let sets = [owned(&old, &old_m), owned(&new, &new_m)];
+        assert_eq!(plan(&d, &sets).actions, scale("pool-old", 2));
 
         // Old machine still draining: total existing is 4, so no growth yet.
         let old2 = set("pool-old", "old", 2);
         let old_m2 = machines(&["ready", "ready", "deleting"]);
-        let sets = [
-            OwnedSet {
-                set: &old2,
-                machines: old_m2.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: new_m.iter().collect(),
-            },
-        ];
+        let sets = [owned(&old2, &old_m2), owned(&new, &new_m)];
         assert!(plan(&d, &sets).actions.is_empty());
 
         // Drained: the new set grows by one.
         let old_m3 = machines(&["ready", "ready"]);
-        let sets = [
-            OwnedSet {
-                set: &old2,
-                machines: old_m3.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: new_m.iter().collect(),
-            },
-        ];
-        assert_eq!(
-            plan(&d, &sets).actions,
-            vec![DeploymentAction::ScaleSet {
-                name: format!("pool-{h}"),
-                replicas: 2
-            }]
-        );
+        let sets = [owned(&old2, &old_m3), owned(&new, &new_m)];
+        assert_eq!(plan(&d, &sets).actions, scale(&format!("pool-{h}"), 2));
     }
 
     #[test]
     fn unavailable_budget_allows_shrinking_first() {
-        let d = md(
+        let d = test_md(
             3,
             "v2",
             json!({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
@@ -457,65 +424,29 @@ mod tests {
         let old = set("pool-old", "old", 3);
         let old_m = machines(&["ready", "ready", "ready"]);
         let new = set(&format!("pool-{h}"), &h, 0);
-        let sets = [
-            OwnedSet {
-                set: &old,
-                machines: old_m.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: vec![],
-            },
-        ];
-        assert_eq!(
-            plan(&d, &sets).actions,
-            vec![DeploymentAction::ScaleSet {
-                name: "pool-old".into(),
-                replicas: 2
-            }]
-        );
+        let sets = [owned(&old, &old_m), owned(&new, &[])];
+        assert_eq!(plan(&d, &sets).actions, scale("pool-old", 2));
     }
 
     #[test]
     fn unhealthy_old_machines_are_cleaned_up_without_budget() {
-        let d = md(2, "v2", Value::Null);
+        let d = test_md(2, "v2", Value::Null);
         let h = current_hash(&d);
         let old = set("pool-old", "old", 2);
         let old_m = machines(&["ready", "provisioning"]);
         let new = set(&format!("pool-{h}"), &h, 1);
         let new_m = machines(&["provisioning"]);
-        let sets = [
-            OwnedSet {
-                set: &old,
-                machines: old_m.iter().collect(),
-            },
-            OwnedSet {
-                set: &new,
-                machines: new_m.iter().collect(),
-            },
-        ];
-        assert_eq!(
-            plan(&d, &sets).actions,
-            vec![DeploymentAction::ScaleSet {
-                name: "pool-old".into(),
-                replicas: 1
-            }]
-        );
+        let sets = [owned(&old, &old_m), owned(&new, &new_m)];
+        assert_eq!(plan(&d, &sets).actions, scale("pool-old", 1));
     }
 
     #[test]
     fn steady_state_is_running_with_no_actions() {
-        let d = md(2, "v1", Value::Null);
+        let d = test_md(2, "v1", Value::Null);
         let h = current_hash(&d);
         let s = set(&format!("pool-{h}"), &h, 2);
         let m = machines(&["ready", "ready"]);
-        let p = plan(
-            &d,
-            &[OwnedSet {
-                set: &s,
-                machines: m.iter().collect(),
-            }],
-        );
+        let p = plan(&d, &[owned(&s, &m)]);
         assert!(p.actions.is_empty());
         assert_eq!(p.status.fields["phase"], "Running");
         assert_eq!(p.status.fields["updatedReplicas"], 2);
@@ -525,24 +456,12 @@ mod tests {
 
     #[test]
     fn scale_down_without_a_roll_shrinks_the_current_set() {
-        let d = md(1, "v1", Value::Null);
+        let d = test_md(1, "v1", Value::Null);
         let h = current_hash(&d);
         let s = set(&format!("pool-{h}"), &h, 3);
         let m = machines(&["ready", "ready", "ready"]);
-        let p = plan(
-            &d,
-            &[OwnedSet {
-                set: &s,
-                machines: m.iter().collect(),
-            }],
-        );
-        assert_eq!(
-            p.actions,
-            vec![DeploymentAction::ScaleSet {
-                name: format!("pool-{h}"),
-                replicas: 1
-            }]
-        );
+        let p = plan(&d, &[owned(&s, &m)]);
+        assert_eq!(p.actions, scale(&format!("pool-{h}"), 1));
         assert_eq!(p.status.fields["phase"], "ScalingDown");
     }
 }

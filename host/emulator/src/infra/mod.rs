@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod apps;
 mod cache;
 mod capi;
 mod capi_loop;
@@ -41,6 +42,7 @@ mod statefulsets;
 mod status;
 mod timers;
 mod timings;
+mod wake;
 mod workloads;
 mod writes;
 
@@ -59,9 +61,6 @@ pub use writes::InfraStats;
 /// Field manager recorded for every write the fake makes.
 pub const FIELD_MANAGER: &str = "fleetward-fake-infra";
 
-/// Watch events applied per wake-up before reconciling (keeps one busy stream from starving
-/// timers).
-const MAX_DRAIN: usize = 1024;
 /// Fresh reads after a 409 before an object is left for the backoff timer.
 const MAX_REREADS: usize = 3;
 
@@ -80,14 +79,6 @@ impl fmt::Debug for Context {
             .field("timings", &self.timings)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
-    }
-}
-
-/// Sleeps until `deadline`, or forever when there is none.
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

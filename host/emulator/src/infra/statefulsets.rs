@@ -5,44 +5,16 @@
 //! StatefulSet shows `readyReplicas: 0` and `availableReplicas: 0`.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use serde_json::Value;
 
-use super::deployments::replicas;
+use super::apps::apps_workload_fields;
 use super::status::{ConditionStyle, DesiredStatus};
 use super::workloads::{Workload, WorkloadView};
 
 impl Workload for StatefulSet {
     const KIND: &'static str = "StatefulSet";
 
-    fn replicas(&self) -> u32 {
-        replicas(self.spec.as_ref().and_then(|s| s.replicas))
-    }
-
-    fn template(&self) -> Value {
-        self.spec
-            .as_ref()
-            .and_then(|s| serde_json::to_value(&s.template).ok())
-            .unwrap_or(Value::Null)
-    }
-
-    fn status_value(&self) -> Value {
-        self.status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
-            .unwrap_or(Value::Null)
-    }
-
-    fn settled(&self) -> bool {
-        let want = i64::from(self.replicas());
-        self.status.as_ref().is_some_and(|s| {
-            s.observed_generation.is_some()
-                && s.observed_generation == self.metadata.generation
-                && s.ready_replicas.map(i64::from) == Some(want)
-                && s.updated_replicas.map(i64::from) == Some(want)
-                && s.current_revision.is_some()
-                && s.current_revision == s.update_revision
-        })
-    }
+    apps_workload_fields!(settled also when |s| s.current_revision.is_some()
+        && s.current_revision == s.update_revision);
 
     fn desired_status(view: &WorkloadView<'_>) -> DesiredStatus {
         desired_status(view)

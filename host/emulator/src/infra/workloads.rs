@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
@@ -26,8 +26,9 @@ use super::hash::template_hash;
 use super::rollout::{Change, Counts, Rollout};
 use super::status::{DesiredStatus, status_patch};
 use super::timers::TimerQueue;
+use super::wake;
 use super::writes::{Backoff, Outcome, WriteError, earliest};
-use super::{Context, FIELD_MANAGER, MAX_DRAIN, MAX_REREADS, sleep_until_opt};
+use super::{Context, FIELD_MANAGER, MAX_REREADS};
 
 /// What a status computation needs to know about one workload at one instant.
 #[derive(Clone, Debug)]
@@ -91,38 +92,26 @@ pub(crate) async fn run<W: Workload>(ctx: Arc<Context>) {
         timers: TimerQueue::default(),
         backoff: Backoff::new(ctx.timings.retry_backoff),
     };
-    loop {
+    // A watch error ends the drain; what follows waits for the next wake-up.
+    let is_err = |event: &Result<_, _>| event.is_err();
+    while let Some(wake) = wake::next(
+        &mut faults,
+        &mut events,
+        state.timers.next_deadline(),
+        is_err,
+    )
+    .await
+    {
         let mut dirty = BTreeSet::new();
-        let deadline = state.timers.next_deadline();
-        tokio::select! {
-            // Fixed order (faults, events, timers) keeps runs reproducible.
-            biased;
-            changed = faults.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                dirty.extend(state.cache.keys().cloned());
-            }
-            event = events.next() => match event {
-                Some(Ok(event)) => dirty.extend(state.cache.apply(event).iter().map(ObjectKey::of)),
-                Some(Err(error)) => {
-                    tracing::warn!(kind = W::KIND, %error, "fake infrastructure watch failed; retrying");
-                }
-                None => return,
-            },
-            () = sleep_until_opt(deadline) => {}
+        if wake.faults_changed {
+            dirty.extend(state.cache.keys().cloned());
         }
-        for _ in 0..MAX_DRAIN {
-            match events.next().now_or_never() {
-                Some(Some(Ok(event))) => {
-                    dirty.extend(state.cache.apply(event).iter().map(ObjectKey::of));
-                }
-                Some(Some(Err(error))) => {
+        for event in wake.items {
+            match event {
+                Ok(event) => dirty.extend(state.cache.apply(event).iter().map(ObjectKey::of)),
+                Err(error) => {
                     tracing::warn!(kind = W::KIND, %error, "fake infrastructure watch failed; retrying");
-                    break;
                 }
-                Some(None) => return,
-                None => break,
             }
         }
         dirty.extend(state.timers.pop_due(Instant::now()));
