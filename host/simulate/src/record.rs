@@ -165,6 +165,29 @@ pub enum Observation {
     Decision(LedgerEntry),
     /// The controller's own invariant checker flagged observed state.
     Violation(Violation),
+    /// An injected fault stopped applying without a heal action: the broken Machine was
+    /// deleted (remediation replaced it), so its fault span ends here.
+    FaultGone {
+        /// Virtual time.
+        at: i64,
+        /// The cluster.
+        cluster: ClusterRef,
+        /// The pool and the machine's index, as the `breakMachine` action named them.
+        pool: String,
+        /// Index within the pool at the time of the break.
+        index: usize,
+    },
+}
+
+impl Observation {
+    /// Virtual time of the observation.
+    pub fn at(&self) -> i64 {
+        match self {
+            Observation::Write { at, .. } | Observation::FaultGone { at, .. } => *at,
+            Observation::Decision(d) => d.at,
+            Observation::Violation(v) => v.at,
+        }
+    }
 }
 
 /// The recorded run.
@@ -342,6 +365,16 @@ impl Recorder {
             }
             Observation::Decision(entry) => self.decision(entry),
             Observation::Violation(v) => self.violations.push(v),
+            Observation::FaultGone {
+                at,
+                cluster,
+                pool,
+                index,
+            } => {
+                if let Some(st) = self.clusters.get_mut(&cluster) {
+                    close(st, &format!("fault/machine/{pool}/{index}"), at);
+                }
+            }
         }
     }
 

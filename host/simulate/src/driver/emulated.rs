@@ -51,6 +51,9 @@ pub struct EmulatedFleet {
     mirror: BTreeMap<Key, Value>,
     /// Last observed versions per cluster, for transition checks.
     observed: BTreeMap<ClusterRef, ObservedCluster>,
+    /// Machines broken by a `breakMachine` action, by (namespace, name): whose fault, which
+    /// pool and index. Their deletion ends the fault.
+    broken_machines: BTreeMap<(String, String), (ClusterRef, String, usize)>,
 }
 
 struct Running {
@@ -81,6 +84,7 @@ impl EmulatedFleet {
             running: None,
             mirror: BTreeMap::new(),
             observed: BTreeMap::new(),
+            broken_machines: BTreeMap::new(),
         }
     }
 
@@ -414,6 +418,19 @@ impl Driver for EmulatedFleet {
             if let Some(id) = self.mirror_write(&ev) {
                 self.check(t, id, &mut out);
             }
+            if ev.kind == "Machine"
+                && matches!(ev.verb, fleetward_emulator::Verb::Delete)
+                && let Some((cluster, pool, index)) = self
+                    .broken_machines
+                    .remove(&(ev.namespace.clone().unwrap_or_default(), ev.name.clone()))
+            {
+                out.push(Observation::FaultGone {
+                    at: t,
+                    cluster,
+                    pool,
+                    index,
+                });
+            }
             if ev.kind == "ManagedCluster" {
                 out.push(Observation::Write {
                     at: t,
@@ -424,11 +441,7 @@ impl Driver for EmulatedFleet {
         }
         out.extend(decisions.into_iter().map(Observation::Decision));
         // Writes and decisions come from two channels: merge them by time (stable).
-        out.sort_by_key(|o| match o {
-            Observation::Write { at, .. } => *at,
-            Observation::Decision(d) => d.at,
-            Observation::Violation(v) => v.at,
-        });
+        out.sort_by_key(Observation::at);
         out
     }
 
@@ -467,12 +480,17 @@ impl Driver for EmulatedFleet {
                 let ns = self.cp_namespace(cluster);
                 if let Some(m) = self.machines(cluster, pool).get(*index) {
                     infra.break_machine(&ns, m);
+                    self.broken_machines.insert(
+                        (ns.clone(), m.clone()),
+                        (cluster.clone(), pool.clone(), *index),
+                    );
                 }
             }
             Action::HealMachine { cluster, pool } => {
                 let ns = self.cp_namespace(cluster);
                 for m in self.machines(cluster, pool) {
                     infra.heal_machine(&ns, &m);
+                    self.broken_machines.remove(&(ns.clone(), m));
                 }
             }
             Action::SeedDown { seed } | Action::SeedUp { seed } => {
