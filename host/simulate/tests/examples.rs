@@ -203,6 +203,18 @@ fn remediation_storm_is_recognised_as_a_seed_fault() {
         acted.iter().all(|a| !a.contains("tenant-acme/")),
         "{acted:#?}"
     );
+    // The broken machine's fault ends when remediation replaces it, not at the end of the run.
+    let spans = json(&dir, "spans.json");
+    let web3 = tracks(&spans)
+        .into_iter()
+        .find(|t| t.tenant() == "globex" && t.name() == "web-3")
+        .expect("web-3");
+    let fault = web3.spans("fault");
+    assert_eq!(fault.len(), 1, "{fault:?}");
+    assert_eq!(fault[0]["closed"], true, "{fault:?}");
+    let lasted = fault[0]["end"].as_i64().unwrap_or_default()
+        - fault[0]["start"].as_i64().unwrap_or_default();
+    assert!((1..600).contains(&lasted), "fault lasted {lasted} s");
 }
 
 #[test]
