@@ -1,11 +1,15 @@
 //! The engine: one wasmtime `Engine` and `Linker` (plus a fuel-metered pair for tenants with a
 //! fuel limit, so nobody else pays for metering), the compiled-module caches and the call
 //! semaphore, shared by every policy of the process.
+//!
+//! The in-memory cache ([`Registry`]) holds modules weakly and loads each digest once at a
+//! time: a module lives as long as a `PolicyModule` or `TenantPolicy` holds it, because tenants
+//! replace their modules over the controller's lifetime and old versions must be freed.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -16,6 +20,7 @@ use crate::call::Target;
 use crate::config::MAX_WASM_STACK;
 use crate::epoch::Ticker;
 use crate::module::{Exports, ModuleInner, Variant};
+use crate::registry::Registry;
 use crate::store::StoreData;
 use crate::validate::{ModuleInfo, inspect_with_cap};
 use crate::{
@@ -38,7 +43,10 @@ struct EngineInner {
     metered: Option<(wasmtime::Engine, Linker<StoreData>)>,
     config: EngineConfig,
     pooling: bool,
-    modules: Mutex<HashMap<Digest, PolicyModule>>,
+    /// Loaded modules by digest, held weakly: see [`Registry`].
+    modules: Registry<ModuleInner>,
+    /// Modules compiled from their bytes by `load` (misses of both caches).
+    compiles: AtomicU64,
     disk: Option<DiskCache>,
     semaphore: Arc<Semaphore>,
     _ticker: Ticker,
@@ -161,7 +169,8 @@ impl Engine {
                 semaphore: Arc::new(Semaphore::new(config.max_concurrent_calls)),
                 config,
                 pooling,
-                modules: Mutex::new(HashMap::new()),
+                modules: Registry::new(),
+                compiles: AtomicU64::new(0),
                 disk,
                 _ticker: ticker,
             }),
@@ -176,6 +185,12 @@ impl Engine {
     /// Validates and compiles a module, once per digest: from the in-memory map, else the
     /// on-disk cache, else by compiling (and then writing the cache).
     ///
+    /// The in-memory map does not keep a module alive: it is freed when the last
+    /// [`PolicyModule`] and [`TenantPolicy`] using it are dropped, and a later load of the same
+    /// bytes reads the disk cache (if configured) or compiles again. Concurrent loads of the
+    /// same digest load it once and share the module; if that load fails, each waiting caller
+    /// retries on its own (errors are not shared). Loads of different digests run in parallel.
+    ///
     /// # Errors
     /// [`PolicyErrorKind::ModuleRejected`] listing every problem (size, not Wasm, forbidden
     /// imports by `module::name`, missing or mistyped exports); [`PolicyErrorKind::AbiMismatch`]
@@ -183,17 +198,31 @@ impl Engine {
     /// instantiation (e.g. a trapping `_initialize`).
     pub fn load(&self, bytes: &[u8]) -> Result<PolicyModule, PolicyError> {
         let digest = Digest::of(bytes);
-        if let Some(module) = self.cached(&digest) {
-            return Ok(module);
-        }
-        let module = match self.load_from_disk(&digest, bytes) {
-            Some(module) => module,
-            None => self.load_uncached(&digest, bytes)?,
-        };
-        if let Ok(mut map) = self.inner.modules.lock() {
-            map.insert(digest, module.clone());
-        }
-        Ok(module)
+        let inner = self
+            .inner
+            .modules
+            .get_or_load(&digest, || -> Result<_, PolicyError> {
+                let module = match self.load_from_disk(&digest, bytes) {
+                    Some(module) => module,
+                    None => self.load_uncached(&digest, bytes)?,
+                };
+                Ok(module.inner)
+            })?;
+        Ok(PolicyModule { inner })
+    }
+
+    /// How many modules are loaded and alive: held by a [`PolicyModule`] or [`TenantPolicy`]
+    /// somewhere (a gauge for metrics; the in-memory map keeps no module alive by itself).
+    pub fn loaded_modules(&self) -> usize {
+        self.inner.modules.live()
+    }
+
+    /// How many times [`Engine::load`] compiled a module from its bytes since the engine
+    /// started (neither in memory nor in the disk cache; counted once inspection passed, even
+    /// if compiling or the ABI probe then failed). The fuel-metered variant compiled at a
+    /// fuel-limited tenant's first bind is not counted.
+    pub fn compiles(&self) -> u64 {
+        self.inner.compiles.load(Ordering::Relaxed)
     }
 
     /// Inspects, compiles and probes a module, then writes the disk cache entry.
@@ -205,6 +234,7 @@ impl Engine {
                 reasons: info.problems,
             }));
         }
+        self.inner.compiles.fetch_add(1, Ordering::Relaxed);
         let compiled = wasmtime::Module::from_binary(&self.inner.wasmtime, bytes).map_err(|e| {
             err(PolicyErrorKind::ModuleRejected {
                 reasons: vec![format!("invalid Wasm: {e:#}")],
@@ -366,10 +396,6 @@ impl Engine {
         limits: Limits,
     ) -> Result<TenantPolicy, PolicyError> {
         TenantPolicy::bind(self.clone(), module, tenant, config, limits)
-    }
-
-    fn cached(&self, digest: &Digest) -> Option<PolicyModule> {
-        self.inner.modules.lock().ok()?.get(digest).cloned()
     }
 
     /// Where the calls of a tenant run: the metered engine if it has a fuel limit (and the

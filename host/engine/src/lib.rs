@@ -22,7 +22,10 @@
 //! - **It is fast enough to ask often.** One wasmtime engine and linker per process (plus a
 //!   fuel-metered pair used only by tenants with a fuel limit), the
 //!   pooling instance allocator, one `InstancePre` per module digest, compilation once per
-//!   digest in memory and once per engine fingerprint on disk (`docs/perf/engine.md`).
+//!   digest in memory (concurrent loads of one digest compile it once) and once per engine
+//!   fingerprint on disk (`docs/perf/engine.md`). The in-memory cache holds modules weakly: a
+//!   module is freed when no [`PolicyModule`] or [`TenantPolicy`] uses it any more, since
+//!   tenants replace their modules over a controller's lifetime.
 //! - **Guests never block the runtime.** The async decision methods run guest code on tokio's
 //!   blocking pool behind a semaphore, in the caller's tracing span.
 //!
@@ -53,7 +56,8 @@
 //!   ceiling of [`Limits::memory_bytes`]; larger tenant limits are clamped with a warning),
 //!   `pooling` (default on) and `fuel_metering` (default on: tenants with a fuel limit run
 //!   fuel-metered code, everyone else unmetered code; off ignores tenant fuel limits).
-//! - [`Engine::is_pooling`], [`TenantPolicy::limits`] and [`TenantPolicy::module`] are extra.
+//! - [`Engine::is_pooling`], [`Engine::loaded_modules`], [`Engine::compiles`],
+//!   [`TenantPolicy::limits`] and [`TenantPolicy::module`] are extra.
 //! - [`Outcome::fuel_consumed`] is `Some` only for tenants with a fuel limit: metering costs
 //!   8-45% of guest time, so tenants without one run unmetered code.
 //! - The ABI caps are public constants ([`MAX_INPUT_BYTES`], [`MAX_CONFIG_BYTES`],
@@ -75,6 +79,7 @@ mod memory;
 mod module;
 mod output;
 mod policy;
+mod registry;
 mod store;
 mod validate;
 mod wasi;

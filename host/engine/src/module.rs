@@ -16,6 +16,12 @@ use crate::validate::{self, ModuleInfo};
 use crate::{Digest, PolicyError, PolicyErrorKind};
 
 /// A compiled, validated, pre-instantiated module. Cheap to clone.
+///
+/// Lifetime: the module (compiled code, bytes, fuel-metered variant) lives as long as a
+/// `PolicyModule` clone or a [`TenantPolicy`](crate::TenantPolicy) bound to it does. The
+/// engine's in-memory cache only refers to it weakly, because tenants replace modules over the
+/// controller's lifetime; loading the same bytes again after the last holder is gone reads the
+/// disk cache (if configured) or compiles again.
 #[derive(Clone)]
 pub struct PolicyModule {
     pub(crate) inner: Arc<ModuleInner>,

@@ -167,6 +167,69 @@ fn the_disk_cache_is_reused_and_survives_corruption() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A placement decision of `module` for tenant `acme`, as JSON.
+fn decide(engine: &Engine, module: &fleetward_engine::PolicyModule) -> String {
+    engine
+        .bind(module, "acme", json!(null), Limits::default())
+        .unwrap()
+        .call_json_blocking(DecisionKind::Placement, &json!({}), now())
+        .unwrap()
+        .output_json
+}
+
+#[test]
+fn an_unused_module_is_freed_and_a_reload_compiles_or_reads_the_disk_cache() {
+    let bytes = constant(br#"{"ok":"freed"}"#);
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let module = engine.load(&bytes).unwrap();
+    let again = engine.load(&bytes).unwrap();
+    assert_eq!((engine.loaded_modules(), engine.compiles()), (1, 1));
+    let policy = engine
+        .bind(&module, "acme", json!(null), Limits::default())
+        .unwrap();
+    drop((module, again));
+    assert_eq!(engine.loaded_modules(), 1, "the bound tenant keeps it");
+    drop(policy);
+    assert_eq!(engine.loaded_modules(), 0, "the engine alone keeps nothing");
+    let reloaded = engine.load(&bytes).unwrap();
+    assert_eq!((engine.loaded_modules(), engine.compiles()), (1, 2));
+    assert_eq!(decide(&engine, &reloaded), r#""freed""#);
+
+    // With a disk cache, the reload of a freed module is a disk hit, not a compilation.
+    let dir = temp_dir("freed");
+    let cached = Engine::new(EngineConfig::default().cache_dir(dir.clone())).unwrap();
+    drop(cached.load(&bytes).unwrap());
+    assert_eq!((cached.loaded_modules(), cached.compiles()), (0, 1));
+    let reloaded = cached.load(&bytes).unwrap();
+    assert_eq!((cached.loaded_modules(), cached.compiles()), (1, 1));
+    assert_eq!(decide(&cached, &reloaded), r#""freed""#);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concurrent_loads_of_a_new_module_compile_it_once() {
+    const THREADS: usize = 8;
+    let bytes = constant(br#"{"ok":"once"}"#);
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    let barrier = std::sync::Barrier::new(THREADS);
+    let modules: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    engine.load(&bytes)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let modules: Vec<_> = modules.into_iter().map(Result::unwrap).collect();
+    assert_eq!(engine.compiles(), 1);
+    assert_eq!(engine.loaded_modules(), 1);
+    assert!(modules.iter().all(|m| m.digest() == &Digest::of(&bytes)));
+    assert_eq!(decide(&engine, &modules[THREADS - 1]), r#""once""#);
+}
+
 #[test]
 fn load_file_reads_only_inside_the_directory_handle() {
     let dir = temp_dir("load-file");
