@@ -1,5 +1,5 @@
-//! The WAT policy modules every test uses, and a shared engine, so each module is compiled
-//! once per test binary.
+//! The WAT policy modules every test uses, and a shared engine, so concurrent tests share
+//! one compilation of a module (the engine keeps a module only while a test holds it).
 //!
 //! Memory layout of the generated modules: 0..512 constant strings (`data`), 512.. values for
 //! `$emit`, 8192.. the `$emit` output buffer, 16384.. the bump heap of `fleetward_alloc`.
