@@ -263,13 +263,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
     };
     let d = ctx.policies.order_upgrades(&env, &req).await;
     ctx.set_degraded(tenant, DecisionKind::UpgradeOrdering, d.failure.clone());
-    let Some(decision) = d.decision.clone() else {
-        let clusters = req
-            .clusters
-            .iter()
-            .filter(|c| c.needs_upgrade())
-            .map(|c| c.id.clone())
-            .collect();
+    // One ledger record (the simulation's and the audit's) per outcome of this plan.
+    let ledger = |clusters: Vec<ClusterRef>, outcome: DecisionOutcome, reason: String| {
         emit(
             ctx.sink.as_ref(),
             record(
@@ -278,10 +273,27 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
                 tenant,
                 clusters,
                 DecisionKind::UpgradeOrdering,
-                d.outcome.clone(),
-                d.reason.clone(),
+                outcome,
+                reason,
             ),
         );
+    };
+    // The same decision as the cluster's status keeps it (bounded reason).
+    let on_cluster = |outcome: String, reason: String| DecisionRecordStatus {
+        kind: DecisionKind::UpgradeOrdering.as_str().into(),
+        digest: d.digest.clone(),
+        time: now.to_string(),
+        outcome,
+        reason: reason.chars().take(300).collect(),
+    };
+    let Some(decision) = d.decision.clone() else {
+        let clusters = req
+            .clusters
+            .iter()
+            .filter(|c| c.needs_upgrade())
+            .map(|c| c.id.clone())
+            .collect();
+        ledger(clusters, d.outcome.clone(), d.reason.clone());
         let recheck = Some(Timestamp(now.0 + 60));
         state.last.insert(
             tenant.into(),
@@ -304,37 +316,23 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
     };
     let mut writes: BTreeMap<ClusterRef, (Option<UpgradeStep>, Vec<DecisionRecordStatus>)> =
         BTreeMap::new();
-    let outcome_for = |o: &DecisionOutcome| o.as_str().to_string();
     for step in &adm.admitted {
         let e = writes.entry(step.cluster.clone()).or_default();
         e.0 = Some(step.clone());
-        e.1.push(DecisionRecordStatus {
-            kind: "upgrade_ordering".into(),
-            digest: d.digest.clone(),
-            time: now.to_string(),
-            outcome: outcome_for(&d.outcome),
-            reason: format!("start {} -> {}: {reason}", step.target, step.to)
-                .chars()
-                .take(300)
-                .collect(),
-        });
+        e.1.push(on_cluster(
+            d.outcome.as_str().to_string(),
+            format!("start {} -> {}: {reason}", step.target, step.to),
+        ));
     }
     for veto in &adm.vetoed {
         ctx.metrics.veto(tenant, veto.invariant.as_str());
         let outcome = DecisionOutcome::Vetoed {
             invariant: veto.invariant.as_str().into(),
         };
-        emit(
-            ctx.sink.as_ref(),
-            record(
-                &d,
-                now,
-                tenant,
-                vec![veto.step.cluster.clone()],
-                DecisionKind::UpgradeOrdering,
-                outcome,
-                format!("{}: {}", veto.invariant, veto.message),
-            ),
+        ledger(
+            vec![veto.step.cluster.clone()],
+            outcome,
+            format!("{}: {}", veto.invariant, veto.message),
         );
         // Caps are routine back-pressure; only a real invariant breach is recorded on the cluster.
         let routine = matches!(
@@ -342,41 +340,25 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
             invariants::Invariant::GlobalConcurrency | invariants::Invariant::SeedConcurrency
         );
         if !routine && req.clusters.iter().any(|c| c.id == veto.step.cluster) {
-            {
-                let e = writes.entry(veto.step.cluster.clone()).or_default();
-                e.1.push(DecisionRecordStatus {
-                    kind: "upgrade_ordering".into(),
-                    digest: d.digest.clone(),
-                    time: now.to_string(),
-                    outcome: "vetoed".into(),
-                    reason: format!(
+            writes
+                .entry(veto.step.cluster.clone())
+                .or_default()
+                .1
+                .push(on_cluster(
+                    "vetoed".into(),
+                    format!(
                         "{} {} -> {} vetoed: {}: {}",
                         veto.step.cluster,
                         veto.step.target,
                         veto.step.to,
                         veto.invariant,
                         veto.message
-                    )
-                    .chars()
-                    .take(300)
-                    .collect(),
-                });
-            }
+                    ),
+                ));
         }
     }
     let started: Vec<ClusterRef> = adm.admitted.iter().map(|s| s.cluster.clone()).collect();
-    emit(
-        ctx.sink.as_ref(),
-        record(
-            &d,
-            now,
-            tenant,
-            started,
-            DecisionKind::UpgradeOrdering,
-            d.outcome.clone(),
-            reason.clone(),
-        ),
-    );
+    ledger(started, d.outcome.clone(), reason.clone());
     for (id, (step, decisions)) in writes {
         let Some(mc) = mine
             .iter()
