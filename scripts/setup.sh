@@ -4,12 +4,27 @@
 #   - the wasm32-wasip1 Rust target (reference policies are built to it);
 #   - Zig from PyPI (the second-language example policy), pinned;
 #   - Debian's chromium (the simulation report is checked in a headless browser), best effort.
+# `setup.sh --for demo` installs only what the main job needs (the Wasm target): the demo
+# builds no Zig and opens no browser, so a newcomer's first command does not wait for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+purpose=tests
+if [ "${1:-}" = "--for" ]; then
+  purpose="${2:?usage: setup.sh [--for demo|tests]}"
+fi
+case "$purpose" in
+  demo|tests) ;;
+  *) echo "setup: unknown purpose '$purpose' (demo or tests)" >&2; exit 2 ;;
+esac
 
 if ! rustup target list --installed | grep -qx wasm32-wasip1; then
   echo "setup: installing Rust target wasm32-wasip1"
   rustup target add wasm32-wasip1
+fi
+
+if [ "$purpose" = demo ]; then
+  exit 0
 fi
 
 ZIG_VERSION="$(cat examples/policies/zig-placement/ZIG_VERSION 2>/dev/null || echo 0.14.1)"
