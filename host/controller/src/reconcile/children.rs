@@ -1,4 +1,5 @@
-//! Applying a cluster's desired child objects: GET, compare, server-side apply only on drift.
+//! Applying a cluster's desired child objects: GET, compare, server-side apply only on drift
+//! (or apply at once for a cluster placed in this reconcile, whose children cannot exist yet).
 
 use kube::Resource;
 use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
@@ -53,12 +54,24 @@ pub async fn ensure(ctx: &Context, desired: &Value) -> Result<Value> {
         .unwrap_or_default()
         .to_string();
     let ns = desired["metadata"]["namespace"].as_str();
-    let api = api_for(ctx, &ar, ns);
     if let Some(live) = get_value(ctx, &ar, ns, &name).await?
         && is_subset(desired, &live)
     {
         return Ok(live);
     }
+    apply(ctx, desired).await
+}
+
+/// Applies one object without reading it first: for children that cannot exist yet (their
+/// cluster was placed in this reconcile). Server-side apply is idempotent, so a child left
+/// behind by a crash before the placement's status write is simply applied again.
+pub async fn apply(ctx: &Context, desired: &Value) -> Result<Value> {
+    let ar = api_resource(desired)?;
+    let name = desired["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let api = api_for(ctx, &ar, desired["metadata"]["namespace"].as_str());
     ctx.metrics.write(&ar.kind);
     let applied = api
         .patch(

@@ -249,9 +249,20 @@ impl Run<'_> {
             idx.entry(input.namespace())
                 .or_insert_with(|| kube::runtime::reflector::ObjectRef::from_obj(self.mc));
         }
+        // Placed in this reconcile: its children cannot exist yet, so skip reading each first.
+        let placed_now = self
+            .mc
+            .status
+            .as_ref()
+            .and_then(|s| s.seed.as_ref())
+            .is_none();
         let mut live = Vec::new();
         for obj in input.objects() {
-            live.push(children::ensure(self.ctx, &obj).await?);
+            live.push(if placed_now {
+                children::apply(self.ctx, &obj).await?
+            } else {
+                children::ensure(self.ctx, &obj).await?
+            });
         }
         let machines = self.list_machines(&input.namespace()).await?;
         let (cp_ready, nodes_ready) = self.observe(&input, &live, &machines);
