@@ -481,7 +481,10 @@ fn zig_example_policy_passes_its_fixtures() {
     let module = root.join("target/examples/zig-placement.wasm");
     let fixtures = root.join("examples/policies/zig-placement/fixtures");
     if !module.exists() {
-        eprintln!(
+        use std::io::Write as _;
+        // Straight to stderr: libtest captures eprintln! of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n==== SKIPPED zig_example_policy_passes_its_fixtures: {} not built; run scripts/build-zig-example.sh ====\n",
             module.display()
         );

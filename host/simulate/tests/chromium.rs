@@ -36,7 +36,10 @@ fn chromium(dir: &Path, mode: &[String], report: &Path) -> std::process::Output 
 #[test]
 fn report_renders_in_headless_chromium() {
     if !Path::new(CHROMIUM).exists() {
-        eprintln!(
+        use std::io::Write as _;
+        // Straight to stderr: libtest captures eprintln! of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n==============================================================\n\
              SKIPPED report_renders_in_headless_chromium: {CHROMIUM} not found.\n\
              Install it with `apt-get install -y chromium` to run this check.\n\
