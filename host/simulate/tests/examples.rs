@@ -102,6 +102,24 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
     }
     let spans = json(&a, "spans.json");
     let all = tracks(&spans);
+    // No step completes faster than the infrastructure can roll it (rollout.yaml: a control-plane
+    // workload takes 45 s, a new Machine 3 min). A one-Machine pool once counted as done the
+    // moment its surge Machine existed.
+    for t in &all {
+        for (kind, least) in [("control_plane", 45), ("pool", 180)] {
+            for s in t.spans(kind) {
+                let took =
+                    s["end"].as_i64().unwrap_or_default() - s["start"].as_i64().unwrap_or_default();
+                assert!(
+                    took >= least,
+                    "{}/{} {kind} step took {took} s (< {least} s): {}",
+                    t.tenant(),
+                    t.name(),
+                    s["label"]
+                );
+            }
+        }
+    }
     let of = |tenant: &str, prefix: &str| -> Vec<&Track<'_>> {
         all.iter()
             .filter(|t| t.tenant() == tenant && t.name().starts_with(prefix))

@@ -1054,27 +1054,29 @@ fn observed_current(o: &Value) -> bool {
 
 /// A workload runs `version` (label) with every replica updated and ready.
 pub(crate) fn workload_settled(o: &Value, version: &str) -> bool {
-    let want = o["spec"]["replicas"].as_u64().unwrap_or(1);
-    let ready = o["status"]["readyReplicas"].as_u64().unwrap_or(0);
-    let updated = o["status"]["updatedReplicas"].as_u64().unwrap_or(want);
-    o["metadata"]["labels"][LABEL_VERSION] == version
-        && observed_current(o)
-        && ready >= want
-        && updated >= want
+    o["metadata"]["labels"][LABEL_VERSION] == version && rolled_out(o)
 }
 
 /// A MachineDeployment runs `version` with every machine updated and ready.
 pub(crate) fn md_settled(o: &Value, version: &str) -> bool {
-    let want = o["spec"]["replicas"].as_u64().unwrap_or(1);
-    let ready = o["status"]["readyReplicas"].as_u64().unwrap_or(0);
-    let updated = o["status"]["updatedReplicas"].as_u64().unwrap_or(want);
     let spec_v = o["spec"]["template"]["spec"]["version"]
         .as_str()
         .unwrap_or_default();
-    spec_v.trim_start_matches('v') == version
-        && observed_current(o)
-        && ready >= want
-        && updated >= want
+    spec_v.trim_start_matches('v') == version && rolled_out(o)
+}
+
+/// kubectl's rollout-status rule: the controller has seen the latest spec, every wanted replica
+/// is on the new template, no old replica is left (`status.replicas` counts old and new), and
+/// the replicas are ready. Without the "no old replica" part, a one-replica pool rolling with a
+/// surge Machine counted as done the moment its new Machine existed: the old one was still the
+/// ready one.
+fn rolled_out(o: &Value) -> bool {
+    let want = o["spec"]["replicas"].as_u64().unwrap_or(1);
+    let status = &o["status"];
+    let updated = status["updatedReplicas"].as_u64().unwrap_or(want);
+    let total = status["replicas"].as_u64().unwrap_or(updated);
+    let ready = status["readyReplicas"].as_u64().unwrap_or(0);
+    observed_current(o) && updated >= want && total <= updated && ready >= want
 }
 
 fn machine_health(m: &Value) -> MachineHealth {
@@ -1193,6 +1195,13 @@ mod tests {
         assert!(!workload_settled(&d, "1.32.0"));
         let md = json!({"metadata": {}, "spec": {"replicas": 1, "template": {"spec": {"version": "v1.32.0"}}}, "status": {"readyReplicas": 1}});
         assert!(md_settled(&md, "1.32.0"));
+        // Mid-rollout with a surge Machine: the new Machine exists (updated 1) but the old one
+        // is still there (replicas 2) and is the ready one.
+        let mut surging = md.clone();
+        surging["status"] = json!({"replicas": 2, "updatedReplicas": 1, "readyReplicas": 1});
+        assert!(!md_settled(&surging, "1.32.0"));
+        surging["status"] = json!({"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1});
+        assert!(md_settled(&surging, "1.32.0"));
         assert_eq!(camel("timed_out"), "TimedOut");
         assert_eq!(
             parse_component("machine/p/m-1"),
