@@ -127,16 +127,10 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    /// Sort key that does not depend on the order tasks happened to run within one instant.
-    fn key(&self) -> (i64, &str, &str, &[String], &str, &str) {
-        (
-            self.at,
-            &self.tenant,
-            &self.kind,
-            &self.clusters,
-            &self.input_sha256,
-            &self.output_json,
-        )
+    /// Ledger order: time, tenant, kind, clusters. The sort is stable, so answers to the same
+    /// question within one second stay in the order they were given.
+    fn key(&self) -> (i64, &str, &str, &[String]) {
+        (self.at, &self.tenant, &self.kind, &self.clusters)
     }
 }
 
@@ -610,41 +604,6 @@ impl Recorder {
             entry.outcome.clone(),
             entry.reason.clone(),
         );
-        // Several reconciles may ask the same question (same tenant, kind and clusters) within
-        // one virtual second while the infrastructure settles; which asks first, and how often,
-        // depends on task scheduling, not on the scenario. The ledger keeps the last answer of
-        // each second: the one the fleet was left with.
-        let same_second = self
-            .ledger
-            .iter()
-            .rev()
-            .take_while(|e| e.at == entry.at)
-            .position(|e| {
-                e.tenant == entry.tenant && e.kind == entry.kind && e.clusters == entry.clusters
-            });
-        if let Some(back) = same_second {
-            let i = self.ledger.len() - 1 - back;
-            let kept = &mut self.ledger[i];
-            if (&kept.digest, &kept.output_json, &kept.outcome, &kept.reason)
-                == (
-                    &entry.digest,
-                    &entry.output_json,
-                    &entry.outcome,
-                    &entry.reason,
-                )
-            {
-                // Same answer from several asks: which one came last is scheduling noise, so
-                // keep an order-independent witness (the smallest input hash).
-                if entry.input_sha256 < kept.input_sha256 {
-                    kept.input_sha256 = entry.input_sha256;
-                }
-                return;
-            }
-            self.last_answer.insert(key, answer);
-            self.apply_holds(&entry);
-            self.ledger[i] = entry;
-            return;
-        }
         // A controller also re-asks on every resync and watch event; an unchanged answer (and
         // outcome) is not a new decision, so only changes enter the ledger.
         if self.last_answer.get(&key) == Some(&answer) {

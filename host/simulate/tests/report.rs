@@ -129,3 +129,36 @@ fn same_observations_same_bytes() {
     };
     assert_eq!(render("det-a"), render("det-b"));
 }
+
+/// Every changed answer is a ledger entry, even several in one virtual second (a pool step
+/// started and the next one started in the same second must both show); an unchanged re-ask
+/// is not.
+#[test]
+fn the_ledger_keeps_every_changed_answer_and_drops_unchanged_reasks() {
+    use fleetward_simulate::record::{LedgerEntry, Observation, Recorder};
+    let s = small();
+    let mut rec = Recorder::new(&s);
+    let at = s.start.0 + 600;
+    let answer = |output: &str| {
+        Observation::Decision(LedgerEntry {
+            at,
+            tenant: "acme".into(),
+            clusters: vec!["tenant-acme/prod-1".into()],
+            kind: "upgrade_ordering".into(),
+            digest: "builtin".into(),
+            input_sha256: format!("{:064x}", output.len()),
+            output_json: output.into(),
+            reason: "starting 1 step".into(),
+            outcome: "applied".into(),
+        })
+    };
+    rec.observe(answer(r#"{"start":["pool/workers"]}"#));
+    rec.observe(answer(r#"{"start":["pool/gpu"]}"#));
+    rec.observe(answer(r#"{"start":["pool/gpu"]}"#));
+    let done = rec.finish(at);
+    let outputs: Vec<&str> = done.ledger.iter().map(|e| e.output_json.as_str()).collect();
+    assert_eq!(
+        outputs,
+        [r#"{"start":["pool/workers"]}"#, r#"{"start":["pool/gpu"]}"#]
+    );
+}
