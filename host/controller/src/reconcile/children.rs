@@ -46,15 +46,19 @@ pub fn api_for(ctx: &Context, ar: &ApiResource, namespace: Option<&str>) -> Api<
     }
 }
 
+/// The desired object's API resource, name and namespace.
+fn identity(desired: &Value) -> Result<(ApiResource, &str, Option<&str>)> {
+    Ok((
+        api_resource(desired)?,
+        desired["metadata"]["name"].as_str().unwrap_or_default(),
+        desired["metadata"]["namespace"].as_str(),
+    ))
+}
+
 /// Ensures one object: returns the live object (after the apply when one was needed).
 pub async fn ensure(ctx: &Context, desired: &Value) -> Result<Value> {
-    let ar = api_resource(desired)?;
-    let name = desired["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let ns = desired["metadata"]["namespace"].as_str();
-    if let Some(live) = get_value(ctx, &ar, ns, &name).await?
+    let (ar, name, ns) = identity(desired)?;
+    if let Some(live) = get_value(ctx, &ar, ns, name).await?
         && is_subset(desired, &live)
     {
         return Ok(live);
@@ -66,22 +70,21 @@ pub async fn ensure(ctx: &Context, desired: &Value) -> Result<Value> {
 /// cluster was placed in this reconcile). Server-side apply is idempotent, so a child left
 /// behind by a crash before the placement's status write is simply applied again.
 pub async fn apply(ctx: &Context, desired: &Value) -> Result<Value> {
-    let ar = api_resource(desired)?;
-    let name = desired["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let api = api_for(ctx, &ar, desired["metadata"]["namespace"].as_str());
+    let (ar, name, ns) = identity(desired)?;
+    let api = api_for(ctx, &ar, ns);
     ctx.metrics.write(&ar.kind);
     let applied = api
         .patch(
-            &name,
+            name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(desired),
         )
         .await
         .map_err(kube_err(format!("applying {} {name}", ar.kind)))?;
-    serde_json::to_value(&applied).map_err(|source| Error::Serialize { what: name, source })
+    serde_json::to_value(&applied).map_err(|source| Error::Serialize {
+        what: name.to_string(),
+        source,
+    })
 }
 
 /// GETs an object as plain JSON (`None` when it does not exist).
@@ -126,9 +129,8 @@ pub async fn list_json(ctx: &Context, ar: &ApiResource, namespace: &str) -> Resu
 
 /// Deletes an object if it exists; true when it is gone.
 pub async fn delete(ctx: &Context, desired: &Value) -> Result<bool> {
-    let ar = api_resource(desired)?;
-    let name = desired["metadata"]["name"].as_str().unwrap_or_default();
-    let api = api_for(ctx, &ar, desired["metadata"]["namespace"].as_str());
+    let (ar, name, ns) = identity(desired)?;
+    let api = api_for(ctx, &ar, ns);
     match api
         .get_opt(name)
         .await
