@@ -8,8 +8,8 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -259,15 +259,7 @@ impl Engine {
         }
         info.abi_version = u32::try_from(found).ok();
         self.store_on_disk(digest, &info, &compiled);
-        Ok(PolicyModule {
-            inner: Arc::new(ModuleInner {
-                info,
-                pre,
-                exports,
-                wasm: bytes.into(),
-                metered: OnceLock::new(),
-            }),
-        })
+        Ok(PolicyModule::new(info, pre, exports, bytes))
     }
 
     /// The module from a disk cache entry, if there is a usable one. The entry records what
@@ -316,15 +308,7 @@ impl Engine {
             validates_config: cached.validates_config,
             problems: Vec::new(),
         };
-        Some(PolicyModule {
-            inner: Arc::new(ModuleInner {
-                info,
-                pre,
-                exports,
-                wasm: bytes.into(),
-                metered: OnceLock::new(),
-            }),
-        })
+        Some(PolicyModule::new(info, pre, exports, bytes))
     }
 
     /// Writes the disk cache entry for a module that passed every load check.

@@ -27,6 +27,27 @@ pub struct PolicyModule {
     pub(crate) inner: Arc<ModuleInner>,
 }
 
+impl PolicyModule {
+    /// A loaded module (compiled, linked, checked) and its bytes; the fuel-metered variant is
+    /// compiled later, on first need.
+    pub(crate) fn new(
+        info: ModuleInfo,
+        pre: InstancePre<StoreData>,
+        exports: Exports,
+        wasm: &[u8],
+    ) -> Self {
+        PolicyModule {
+            inner: Arc::new(ModuleInner {
+                info,
+                pre,
+                exports,
+                wasm: wasm.into(),
+                metered: OnceLock::new(),
+            }),
+        }
+    }
+}
+
 pub(crate) struct ModuleInner {
     pub(crate) info: ModuleInfo,
     /// Pre-instantiated for the engine's plain (unmetered) wasmtime engine.

@@ -111,9 +111,9 @@ async fn sleep_or_forever(wait: Option<Duration>) {
 async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
     let key = format!("plan/{tenant}");
     match upgrades::plan_tenant(ctx, tenant).await {
-        Ok(plan) => {
+        Ok(recheck_at) => {
             ctx.backoff.reset(&key);
-            if let Some(at) = plan.recheck_at {
+            if let Some(at) = recheck_at {
                 ctx.plans.request(tenant, at);
             }
         }

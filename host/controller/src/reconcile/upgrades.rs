@@ -25,7 +25,7 @@ use crate::crd::{
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
-use crate::policy::{DecideEnv, PolicyFailure, emit, record};
+use crate::policy::{DecideEnv, emit, record};
 use crate::reconcile::Context;
 
 /// What the planner remembers per tenant.
@@ -68,15 +68,6 @@ fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
         h.update(format!("{ns}/{name}@{rv};"));
     }
     hex::encode(h.finalize())
-}
-
-/// The result of planning, for the caller's requeue and conditions.
-#[derive(Debug, Default, Clone)]
-pub struct PlanResult {
-    /// When to ask again even if nothing changes.
-    pub recheck_at: Option<Timestamp>,
-    /// The policy failure, if the decision failed.
-    pub failure: Option<PolicyFailure>,
 }
 
 fn target_str(t: &UpgradeTarget) -> String {
@@ -189,11 +180,13 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
         .collect()
 }
 
-/// Plans one tenant's upgrades now.
+/// Plans one tenant's upgrades now; returns when to plan it again even if nothing changes
+/// (the policy's `recheck_at`, a retry after a failed decision or held-back steps). A failed
+/// decision is reported through the tenant's `PolicyDegraded` state, not here.
 ///
 /// # Errors
 /// API failures listing or writing clusters.
-pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
+pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp>> {
     let mut state = ctx.planner.lock().await;
     let now = ctx.clock.now();
     let cached = cache_fingerprint(ctx, tenant);
@@ -201,10 +194,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
         && last.cached == cached
         && last.recheck_at.is_none_or(|r| now < r)
     {
-        return Ok(PlanResult {
-            recheck_at: last.recheck_at,
-            failure: None,
-        });
+        return Ok(last.recheck_at);
     }
     let api: Api<ManagedCluster> = Api::all(ctx.client.clone());
     let all = api
@@ -227,7 +217,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
     clusters.sort_by(|a, b| a.id.cmp(&b.id));
     if !clusters.iter().any(FleetCluster::needs_upgrade) {
         state.last.remove(tenant);
-        return Ok(PlanResult::default());
+        return Ok(None);
     }
     let mut hist: Vec<UpgradeRecord> = mine.iter().flat_map(|c| history(c)).collect();
     hist.sort_by(|a, b| {
@@ -251,10 +241,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
         && last.recheck_at.is_none_or(|r| now < r)
     {
         last.cached = cached;
-        return Ok(PlanResult {
-            recheck_at: last.recheck_at,
-            failure: None,
-        });
+        return Ok(last.recheck_at);
     }
     let env = DecideEnv {
         tenant,
@@ -303,10 +290,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
                 recheck_at: recheck,
             },
         );
-        return Ok(PlanResult {
-            recheck_at: recheck,
-            failure: d.failure,
-        });
+        return Ok(recheck);
     };
     let adm = invariants::admit(&req.clusters, &decision.start, &in_flight, &req.limits);
     let reason = if d.reason.is_empty() {
@@ -436,8 +420,5 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<PlanResult> {
             recheck_at: recheck,
         },
     );
-    Ok(PlanResult {
-        recheck_at: recheck,
-        failure: d.failure,
-    })
+    Ok(recheck)
 }
