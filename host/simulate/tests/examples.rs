@@ -3,6 +3,11 @@
 //!
 //! These run the real controller on the emulator for a simulated week; the rollout test is the
 //! slowest in the workspace (two runs, about a minute in a dev build).
+//!
+//! Each run's four report files must also hash to the sha256 recorded in
+//! `data/expected-reports.txt`: refactors of the controller, engine or simulation must not change
+//! one byte of what the examples report. A deliberate behaviour change updates that file (the
+//! failure message prints the new lines) in the same commit, so the change is reviewed.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,7 @@ use common::{out_dir, report_files};
 use fleetward_simulate::summary::TenantSummary;
 use fleetward_simulate::{SimulateArgs, SimulationExit, run};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,6 +36,31 @@ fn simulate(scenario: &str, out: &Path) -> SimulationExit {
         String::from_utf8_lossy(&log)
     );
     exit
+}
+
+/// `data/expected-reports.txt`: lines `SCENARIO FILE SHA256`, `#` comments.
+const EXPECTED: &str = include_str!("data/expected-reports.txt");
+
+/// The report files of `scenario`'s run in `dir` hash to the committed expectations.
+fn assert_reports_unchanged(scenario: &str, dir: &Path) {
+    let actual: Vec<String> = report_files(dir)
+        .iter()
+        .map(|(file, bytes)| format!("{scenario} {file} {}", hex::encode(Sha256::digest(bytes))))
+        .collect();
+    let expected: Vec<&str> = EXPECTED
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(scenario))
+        .collect();
+    assert!(
+        actual
+            .iter()
+            .map(String::as_str)
+            .eq(expected.iter().copied()),
+        "{scenario}: report files differ from host/simulate/tests/data/expected-reports.txt \
+         (a behaviour change; if intended, replace its {scenario} lines with):\n{}\nin {}",
+        actual.join("\n"),
+        dir.display()
+    );
 }
 
 fn json(dir: &Path, file: &str) -> Value {
@@ -94,6 +125,7 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
     let (a, b) = (out_dir("ex-rollout-a"), out_dir("ex-rollout-b"));
     let exit = simulate("rollout.yaml", &a);
     simulate("rollout.yaml", &b);
+    assert_reports_unchanged("rollout.yaml", &a);
     for ((name, x), (_, y)) in report_files(&a).iter().zip(report_files(&b).iter()) {
         assert!(x == y, "{name} differs between two runs of rollout.yaml");
     }
@@ -194,6 +226,7 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
 fn remediation_storm_is_recognised_as_a_seed_fault() {
     let dir = out_dir("ex-storm");
     let exit = simulate("remediation-storm.yaml", &dir);
+    assert_reports_unchanged("remediation-storm.yaml", &dir);
     // The eight control planes on the dark seed are not remediated one by one ...
     assert_eq!(tenant(&exit, "acme").remediations, 0);
     // ... while the unrelated etcd failure and the broken machine on eu-2 are.
@@ -239,6 +272,7 @@ fn remediation_storm_is_recognised_as_a_seed_fault() {
 fn trapping_policy_falls_back_or_holds_per_tenant() {
     let dir = out_dir("ex-trap");
     let exit = simulate("trapping-policy.yaml", &dir);
+    assert_reports_unchanged("trapping-policy.yaml", &dir);
     let (acme, globex, initech) = (
         tenant(&exit, "acme"),
         tenant(&exit, "globex"),
