@@ -19,7 +19,7 @@ pub mod policy;
 pub mod run;
 pub mod simulate;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 pub use exit::{CliError, EXIT_CODES_HELP, Status};
 
@@ -44,19 +44,24 @@ pub enum Command {
     /// Print the CustomResourceDefinitions (the content of deploy/crds.yaml).
     Crds(crds::CrdsArgs),
     /// Run the controller against the cluster in the kubeconfig (or in-cluster config).
-    Run(fleetward_controller::cli::RunOptions),
+    Run(run::RunOptions),
     /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
     Emulator(emulator::EmulatorArgs),
 }
 
-/// Runs a parsed command, writing normal output to `out` and diagnostics to `err`.
+/// Runs a parsed command, writing results to `out` and diagnostics and progress to `err`
+/// (`simulate` redraws its progress line in place when the process's stderr is a terminal).
 ///
 /// # Errors
 /// A [`CliError`]; its [`CliError::status`] is the exit code to use.
-pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status, CliError> {
+pub fn run(
+    cli: &Cli,
+    out: &mut dyn Write,
+    err: &mut (dyn Write + Send),
+) -> Result<Status, CliError> {
     match &cli.command {
         Command::Policy(command) => policy::run(command, out, err),
-        Command::Simulate(cmd) => simulate::run(cmd, out),
+        Command::Simulate(cmd) => simulate::run(cmd, out, err, std::io::stderr().is_terminal()),
         Command::Crds(args) => crds::run(args, out),
         Command::Run(opts) => run::run(opts),
         Command::Emulator(args) => emulator::run(args, out),

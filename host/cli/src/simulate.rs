@@ -3,7 +3,7 @@
 //! All the work is in `fleetward-simulate`; this module maps flags to [`SimulateArgs`] and the
 //! outcome to an exit code (1 when the controller ever wrote a state that breaks an invariant).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use fleetward_simulate::SimulateArgs;
@@ -27,11 +27,17 @@ pub struct SimulateCmd {
     pub compare: bool,
 }
 
-/// Runs the simulation; progress, the summary and the report path go to stderr.
+/// Runs the simulation: progress goes to `err` (redrawn in place on a terminal), the results
+/// (per-tenant table, comparison, violations, report path) to `out`.
 ///
 /// # Errors
 /// [`CliError::Simulate`] when the scenario is invalid or the run cannot complete.
-pub fn run(cmd: &SimulateCmd, out: &mut dyn Write) -> Result<Status, CliError> {
+pub fn run(
+    cmd: &SimulateCmd,
+    out: &mut dyn Write,
+    err: &mut (dyn Write + Send),
+    tty: bool,
+) -> Result<Status, CliError> {
     let out_dir = cmd.out.clone().unwrap_or_else(|| {
         let stem = cmd
             .scenario
@@ -43,9 +49,8 @@ pub fn run(cmd: &SimulateCmd, out: &mut dyn Write) -> Result<Status, CliError> {
     let mut args = SimulateArgs::new(&cmd.scenario, out_dir);
     args.policy_overrides = cmd.policy.clone();
     args.compare = cmd.compare;
-    let mut stderr = std::io::stderr();
-    let tty = stderr.is_terminal();
-    let exit = fleetward_simulate::run(&args, &mut stderr, tty)?;
+    let exit = fleetward_simulate::run(&args, err, tty)?;
+    exit.write_results(out)?;
     if exit.exit_code() == 0 {
         Ok(Status::Ok)
     } else {

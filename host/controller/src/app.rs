@@ -1,6 +1,6 @@
 //! Wiring: build the three controllers over one client and run them until shutdown.
 //!
-//! [`start`] is what `fleetward run` (via [`crate::cli::run`]) and `fleetward simulate` call: it
+//! [`start`] is what `fleetward run` (via [`crate::run::run`]) and `fleetward simulate` call: it
 //! takes any `kube::Client` (a real cluster, or the emulator's in-process client) and a
 //! [`ControllerConfig`] carrying the clock and the optional decision sink.
 

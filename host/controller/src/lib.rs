@@ -11,7 +11,8 @@
 //! - [`policy`]: which module serves each tenant's decision and how failures become fallback or
 //!   hold; [`wasm`] binds it to `fleetward-engine`;
 //! - [`clock`], [`decision`], [`metrics`], [`leader`], [`http`], [`error`];
-//! - [`app::start`] runs everything on any `kube::Client`; [`cli::run`] is `fleetward run`.
+//! - [`app::start`] runs the reconcilers on any `kube::Client`; [`run::run`] adds probes, metrics
+//!   and leader election around it (`fleetward run`, whose flags live in the CLI crate).
 //!
 //! # Example: run on a client with a virtual clock and a decision ledger
 //!
@@ -40,7 +41,6 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod cli;
 pub mod clock;
 pub mod core;
 pub mod crd;
@@ -51,4 +51,5 @@ pub mod leader;
 pub mod metrics;
 pub mod policy;
 pub mod reconcile;
+pub mod run;
 pub mod wasm;

@@ -1,14 +1,16 @@
-//! Entry points for the `fleetward` binary: `fleetward crds` and `fleetward run`.
+//! The controller as deployed: probes and metrics, leader election, then [`start`] until the
+//! caller's shutdown future resolves or leadership is lost.
 //!
-//! The binary parses flags into [`RunOptions`] (a `clap::Args`, so it can be flattened into the
-//! CLI's subcommand) and calls [`run`]; `fleetward crds` prints [`crd_yaml`].
+//! Flags, environment variables, logging and signal handling belong to the binary
+//! (`fleetward run` in the CLI crate); this module takes a ready [`RunConfig`] and a
+//! `shutdown` future, so it can run under any front end or test.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use fleetward_engine::{Engine, EngineConfig};
+use fleetward_engine::{Engine, EngineConfig, EngineError};
 
 use crate::app::{ControllerConfig, start};
 use crate::http::{Health, serve};
@@ -16,132 +18,118 @@ use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::wasm::EngineLoader;
 
-pub use crate::crd::crd_yaml;
-
-/// Flags and environment of `fleetward run`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct RunOptions {
-    /// Kubeconfig file (default: in-cluster config, then `$KUBECONFIG`, then `~/.kube/config`).
-    #[arg(long, env = "FLEETWARD_KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Namespace the controller runs in (its leader-election Lease lives there).
-    #[arg(long, env = "FLEETWARD_NAMESPACE", default_value = "fleetward-system")]
+/// What `fleetward run` runs with. Every field says its default in the CLI.
+#[derive(Clone)]
+pub struct RunConfig {
+    /// The API server to reconcile against.
+    pub client: kube::Client,
+    /// Namespace of the leader-election Lease (CLI default `fleetward-system`).
     pub namespace: String,
-    /// Directory tenant policy modules may be read from (`module.file`), opened as a capability.
-    #[arg(long, env = "FLEETWARD_MODULE_DIR")]
+    /// Directory tenant policy modules may be read from (`module.file`), opened as a
+    /// capability (default: none, so `module.file` bindings fail to load).
     pub module_dir: Option<PathBuf>,
-    /// Directory for the engine's compiled-module cache.
-    #[arg(long, env = "FLEETWARD_CACHE_DIR")]
+    /// Directory for the engine's compiled-module cache (default: no disk cache).
     pub cache_dir: Option<PathBuf>,
-    /// Concurrent reconciles per controller.
-    #[arg(long, env = "FLEETWARD_CONCURRENCY", default_value_t = 16)]
+    /// Concurrent reconciles per controller (CLI default 16).
     pub concurrency: u16,
-    /// Address of `/metrics`, `/healthz`, `/readyz` (use `0.0.0.0:8080` in a pod).
-    #[arg(long, env = "FLEETWARD_METRICS_ADDR", default_value = "127.0.0.1:8080")]
+    /// Address of `/metrics`, `/healthz`, `/readyz` (CLI default `127.0.0.1:8080`).
     pub metrics_addr: SocketAddr,
-    /// Run leader election (needed with more than one replica).
-    #[arg(long, env = "FLEETWARD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub leader_election: bool,
-    /// Identity in the Lease (default: `$POD_NAME`, else the hostname).
-    #[arg(long, env = "POD_NAME")]
-    pub identity: Option<String>,
-    /// Log as JSON lines.
-    #[arg(long, env = "FLEETWARD_LOG_JSON", default_value_t = false)]
-    pub log_json: bool,
+    /// Take part in leader election under this identity (default: none, run at once).
+    pub leader_identity: Option<String>,
 }
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
-async fn client(opts: &RunOptions) -> anyhow::Result<kube::Client> {
-    let config = match &opts.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig: pass --kubeconfig or run in a cluster")?,
-    };
-    Ok(kube::Client::try_from(config)?)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+impl std::fmt::Debug for RunConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunConfig")
+            .field("namespace", &self.namespace)
+            .field("module_dir", &self.module_dir)
+            .field("cache_dir", &self.cache_dir)
+            .field("concurrency", &self.concurrency)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("leader_identity", &self.leader_identity)
+            .finish_non_exhaustive()
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Runs the controller until SIGTERM/SIGINT (graceful) or until leadership is lost (error, so the
-/// pod restarts and rejoins the election).
+/// Why the controller could not start, or stopped without being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The policy engine rejected its configuration or could not open its cache directory.
+    #[error("starting the policy engine: {0}")]
+    EngineStart(#[source] EngineError),
+    /// `--module-dir` cannot be opened; check the path and the pod's volume mounts.
+    #[error("opening module dir {path}: {source}")]
+    ModuleDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics address is taken or not bindable; pick another `--metrics-addr`.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another replica took the Lease; exit so the pod restarts and rejoins the election.
+    #[error("lost leadership; exiting so another replica takes over")]
+    LostLeadership,
+}
+
+/// Runs the controller until `shutdown` resolves (graceful: the Lease is released) or until
+/// leadership is lost.
 ///
 /// # Errors
-/// Client, engine, module directory or metrics address setup failures; lost leadership.
-pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    init_tracing(opts.log_json);
-    let client = client(&opts).await?;
+/// [`RunError`]: engine, module directory or metrics address set-up failures; lost leadership.
+pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let mut engine_cfg = EngineConfig::default();
-    if let Some(dir) = &opts.cache_dir {
+    if let Some(dir) = &config.cache_dir {
         engine_cfg = engine_cfg.cache_dir(dir.clone());
     }
-    let engine = Engine::new(engine_cfg).context("starting the policy engine")?;
-    let module_dir = match &opts.module_dir {
+    let engine = Engine::new(engine_cfg).map_err(RunError::EngineStart)?;
+    let module_dir = match &config.module_dir {
         Some(p) => Some(
-            cap_std::fs::Dir::open_ambient_dir(p, cap_std::ambient_authority())
-                .with_context(|| format!("opening module dir {}", p.display()))?,
+            cap_std::fs::Dir::open_ambient_dir(p, cap_std::ambient_authority()).map_err(
+                |source| RunError::ModuleDir {
+                    path: p.clone(),
+                    source,
+                },
+            )?,
         ),
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
-    let (addr, http) = serve(opts.metrics_addr, metrics.clone(), health.clone())
+    let (addr, http) = serve(config.metrics_addr, metrics.clone(), health.clone())
         .await
-        .with_context(|| format!("binding {}", opts.metrics_addr))?;
+        .map_err(|source| RunError::Bind {
+            addr: config.metrics_addr,
+            source,
+        })?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
-    let identity = opts
-        .identity
-        .clone()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| format!("fleetward-{}", std::process::id()));
-    let elector = opts
-        .leader_election
-        .then(|| LeaderElector::new(client.clone(), LeaseConfig::new(&opts.namespace, &identity)));
-    let shutdown = shutdown_signal();
+    let client = config.client;
+    let elector = config.leader_identity.as_ref().map(|identity| {
+        LeaderElector::new(
+            client.clone(),
+            LeaseConfig::new(&config.namespace, identity),
+        )
+    });
     tokio::pin!(shutdown);
     if let Some(e) = &elector {
         // A follower is healthy and ready: it only waits.
         health.set_ready(true);
-        tracing::info!(identity, "waiting for leadership");
+        tracing::info!(identity = ?config.leader_identity, "waiting for leadership");
         tokio::select! {
-            _ = e.acquire() => tracing::info!(identity, "acquired leadership"),
+            _ = e.acquire() => tracing::info!(identity = ?config.leader_identity, "acquired leadership"),
             _ = &mut shutdown => { http.abort(); return Ok(()); }
         }
     }
     let mut cfg = ControllerConfig::new(Arc::new(EngineLoader::new(engine)));
-    cfg.concurrency = opts.concurrency;
+    cfg.concurrency = config.concurrency;
     cfg.module_dir = module_dir;
     cfg.metrics = metrics;
     let handle = start(client, cfg);
@@ -154,7 +142,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     let result = tokio::select! {
         _ = &mut shutdown => { tracing::info!("shutting down"); Ok(()) }
-        _ = lost => Err(anyhow::anyhow!("lost leadership; exiting so another replica takes over")),
+        _ = lost => Err(RunError::LostLeadership),
     };
     health.set_ready(false);
     handle.shutdown().await;

@@ -28,6 +28,10 @@ fn main() {
     let started = std::time::Instant::now();
     match fleetward_simulate::run(&a, &mut err, tty) {
         Ok(exit) => {
+            if let Err(e) = exit.write_results(&mut std::io::stdout()) {
+                eprintln!("error: cannot write the results: {e}");
+                std::process::exit(2);
+            }
             eprintln!("(real time {:.1}s)", started.elapsed().as_secs_f64());
             std::process::exit(exit.exit_code());
         }

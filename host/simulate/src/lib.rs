@@ -10,11 +10,15 @@
 //! (virtual time, timeline actions, observations) → [`record::Recorder`] (spans, ledger,
 //! violations) → [`summary`], [`report`], [`compare`].
 //!
+//! Progress and results are separate streams, so `fleetward simulate x.yaml > out.txt` keeps the
+//! table: [`run`] writes progress to the writer it is given, [`SimulationExit::write_results`]
+//! writes the table, comparison, violations and report path.
+//!
 //! ```no_run
 //! use fleetward_simulate::{SimulateArgs, run};
 //! let args = SimulateArgs::new("examples/scenarios/rollout.yaml", "reports/rollout");
-//! let mut stderr = std::io::stderr();
-//! let exit = run(&args, &mut stderr, false)?;
+//! let exit = run(&args, &mut std::io::stderr(), false)?;
+//! exit.write_results(&mut std::io::stdout()).expect("stdout");
 //! std::process::exit(exit.exit_code());
 //! # Ok::<(), fleetward_simulate::SimulateError>(())
 //! ```
@@ -94,12 +98,37 @@ pub struct SimulationExit {
     pub comparison: Option<Comparison>,
     /// Path of `report.html`.
     pub report: PathBuf,
+    /// The run's virtual start (epoch seconds), for times relative to it in the results.
+    pub start: i64,
 }
 
 impl SimulationExit {
     /// 0 when no write violated an invariant, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         if self.violations.is_empty() { 0 } else { 1 }
+    }
+
+    /// Writes the results: the per-tenant table, the comparison, every violation and the
+    /// report's path (what `fleetward simulate` prints on stdout).
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn write_results(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write!(out, "{}", summary::table(&self.summary))?;
+        if let Some(c) = &self.comparison {
+            write!(out, "\n{}", compare::text(c, self.start))?;
+        }
+        for v in &self.violations {
+            writeln!(
+                out,
+                "VIOLATION {} {} {}: {}",
+                record::relative(self.start, v.at),
+                v.object,
+                v.invariant,
+                v.detail
+            )?;
+        }
+        writeln!(out, "\nreport: {}", self.report.display())
     }
 }
 
@@ -134,8 +163,9 @@ pub enum SimulateError {
     },
 }
 
-/// Runs a simulation: loads the scenario, runs it (twice with `compare`), prints progress and
-/// the summary to `out` (redrawing in place when `tty`), and writes the report files.
+/// Runs a simulation: loads the scenario, runs it (twice with `compare`), prints progress to
+/// `out` (redrawing in place when `tty`), and writes the report files. The results are in the
+/// returned [`SimulationExit`] ([`SimulationExit::write_results`] prints them).
 ///
 /// Safe to call from anywhere, including inside a tokio runtime: each run gets its own
 /// paused-clock current-thread runtime on a scoped thread.
@@ -177,31 +207,18 @@ pub fn run(
     let summary = summary::summarize(&rec);
     let report = write_outputs(&args.out_dir, &rec, &summary, comparison.as_ref())?;
 
-    let _ = write!(out, "\n{}", summary::table(&summary));
-    if let Some(c) = &comparison {
-        let _ = write!(out, "\n{}", compare::text(c, rec.start));
-    } else if args.compare {
+    if comparison.is_none() && args.compare {
         let _ = writeln!(
             out,
-            "\n--compare needs at least one --policy override; nothing to compare"
+            "--compare needs at least one --policy override; nothing to compare"
         );
     }
-    for v in &rec.violations {
-        let _ = writeln!(
-            out,
-            "VIOLATION {} {} {}: {}",
-            record::relative(rec.start, v.at),
-            v.object,
-            v.invariant,
-            v.detail
-        );
-    }
-    let _ = writeln!(out, "\nreport: {}", report.display());
     Ok(SimulationExit {
         summary,
         violations: rec.violations.clone(),
         comparison,
         report,
+        start: rec.start,
     })
 }
 

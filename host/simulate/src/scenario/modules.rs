@@ -1,14 +1,12 @@
 //! Where a tenant's policy module comes from, resolved to bytes and a digest at load time.
 //!
-//! `builtin:NAME` names one of the reference policies built by `fleetward-test-policies`;
+//! `builtin:NAME` names one of the reference policies embedded in the binary (`builtin.rs`);
 //! anything else is a path relative to the scenario file: a `.wasm` module, or a `.wat` text
 //! module compiled here (handy for small hand-written modules such as a policy that traps).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use sha2::{Digest as _, Sha256};
 
 /// The reference policies a scenario can name as `builtin:NAME`.
 pub const BUILTIN_MODULES: [&str; 3] = ["placement", "upgrade-ordering", "remediation"];
@@ -45,7 +43,7 @@ pub struct Module {
 impl Module {
     /// Wraps bytes, computing the digest.
     pub fn from_bytes(source: ModuleSource, bytes: Vec<u8>) -> Module {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let digest = fleetward_engine::Digest::of(&bytes).to_string();
         Module {
             source,
             bytes: bytes.into(),
