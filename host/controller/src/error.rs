@@ -31,9 +31,6 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// Finalizer bookkeeping failed.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
 }
 
 impl Error {
@@ -51,7 +48,6 @@ impl Error {
             Error::Kube { .. } => "api",
             Error::Invalid { .. } => "invalid",
             Error::Serialize { .. } => "serialize",
-            Error::Finalizer(_) => "finalizer",
         }
     }
 }

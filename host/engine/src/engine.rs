@@ -130,9 +130,12 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
         let (wasmtime, pooling) = create_wasmtime(&config, false)?;
         let link = |engine: &wasmtime::Engine| {
-            wasi::linker(engine).map_err(|e| EngineError::Wasmtime {
-                message: format!("{e:#}"),
-            })
+            let mut linker: Linker<StoreData> = Linker::new(engine);
+            wasi::add_to_linker(&mut linker, |data: &mut StoreData| &mut data.wasi)
+                .map(|()| linker)
+                .map_err(|e| EngineError::Wasmtime {
+                    message: format!("{e:#}"),
+                })
         };
         let linker = link(&wasmtime)?;
         let metered = if config.fuel_metering {

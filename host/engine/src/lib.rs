@@ -50,14 +50,14 @@
 //! # }
 //! ```
 //!
-//! # Deviations from the brief's API
+//! # Limits and switches worth knowing
 //!
-//! - [`EngineConfig`] also has `max_memory_per_instance` (default 128 MiB: pool slot size and
+//! - [`EngineConfig`] has `max_memory_per_instance` (default 128 MiB: pool slot size and
 //!   ceiling of [`Limits::memory_bytes`]; larger tenant limits are clamped with a warning),
 //!   `pooling` (default on) and `fuel_metering` (default on: tenants with a fuel limit run
 //!   fuel-metered code, everyone else unmetered code; off ignores tenant fuel limits).
-//! - [`Engine::is_pooling`], [`Engine::loaded_modules`], [`Engine::compiles`],
-//!   [`TenantPolicy::limits`] and [`TenantPolicy::module`] are extra.
+//! - [`Engine::is_pooling`], [`Engine::loaded_modules`] and [`Engine::compiles`] report what
+//!   the engine holds; [`TenantPolicy::limits`] and [`TenantPolicy::module`] what a binding runs.
 //! - [`Outcome::fuel_consumed`] is `Some` only for tenants with a fuel limit: metering costs
 //!   8-45% of guest time, so tenants without one run unmetered code.
 //! - The ABI caps are public constants ([`MAX_INPUT_BYTES`], [`MAX_CONFIG_BYTES`],

@@ -7,13 +7,16 @@
 //! file exists and stdout/stderr go to a capped per-call log. Nothing here can reach the host's
 //! files, environment, clock or network, and every guest pointer goes through [`crate::memory`].
 //! Anything not in [`ALLOWED_IMPORTS`] is rejected at load, so the linker defines nothing else.
+//!
+//! The shim does not know what else a store carries: [`add_to_linker`] takes an accessor from the
+//! store's data to its [`WasiState`] (wasmtime-wasi's `add_to_linker(linker, |t| &mut t.wasi)`
+//! pattern), so this module depends on nothing of `store.rs` and the engine composes the two.
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::{Caller, Extern, Linker};
 
 use crate::config::MAX_LOG_BYTES;
 use crate::memory;
-use crate::store::StoreData;
 
 /// The only import module a policy may use.
 pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
@@ -129,50 +132,62 @@ impl WasiState {
     }
 }
 
+/// Picks the shim's state out of a store's data `T`.
+pub(crate) type GetWasi<T> = fn(&mut T) -> &mut WasiState;
+
 /// The guest's exported memory, if it has one.
-fn guest_memory(caller: &mut Caller<'_, StoreData>) -> Option<wasmtime::Memory> {
+fn guest_memory<T>(caller: &mut Caller<'_, T>) -> Option<wasmtime::Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Some(m),
         _ => None,
     }
 }
 
-/// Runs `f` on the guest memory and store data; `EFAULT` if there is no memory or `f` fails.
-fn with_memory(
-    caller: &mut Caller<'_, StoreData>,
-    f: impl FnOnce(&mut [u8], &mut StoreData) -> Result<i32, memory::MemoryError>,
+/// Runs `f` on the guest memory and the shim's state; `EFAULT` if there is no memory or `f`
+/// fails.
+fn with_memory<T: 'static>(
+    caller: &mut Caller<'_, T>,
+    get: GetWasi<T>,
+    f: impl FnOnce(&mut [u8], &mut WasiState) -> Result<i32, memory::MemoryError>,
 ) -> i32 {
     let Some(mem) = guest_memory(caller) else {
         return EFAULT;
     };
     let (bytes, data) = mem.data_and_store_mut(caller);
-    f(bytes, data).unwrap_or(EFAULT)
+    f(bytes, get(data)).unwrap_or(EFAULT)
 }
 
 /// Writes two zero `u32`s (an empty environment or argument list).
-fn write_two_zeros(caller: &mut Caller<'_, StoreData>, a: i32, b: i32) -> i32 {
-    with_memory(caller, |mem, _| {
+fn write_two_zeros<T: 'static>(caller: &mut Caller<'_, T>, get: GetWasi<T>, a: i32, b: i32) -> i32 {
+    with_memory(caller, get, |mem, _| {
         memory::write_u32(mem, a as u32, 0)?;
         memory::write_u32(mem, b as u32, 0)?;
         Ok(ESUCCESS)
     })
 }
 
-fn fd_write(caller: &mut Caller<'_, StoreData>, fd: i32, iovs: i32, n: i32, nwritten: i32) -> i32 {
+fn fd_write<T: 'static>(
+    caller: &mut Caller<'_, T>,
+    get: GetWasi<T>,
+    fd: i32,
+    iovs: i32,
+    n: i32,
+    nwritten: i32,
+) -> i32 {
     if fd != 1 && fd != 2 {
         return EBADF;
     }
     if n as u32 > MAX_IOVS {
         return EINVAL;
     }
-    with_memory(caller, |mem, data| {
+    with_memory(caller, get, |mem, wasi| {
         let mut total: u32 = 0;
         for i in 0..n as u32 {
             let at = (iovs as u32).wrapping_add(i * 8);
             let ptr = memory::read_u32(mem, at)?;
             let len = memory::read_u32(mem, at.wrapping_add(4))?;
             let bytes = memory::read(mem, ptr, len, usize::MAX)?;
-            data.wasi.append_log(bytes);
+            wasi.append_log(bytes);
             total = total.saturating_add(len);
         }
         memory::write_u32(mem, nwritten as u32, total)?;
@@ -180,24 +195,29 @@ fn fd_write(caller: &mut Caller<'_, StoreData>, fd: i32, iovs: i32, n: i32, nwri
     })
 }
 
-fn fd_read(caller: &mut Caller<'_, StoreData>, fd: i32, nread: i32) -> i32 {
+fn fd_read<T: 'static>(caller: &mut Caller<'_, T>, get: GetWasi<T>, fd: i32, nread: i32) -> i32 {
     if fd != 0 {
         return EBADF;
     }
     // stdin is empty: every read returns 0 bytes.
-    with_memory(caller, |mem, _| {
+    with_memory(caller, get, |mem, _| {
         memory::write_u32(mem, nread as u32, 0)?;
         Ok(ESUCCESS)
     })
 }
 
-fn fd_fdstat_get(caller: &mut Caller<'_, StoreData>, fd: i32, buf: i32) -> i32 {
+fn fd_fdstat_get<T: 'static>(
+    caller: &mut Caller<'_, T>,
+    get: GetWasi<T>,
+    fd: i32,
+    buf: i32,
+) -> i32 {
     let rights = match fd {
         0 => RIGHT_FD_READ,
         1 | 2 => RIGHT_FD_WRITE,
         _ => return EBADF,
     };
-    with_memory(caller, |mem, _| {
+    with_memory(caller, get, |mem, _| {
         let mut stat = [0u8; 24];
         stat[0] = FILETYPE_CHARACTER_DEVICE;
         stat[8..16].copy_from_slice(&rights.to_le_bytes());
@@ -206,36 +226,38 @@ fn fd_fdstat_get(caller: &mut Caller<'_, StoreData>, fd: i32, buf: i32) -> i32 {
     })
 }
 
-fn random_get(caller: &mut Caller<'_, StoreData>, buf: i32, len: i32) -> i32 {
+fn random_get<T: 'static>(caller: &mut Caller<'_, T>, get: GetWasi<T>, buf: i32, len: i32) -> i32 {
     if len as u32 > MAX_RANDOM_PER_CALL {
         return EINVAL;
     }
-    with_memory(caller, |mem, data| {
+    with_memory(caller, get, |mem, wasi| {
         let out = memory::slice_mut(mem, buf as u32, len as u32)?;
-        data.wasi.fill_random(out);
+        wasi.fill_random(out);
         Ok(ESUCCESS)
     })
 }
 
-/// The linker with the shim and nothing else, built once per engine.
+/// Defines the shim, and nothing else, in `l`; `get` finds the shim's state in the store data.
 ///
 /// # Errors
 /// Only if wasmtime refuses a definition (a bug here, not a guest problem).
-pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreData>> {
-    let mut l: Linker<StoreData> = Linker::new(engine);
+pub(crate) fn add_to_linker<T: 'static>(
+    l: &mut Linker<T>,
+    get: GetWasi<T>,
+) -> wasmtime::Result<()> {
     let m = WASI_MODULE;
     l.func_wrap(
         m,
         "fd_write",
-        |mut c: Caller<'_, StoreData>, fd: i32, iovs: i32, n: i32, out: i32| {
-            fd_write(&mut c, fd, iovs, n, out)
+        move |mut c: Caller<'_, T>, fd: i32, iovs: i32, n: i32, out: i32| {
+            fd_write(&mut c, get, fd, iovs, n, out)
         },
     )?;
     l.func_wrap(
         m,
         "fd_read",
-        |mut c: Caller<'_, StoreData>, fd: i32, _iovs: i32, _n: i32, out: i32| {
-            fd_read(&mut c, fd, out)
+        move |mut c: Caller<'_, T>, fd: i32, _iovs: i32, _n: i32, out: i32| {
+            fd_read(&mut c, get, fd, out)
         },
     )?;
     l.func_wrap(m, "fd_close", |_fd: i32| EBADF)?;
@@ -245,13 +267,13 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Store
     l.func_wrap(
         m,
         "fd_fdstat_get",
-        |mut c: Caller<'_, StoreData>, fd: i32, buf: i32| fd_fdstat_get(&mut c, fd, buf),
+        move |mut c: Caller<'_, T>, fd: i32, buf: i32| fd_fdstat_get(&mut c, get, fd, buf),
     )?;
     l.func_wrap(m, "fd_prestat_get", |_fd: i32, _buf: i32| EBADF)?;
     l.func_wrap(m, "fd_prestat_dir_name", |_fd: i32, _p: i32, _l: i32| EBADF)?;
     for name in ["environ_sizes_get", "args_sizes_get"] {
-        l.func_wrap(m, name, |mut c: Caller<'_, StoreData>, a: i32, b: i32| {
-            write_two_zeros(&mut c, a, b)
+        l.func_wrap(m, name, move |mut c: Caller<'_, T>, a: i32, b: i32| {
+            write_two_zeros(&mut c, get, a, b)
         })?;
     }
     for name in ["environ_get", "args_get"] {
@@ -260,10 +282,9 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Store
     l.func_wrap(
         m,
         "clock_time_get",
-        |mut c: Caller<'_, StoreData>, _id: i32, _precision: i64, out: i32| {
-            let now = c.data().wasi.now_ns;
-            with_memory(&mut c, |mem, _| {
-                memory::write_u64(mem, out as u32, now)?;
+        move |mut c: Caller<'_, T>, _id: i32, _precision: i64, out: i32| {
+            with_memory(&mut c, get, |mem, wasi| {
+                memory::write_u64(mem, out as u32, wasi.now_ns)?;
                 Ok(ESUCCESS)
             })
         },
@@ -271,8 +292,8 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Store
     l.func_wrap(
         m,
         "clock_res_get",
-        |mut c: Caller<'_, StoreData>, _id: i32, out: i32| {
-            with_memory(&mut c, |mem, _| {
+        move |mut c: Caller<'_, T>, _id: i32, out: i32| {
+            with_memory(&mut c, get, |mem, _| {
                 memory::write_u64(mem, out as u32, 1_000_000_000)?;
                 Ok(ESUCCESS)
             })
@@ -281,13 +302,13 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Store
     l.func_wrap(
         m,
         "random_get",
-        |mut c: Caller<'_, StoreData>, buf: i32, len: i32| random_get(&mut c, buf, len),
+        move |mut c: Caller<'_, T>, buf: i32, len: i32| random_get(&mut c, get, buf, len),
     )?;
     l.func_wrap(m, "sched_yield", || ESUCCESS)?;
     l.func_wrap(m, "proc_exit", |code: i32| -> wasmtime::Result<()> {
         Err(wasmtime::Error::new(ProcExit { code }))
     })?;
-    Ok(l)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -328,13 +349,11 @@ mod tests {
 
     #[test]
     fn every_allowed_import_is_defined_and_nothing_else() {
+        // Any store data works: the shim reaches its state only through the accessor.
         let engine = wasmtime::Engine::default();
-        let l = linker(&engine).unwrap();
-        let data = StoreData {
-            limits: crate::store::RecordingLimiter::new(1 << 20),
-            wasi: WasiState::new(Sha256::new(), 0),
-        };
-        let mut store = wasmtime::Store::new(&engine, data);
+        let mut l: Linker<WasiState> = Linker::new(&engine);
+        add_to_linker(&mut l, |w| w).unwrap();
+        let mut store = wasmtime::Store::new(&engine, WasiState::new(Sha256::new(), 0));
         let mut defined: Vec<String> = l
             .iter(&mut store)
             .map(|(module, name, _)| format!("{module}::{name}"))

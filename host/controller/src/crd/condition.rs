@@ -33,6 +33,20 @@ pub struct Condition {
     pub last_transition_time: String,
 }
 
+/// A condition reason from a snake_case failure label (`timed_out` → `TimedOut`): engine error
+/// labels become `PolicyDegraded` and `PoliciesReady` reasons this way.
+pub fn reason_from_label(label: &str) -> String {
+    label
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// Sets (or replaces) the condition of type `type_`; keeps `lastTransitionTime` when the status is
 /// unchanged. Returns true when anything changed.
 pub fn set_condition(
@@ -73,6 +87,14 @@ pub fn set_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_from_labels_are_camel_case() {
+        assert_eq!(reason_from_label("timed_out"), "TimedOut");
+        assert_eq!(reason_from_label("trap"), "Trap");
+        // An empty word (a doubled `_`) is skipped, not a panic.
+        assert_eq!(reason_from_label("digest__mismatch"), "DigestMismatch");
+    }
 
     #[test]
     fn transition_time_moves_only_on_status_change() {

@@ -14,7 +14,7 @@ pub use cluster::{
     ManagedClusterSpec, ManagedClusterStatus, NodePoolSpec, NodePoolStatus, Phase, PlacementSpec,
     ProblemStatus, RemediationEntry, UpgradeHistoryEntry,
 };
-pub use condition::{Condition, ConditionStatus, set_condition};
+pub use condition::{Condition, ConditionStatus, reason_from_label, set_condition};
 pub use seed::{KubeconfigSecretRef, Seed, SeedLocation, SeedSpec, SeedStatus};
 pub use tenant::{
     ConfigMapKeyRef, FailureMode, LoadedModule, ModuleSource, ModuleSourceRef, PolicyBinding,

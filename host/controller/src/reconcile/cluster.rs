@@ -16,14 +16,15 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::core::health::{self, MachineHealth, WorkloadHealth};
+use crate::core::placement;
 use crate::core::provision::{
     CONTROL_PLANE_COMPONENTS, LABEL_VERSION, PoolRender, ProvisionInput, RESTARTED_AT,
 };
 use crate::core::remediation::{is_disruptive, is_seed_fault};
-use crate::core::{fallback, placement};
 use crate::crd::{
     CLUSTER_FINALIZER, ConditionStatus, DecisionRecordStatus, ManagedCluster, ManagedClusterStatus,
-    NodePoolStatus, Phase, RemediationEntry, TENANT_LABEL, UpgradeHistoryEntry, set_condition,
+    NodePoolStatus, Phase, RemediationEntry, TENANT_LABEL, UpgradeHistoryEntry, reason_from_label,
+    set_condition,
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Error, Result, kube_err};
@@ -265,7 +266,7 @@ impl Run<'_> {
             });
         }
         let machines = self.list_machines(&input.namespace()).await?;
-        let (cp_ready, nodes_ready) = self.observe(&input, &live, &machines);
+        let (cp_ready, nodes_ready) = self.observe(&input, &live);
         self.complete_step(cp_ready, &live);
         self.health(&live, &machines, &input).await?;
         let in_progress = self.st.in_progress.clone();
@@ -345,7 +346,7 @@ impl Run<'_> {
                 .map(|(k, f)| format!("{k}: {}", f.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let reason = camel(&failing[0].1.label);
+            let reason = reason_from_label(&failing[0].1.label);
             self.cond("PolicyDegraded", ConditionStatus::True, &reason, msg);
         }
     }
@@ -609,12 +610,7 @@ impl Run<'_> {
     }
 
     /// Updates pool readiness and the ready conditions; returns (control plane ready, nodes ready).
-    fn observe(
-        &mut self,
-        input: &ProvisionInput,
-        live: &[Value],
-        _machines: &[Value],
-    ) -> (bool, bool) {
+    fn observe(&mut self, input: &ProvisionInput, live: &[Value]) -> (bool, bool) {
         let cp_ready = live
             .iter()
             .filter(|o| is_cp_workload(o))
@@ -1003,18 +999,6 @@ impl Run<'_> {
     }
 }
 
-fn camel(label: &str) -> String {
-    label
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect::<String>()
-}
-
 fn pool_initial(own: Option<&str>, desired: KubeVersion) -> KubeVersion {
     own.and_then(|v| KubeVersion::parse(v).ok())
         .map(|v| v.min(desired))
@@ -1177,7 +1161,6 @@ async fn cleanup(mc: &ManagedCluster, ctx: &Context, api: &Api<ManagedCluster>) 
     )
     .await
     .map_err(kube_err("removing finalizer"))?;
-    let _ = fallback::BUILTIN_DIGEST;
     Ok(Action::await_change())
 }
 
@@ -1202,7 +1185,6 @@ mod tests {
         assert!(!md_settled(&surging, "1.32.0"));
         surging["status"] = json!({"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1});
         assert!(md_settled(&surging, "1.32.0"));
-        assert_eq!(camel("timed_out"), "TimedOut");
         assert_eq!(
             parse_component("machine/p/m-1"),
             Some(Component::Machine {

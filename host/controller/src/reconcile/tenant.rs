@@ -12,11 +12,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
-use sha2::{Digest as _, Sha256};
 
 use crate::crd::{
     ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, PolicyLimits, Tenant,
-    TenantStatus, set_condition,
+    TenantStatus, reason_from_label, set_condition,
 };
 use crate::error::{Result, kube_err};
 use crate::policy::{DecisionPolicy, PolicyFailure, Slot};
@@ -189,7 +188,7 @@ pub async fn reconcile(
             match fetch(&ctx, &loader, b).await {
                 Err(f) => Err(f),
                 Ok(bytes) => {
-                    let got = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+                    let got = fleetward_engine::Digest::of(&bytes).to_string();
                     if got != want {
                         Err(failure(
                             "digest_mismatch",
@@ -287,11 +286,7 @@ pub async fn reconcile(
             &now,
         );
     } else {
-        let reason = problems[0]
-            .0
-            .split('_')
-            .map(|w| w[..1].to_uppercase() + &w[1..])
-            .collect::<String>();
+        let reason = reason_from_label(&problems[0].0);
         let msg = problems
             .iter()
             .map(|(_, m)| m.as_str())
