@@ -205,7 +205,8 @@ impl Context {
     }
 }
 
-/// Exponential backoff for reconcile errors: 1 s doubling to 5 min, per object, reset on success.
+/// Exponential backoff for reconcile errors: 1 s doubling to a cap of 256 s (2^8), per object,
+/// reset on success.
 #[derive(Debug, Default)]
 pub struct Backoff {
     failures: Mutex<HashMap<String, u32>>,
