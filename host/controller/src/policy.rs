@@ -296,6 +296,13 @@ impl PolicyRegistry {
             d.outcome.as_str(),
             started.elapsed().as_secs_f64(),
         );
+        if let Ok(mut counters) = self.counters.write() {
+            *counters
+                .entry(env.tenant.to_string())
+                .or_default()
+                .entry(format!("{}/{}", kind.as_str(), d.outcome.as_str()))
+                .or_insert(0) += 1;
+        }
         d
     }
 
@@ -511,5 +518,16 @@ mod tests {
             DecisionOutcome::Applied
         );
         assert!(m.render().contains(r#"fleetward_policy_fallbacks_total{tenant="t",kind="placement",error="invalid_output"} 2"#));
+        // Tenant status counters, per tenant, keyed `<kind>/<outcome>`.
+        let counted: Vec<(String, u64)> = reg.counters("t").into_iter().collect();
+        assert_eq!(
+            counted,
+            [
+                ("placement/applied".to_string(), 1),
+                ("placement/fallback".to_string(), 1),
+                ("placement/held".to_string(), 1)
+            ]
+        );
+        assert_eq!(reg.counters("u").get("placement/applied"), Some(&1));
     }
 }
