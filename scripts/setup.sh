@@ -3,7 +3,12 @@
 # cannot fetch by itself. Idempotent; safe to run before every command.
 #   - the wasm32-wasip1 Rust target (reference policies are built to it);
 #   - Zig from PyPI (the second-language example policy), pinned;
-#   - Debian's chromium (the simulation report is checked in a headless browser), best effort.
+#   - Debian's chromium (the simulation report is checked in a headless browser), best effort;
+#   - the real control plane (kube-apiserver, kube-controller-manager, etcd) built from pinned Go
+#     modules by scripts/build-control-plane.sh into a cache outside the work tree (several
+#     minutes the first time on a machine, a no-op after). Without Go it is skipped with a
+#     warning, and so are the real-API-server tests; with FLEETWARD_REQUIRE_CONTROL_PLANE=1 (CI)
+#     a missing Go or a failed build fails.
 # `setup.sh --for demo` installs only what the main job needs (the Wasm target): the demo
 # builds no Zig and opens no browser, so a newcomer's first command does not wait for them.
 set -euo pipefail
@@ -42,4 +47,13 @@ if [ "${FLEETWARD_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 
   else
     echo "setup: WARNING: chromium missing and not root; the browser check of the report will be skipped"
   fi
+fi
+
+if command -v go >/dev/null 2>&1; then
+  scripts/build-control-plane.sh >/dev/null
+elif [ "${FLEETWARD_REQUIRE_CONTROL_PLANE:-0}" = 1 ]; then
+  echo "setup: ERROR: Go is not installed and FLEETWARD_REQUIRE_CONTROL_PLANE=1: the real-API-server tests need Go >= 1.26" >&2
+  exit 1
+else
+  echo "setup: WARNING: Go is not installed; the tests against a real kube-apiserver will be SKIPPED" >&2
 fi

@@ -1,30 +1,32 @@
-//! Shared helpers for Fleetward's end-to-end tests: an emulated management cluster with fake
-//! infrastructure, the real controller on an in-process `kube::Client`, the reference policies
-//! published as ConfigMaps, a decision ledger, and an invariant checker fed by *every* write the
-//! emulator commits.
+//! Shared helpers for Fleetward's end-to-end tests: a management cluster — the emulator or a
+//! real kube-apiserver ([`Backend`]) — with fake infrastructure, the real controller on a
+//! `kube::Client`, the reference policies published as ConfigMaps, a decision ledger, and an
+//! invariant checker fed by every committed write ([`WriteLedger`]).
 //!
-//! All waiting is condition-based with a bounded virtual-time budget ([`Harness::wait_for`]);
-//! tests run on a paused tokio clock, so minutes of fake machine rollouts take no real time.
+//! All waiting is condition-based with a bounded budget ([`Harness::wait_for`]). On the emulator
+//! tests run on a paused tokio clock, so minutes of fake machine rollouts take no real time; on
+//! the real API server they run in real time with a faster fake infrastructure.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod backend;
+mod ledger;
+
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use fleetward_controller::app::{ControllerConfig, ControllerHandle, start};
-use fleetward_controller::clock::VirtualClock;
-use fleetward_controller::core::invariants::{self, ObservedCluster, Violation};
-use fleetward_controller::core::provision::{
-    LABEL_CLUSTER_NAME, LABEL_CLUSTER_NAMESPACE, LABEL_COMPONENT, LABEL_VERSION,
-};
+use fleetward_controller::clock::{Clock, SystemClock, VirtualClock};
+use fleetward_controller::core::invariants::Violation;
 use fleetward_controller::crd::{self, ManagedCluster, TENANT_LABEL};
 use fleetward_controller::decision::DecisionRecord;
 use fleetward_controller::reconcile::Settings;
 use fleetward_controller::wasm::EngineLoader;
+use fleetward_emulator::Emulator;
 use fleetward_emulator::infra::{FakeInfra, FakeInfraHandle, InfraClock, InfraTimings};
-use fleetward_emulator::{Emulator, Verb, WriteEvent};
 use fleetward_engine::{Engine, EngineConfig};
 use fleetward_sdk::wire::{ClusterRef, KubeVersion, Timestamp, UpgradeLimits};
+use fleetward_testenv::{Identity, TestCluster};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -33,6 +35,12 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::broadcast::error::RecvError;
+
+pub use backend::{
+    Backend, CONTROLLER_SERVICE_ACCOUNT, OPERATOR_FIELD_MANAGER, apply_manifest, read_manifest,
+    repo_root, wait_crds_established,
+};
+pub use ledger::{ObservedWrite, WriteLedger};
 
 /// Namespace holding the policy ConfigMaps.
 pub const POLICY_NAMESPACE: &str = "fleetward-system";
@@ -86,119 +94,10 @@ pub struct TenantPolicies {
     pub remediation: Option<PolicySpec>,
 }
 
-/// Every write the emulator committed, checked against the upgrade invariants as it happened.
-#[derive(Debug, Default)]
-pub struct WriteLedger {
-    /// Observed versions per cluster.
-    pub clusters: BTreeMap<ClusterRef, ObservedCluster>,
-    /// Clusters with a step in flight, and their seed.
-    pub in_flight: BTreeMap<ClusterRef, Option<String>>,
-    /// Invariant violations seen, in order.
-    pub violations: Vec<Violation>,
-    /// Writes seen.
-    pub writes: u64,
-    /// Version changes seen: (cluster, target, from, to), in commit order.
-    pub version_changes: Vec<(ClusterRef, String, KubeVersion, KubeVersion)>,
-    /// Most steps in flight at once per tenant namespace.
-    pub max_in_flight_per_namespace: BTreeMap<String, usize>,
-    /// Set when the subscription lagged (the check would be incomplete: tests must fail).
-    pub lagged: bool,
-}
-
-impl WriteLedger {
-    fn apply(&mut self, ev: &WriteEvent, limits: &UpgradeLimits) {
-        self.writes += 1;
-        let labels = &ev.object["metadata"]["labels"];
-        let deleted = matches!(ev.verb, Verb::Delete);
-        if ev.kind == "ManagedCluster" {
-            let id = ClusterRef::new(ev.namespace.clone().unwrap_or_default(), ev.name.clone());
-            let st = &ev.object["status"];
-            if !deleted && !st["inProgress"].is_null() {
-                self.in_flight
-                    .insert(id.clone(), st["seed"].as_str().map(String::from));
-                let n = self
-                    .in_flight
-                    .keys()
-                    .filter(|k| k.namespace == id.namespace)
-                    .count();
-                let m = self
-                    .max_in_flight_per_namespace
-                    .entry(id.namespace.clone())
-                    .or_default();
-                *m = (*m).max(n);
-                let up: Vec<_> = self
-                    .in_flight
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                self.violations
-                    .extend(invariants::check_concurrency(&up, limits));
-            } else {
-                self.in_flight.remove(&id);
-            }
-            return;
-        }
-        let (Some(ns), Some(name)) = (
-            labels[LABEL_CLUSTER_NAMESPACE].as_str(),
-            labels[LABEL_CLUSTER_NAME].as_str(),
-        ) else {
-            return;
-        };
-        let id = ClusterRef::new(ns, name);
-        let (target, version) = match ev.kind.as_str() {
-            "Deployment" | "StatefulSet" => {
-                let Some(c) = labels[LABEL_COMPONENT].as_str() else {
-                    return;
-                };
-                (format!("control-plane/{c}"), labels[LABEL_VERSION].as_str())
-            }
-            "MachineDeployment" => (
-                format!("pool/{}", ev.name),
-                ev.object["spec"]["template"]["spec"]["version"].as_str(),
-            ),
-            _ => return,
-        };
-        let Some(version) = version.and_then(|v| KubeVersion::parse(v).ok()) else {
-            return;
-        };
-        let before = self
-            .clusters
-            .entry(id.clone())
-            .or_insert_with(|| ObservedCluster {
-                id: id.clone(),
-                control_plane: BTreeMap::new(),
-                pools: BTreeMap::new(),
-            })
-            .clone();
-        let mut after = before.clone();
-        let (map, key) = match target.split_once('/') {
-            Some(("control-plane", c)) => (&mut after.control_plane, c.to_string()),
-            Some((_, p)) => (&mut after.pools, p.to_string()),
-            None => return,
-        };
-        if deleted {
-            map.remove(&key);
-        } else {
-            let prev = map.insert(key, version);
-            if let Some(prev) = prev.filter(|p| *p != version) {
-                self.version_changes
-                    .push((id.clone(), target, prev, version));
-            }
-        }
-        self.violations
-            .extend(invariants::check_transition(&before, &after));
-        self.violations
-            .extend(invariants::check_cluster_state(&after));
-        self.clusters.insert(id, after);
-    }
-}
-
-/// One emulated management cluster with fake infra, the controller, a decision ledger and the
-/// write checker.
+/// A management cluster — the emulator or a real API server — with fake infrastructure, the
+/// controller, a decision ledger and the write checker.
 pub struct Harness {
-    /// The emulator.
-    pub emu: Emulator,
-    /// A client for the test's own requests.
+    /// A client for the test's own requests (an administrator).
     pub client: Client,
     /// The fake kubelet / Cluster API.
     pub infra: FakeInfraHandle,
@@ -209,13 +108,24 @@ pub struct Harness {
     /// The controller's safety settings.
     pub settings: Settings,
     controller: Option<ControllerHandle>,
+    controller_client: Client,
     engine: Engine,
-    clock: VirtualClock,
+    clock: Arc<dyn Clock>,
+    // Last, so it drops last: the controller and fake infra stop before their API server.
+    server: Server,
+}
+
+/// The API server behind a [`Harness`].
+enum Server {
+    Emulator(Emulator),
+    Real(Box<TestCluster>),
 }
 
 impl std::fmt::Debug for Harness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Harness").finish_non_exhaustive()
+        f.debug_struct("Harness")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -226,6 +136,19 @@ fn tests_settings() -> Settings {
             max_concurrent_per_seed: 2,
         },
         ..Settings::default()
+    }
+}
+
+/// How fast the fake infrastructure moves on the real API server (real time): fast enough for a
+/// rollout in seconds, slow enough that a control plane visibly rolls before its pools.
+fn real_infra_timings() -> InfraTimings {
+    InfraTimings {
+        workload_ready: Duration::from_secs(1),
+        machine_ready: Duration::from_secs(2),
+        machine_delete: Duration::from_secs(1),
+        retry_backoff: Duration::from_millis(200),
+        clock: InfraClock::System,
+        ..InfraTimings::default()
     }
 }
 
@@ -254,7 +177,7 @@ impl Harness {
                 match rx.recv().await {
                     Ok(ev) => {
                         if let Ok(mut l) = l.lock() {
-                            l.apply(&ev, &limits);
+                            l.apply(&ObservedWrite::from(&ev), &limits);
                         }
                     }
                     Err(RecvError::Lagged(_)) => {
@@ -290,7 +213,8 @@ impl Harness {
         let infra = FakeInfra::start(emu.client_with_user_agent("fake-infra"), timings);
         let engine = Engine::new(EngineConfig::default())?;
         Ok(Harness {
-            emu,
+            controller_client: emu.client_with_user_agent("fleetward"),
+            server: Server::Emulator(emu),
             client,
             infra,
             decisions: Default::default(),
@@ -298,15 +222,105 @@ impl Harness {
             settings,
             controller: None,
             engine,
-            clock: VirtualClock::starting_at(base),
+            clock: Arc::new(VirtualClock::starting_at(base)),
         })
+    }
+
+    /// A harness on `backend` with the default test settings, or `None` when that backend
+    /// cannot exist on this machine (the real API server without Go; announced loudly).
+    ///
+    /// # Errors
+    /// Start-up or API failures; a control plane that could be built but is not.
+    pub async fn on(backend: Backend, test: &str) -> Result<Option<Harness>> {
+        Self::on_with_settings(backend, test, tests_settings()).await
+    }
+
+    /// [`Harness::on`] with custom controller settings.
+    ///
+    /// # Errors
+    /// As [`Harness::on`].
+    pub async fn on_with_settings(
+        backend: Backend,
+        test: &str,
+        settings: Settings,
+    ) -> Result<Option<Harness>> {
+        match backend {
+            Backend::Emulator => Ok(Some(Self::with_settings(settings).await?)),
+            Backend::RealApiServer => Self::real(test, settings).await,
+        }
+    }
+
+    /// A real kube-apiserver (own etcd prefix) with kube-controller-manager's garbage collector
+    /// and namespace controller; CRDs, namespace and RBAC applied from `deploy/`; the controller
+    /// as the `fleetward-controller` ServiceAccount.
+    async fn real(test: &str, settings: Settings) -> Result<Option<Harness>> {
+        let Some(mut cluster) = TestCluster::start_or_skip(test).await? else {
+            return Ok(None);
+        };
+        cluster
+            .start_controller_manager(&["garbagecollector", "namespace"])
+            .await?;
+        let client = cluster.client(&Identity::admin()).await?;
+        let deploy = repo_root().join("deploy");
+        apply_manifest(&client, &deploy.join("crds.yaml")).await?;
+        apply_manifest(&client, &repo_root().join("testenv/crds/cluster-api.json")).await?;
+        apply_manifest(&client, &deploy.join("namespace.yaml")).await?;
+        apply_manifest(&client, &deploy.join("rbac.yaml")).await?;
+        wait_crds_established(&client).await?;
+        let ledger = Arc::new(Mutex::new(WriteLedger::default()));
+        backend::watch_writes(&client, ledger.clone(), settings.upgrade_limits.clone()).await?;
+        let (sa_ns, sa_name) = CONTROLLER_SERVICE_ACCOUNT;
+        let controller_client = cluster
+            .client(&Identity::service_account(sa_ns, sa_name))
+            .await?;
+        let infra = FakeInfra::start(client.clone(), real_infra_timings());
+        let engine = Engine::new(EngineConfig::default())?;
+        Ok(Some(Harness {
+            server: Server::Real(Box::new(cluster)),
+            client,
+            infra,
+            decisions: Default::default(),
+            ledger,
+            settings,
+            controller: None,
+            controller_client,
+            engine,
+            clock: Arc::new(SystemClock),
+        }))
+    }
+
+    /// Which API server this harness runs against.
+    pub fn backend(&self) -> Backend {
+        match self.server {
+            Server::Emulator(_) => Backend::Emulator,
+            Server::Real(_) => Backend::RealApiServer,
+        }
+    }
+
+    /// The emulator, for scenarios that inject API faults or need its internals.
+    ///
+    /// # Panics
+    /// On the real API server: such a scenario is emulator-only.
+    pub fn emu(&self) -> &Emulator {
+        match &self.server {
+            Server::Emulator(e) => e,
+            Server::Real(_) => panic!("this scenario needs the emulator (API fault injection)"),
+        }
+    }
+
+    /// The real API server's test cluster, if this harness runs on one.
+    pub fn real_cluster(&self) -> Option<&TestCluster> {
+        match &self.server {
+            Server::Real(c) => Some(c),
+            Server::Emulator(_) => None,
+        }
     }
 
     /// Starts (or restarts) the controller with a fresh decision channel.
     pub fn start_controller(&mut self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut cfg = ControllerConfig::new(Arc::new(EngineLoader::new(self.engine.clone())));
-        cfg.clock = Arc::new(self.clock);
+        cfg.clock = self.clock.clone();
         cfg.decision_sink = Some(tx);
         cfg.settings = self.settings.clone();
         let decisions = self.decisions.clone();
@@ -317,7 +331,7 @@ impl Harness {
                 }
             }
         });
-        self.controller = Some(start(self.emu.client_with_user_agent("fleetward"), cfg));
+        self.controller = Some(start(self.controller_client.clone(), cfg));
     }
 
     /// Stops the controller (graceful).
@@ -451,8 +465,9 @@ impl Harness {
             .items)
     }
 
-    /// Polls `check` every virtual second until it returns `Some`, for at most `budget` of virtual
-    /// time. Fails with `what` and the last observation otherwise.
+    /// Polls `check` every [`Harness::poll_interval`] until it returns `Some`, for at most `budget`
+    /// (virtual time on the emulator, real time on the real API server). Fails with `what` and
+    /// the last observation otherwise.
     ///
     /// # Errors
     /// Timeout, or an error from `check`.
@@ -472,13 +487,23 @@ impl Harness {
             }
             if tokio::time::Instant::now() >= deadline {
                 match last_error {
-                    Some(e) => bail!(
-                        "timed out after {budget:?} (virtual) waiting for {what}; last error: {e:#}"
-                    ),
-                    None => bail!("timed out after {budget:?} (virtual) waiting for {what}"),
+                    Some(e) => {
+                        bail!("timed out after {budget:?} waiting for {what}; last error: {e:#}")
+                    }
+                    None => bail!("timed out after {budget:?} waiting for {what}"),
                 }
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(self.poll_interval()).await;
+        }
+    }
+
+    /// How often [`Harness::wait_for`] looks: every virtual second on the emulator, five times a
+    /// real second on the real API server.
+    pub fn poll_interval(&self) -> Duration {
+        if self.backend().has_virtual_time() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(200)
         }
     }
 

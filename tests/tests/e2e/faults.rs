@@ -21,7 +21,7 @@ async fn converges_through_conflicts_errors_and_dropped_watches() -> Result<()> 
         h.cluster("globex", &format!("globex-{i}"), "1.31.0", json!({}))
             .await?;
     }
-    let f = h.emu.faults();
+    let f = h.emu().faults();
     // Faults on the controller's own write and read paths, from the very start.
     f.fail_ratio(
         FaultRule::any().verb(Verb::Apply).resource("deployments"),
@@ -53,7 +53,7 @@ async fn converges_through_conflicts_errors_and_dropped_watches() -> Result<()> 
     );
     h.start_controller();
     // Cut every watch every 90 virtual seconds, a bounded number of times, and expire history once.
-    let emu = h.emu.clone();
+    let emu = h.emu().clone();
     let cutter = tokio::spawn(async move {
         for i in 0..20 {
             tokio::time::sleep(Duration::from_secs(90)).await;
