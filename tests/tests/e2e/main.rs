@@ -13,6 +13,25 @@ mod upgrades;
 
 use std::sync::Once;
 
+/// Runs a scenario `async fn name(backend: Backend) -> Result<()>` as two tests: `name::emulator`
+/// (paused clock) and `name::real_apiserver` (a real kube-apiserver, real time).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(start_paused = true)]
+            async fn emulator() -> anyhow::Result<()> {
+                super::$name(fleetward_tests::Backend::Emulator).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn real_apiserver() -> anyhow::Result<()> {
+                super::$name(fleetward_tests::Backend::RealApiServer).await
+            }
+        }
+    };
+}
+
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_tracing() {
     static ONCE: Once = Once::new();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use fleetward_controller::core::provision::namespace_name;
 use fleetward_controller::crd::{ConditionStatus, Tenant, TenantStatus};
-use fleetward_tests::{Harness, PolicySpec, TenantPolicies};
+use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -35,10 +35,20 @@ fn ready(s: &TenantStatus) -> Option<(ConditionStatus, String, String)> {
         .map(|c| (c.status, c.reason.clone(), c.message.clone()))
 }
 
-#[tokio::test(start_paused = true)]
-async fn digest_mismatch_keeps_last_good_module_until_the_configmap_matches() -> Result<()> {
+crate::on_both_backends!(digest_mismatch_keeps_last_good_module_until_the_configmap_matches);
+
+async fn digest_mismatch_keeps_last_good_module_until_the_configmap_matches(
+    backend: Backend,
+) -> Result<()> {
     crate::init_tracing();
-    let mut h = Harness::new().await?;
+    let Some(mut h) = Harness::on(
+        backend,
+        "digest_mismatch_keeps_last_good_module_until_the_configmap_matches",
+    )
+    .await?
+    else {
+        return Ok(());
+    };
     h.seed("seed-0", "eu-west", 10).await?;
     let v1 = PolicySpec::file(fleetward_test_policies::PLACEMENT, json!({}));
     let d1 = digest(&v1.bytes);
@@ -103,10 +113,15 @@ async fn digest_mismatch_keeps_last_good_module_until_the_configmap_matches() ->
     Ok(())
 }
 
-#[tokio::test(start_paused = true)]
-async fn deleting_a_cluster_removes_everything_it_created() -> Result<()> {
+crate::on_both_backends!(deleting_a_cluster_removes_everything_it_created);
+
+async fn deleting_a_cluster_removes_everything_it_created(backend: Backend) -> Result<()> {
     crate::init_tracing();
-    let mut h = Harness::new().await?;
+    let Some(mut h) =
+        Harness::on(backend, "deleting_a_cluster_removes_everything_it_created").await?
+    else {
+        return Ok(());
+    };
     h.seed("seed-0", "eu-west", 10).await?;
     h.tenant("acme", TenantPolicies::default()).await?;
     h.cluster("acme", "a1", "1.31.0", json!({})).await?;

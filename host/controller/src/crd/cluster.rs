@@ -40,8 +40,10 @@ pub struct ManagedClusterSpec {
     /// Hosted control plane shape.
     #[serde(default)]
     pub control_plane: ControlPlaneSpec,
-    /// Worker node pools, one Cluster API MachineDeployment each.
+    /// Worker node pools, one Cluster API MachineDeployment each (at most 50: a real API server
+    /// refuses the uniqueness rule's CEL cost on an unbounded list).
     #[serde(default)]
+    #[schemars(length(max = 50))]
     #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q.name == p.name))").message("node pool names must be unique"))]
     pub node_pools: Vec<NodePoolSpec>,
     /// Where the control plane may run.
