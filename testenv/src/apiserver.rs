@@ -45,19 +45,13 @@ impl ApiServer {
     /// # Errors
     /// [`Error::NotReady`] with the log's tail if it exits or is not ready in time.
     pub async fn start(binary: &Path, etcd: &Etcd) -> Result<ApiServer, Error> {
-        let mut last = None;
-        for _ in 0..START_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             match Self::start_once(binary, etcd).await {
-                Ok(s) => return Ok(s),
-                Err(e) if e.is_port_conflict() => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e) if e.is_port_conflict() && attempt < START_ATTEMPTS => attempt += 1,
+                other => return other,
             }
         }
-        Err(last.unwrap_or_else(|| Error::NotReady {
-            component: "kube-apiserver".into(),
-            detail: "no attempt made".into(),
-            log_tail: String::new(),
-        }))
     }
 
     async fn start_once(binary: &Path, etcd: &Etcd) -> Result<ApiServer, Error> {

@@ -100,15 +100,6 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
-    /// A request made while setting the cluster up failed.
-    #[error("{what}: {source}")]
-    Api {
-        /// What was being done.
-        what: String,
-        /// kube's error.
-        #[source]
-        source: kube::Error,
-    },
 }
 
 impl Error {

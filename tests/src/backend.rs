@@ -21,6 +21,7 @@ use kube::Client;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, WatchEvent, WatchParams,
 };
+use kube::discovery::Scope;
 use serde_json::Value;
 
 use crate::ledger::{ObservedWrite, WriteLedger};
@@ -78,27 +79,16 @@ pub fn read_manifest(path: &Path) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
+/// The resource of a manifest object, found by API discovery as kubectl does (plural, scope).
+async fn api_resource(client: &Client, obj: &Value) -> Result<(ApiResource, bool)> {
     let api_version = obj["apiVersion"].as_str().context("apiVersion")?;
     let kind = obj["kind"].as_str().context("kind")?;
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    let plural = match kind {
-        "ClusterRole" => "clusterroles",
-        "ClusterRoleBinding" => "clusterrolebindings",
-        "Role" => "roles",
-        "RoleBinding" => "rolebindings",
-        "ServiceAccount" => "serviceaccounts",
-        "Namespace" => "namespaces",
-        "CustomResourceDefinition" => "customresourcedefinitions",
-        "Deployment" => "deployments",
-        other => bail!("no plural known for {other}"),
-    };
-    let namespaced = !matches!(
-        kind,
-        "ClusterRole" | "ClusterRoleBinding" | "Namespace" | "CustomResourceDefinition"
-    );
-    Ok((ApiResource::from_gvk_with_plural(&gvk, plural), namespaced))
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .with_context(|| format!("discovering {api_version} {kind}"))?;
+    Ok((ar, caps.scope == Scope::Namespaced))
 }
 
 /// Server-side applies every object of a manifest, as `kubectl apply --server-side` would.
@@ -107,7 +97,7 @@ fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
 /// The first object the server refuses, with its message.
 pub async fn apply_manifest(client: &Client, path: &Path) -> Result<()> {
     for obj in read_manifest(path)? {
-        let (ar, namespaced) = api_resource(&obj)?;
+        let (ar, namespaced) = api_resource(client, &obj).await?;
         let name = obj["metadata"]["name"]
             .as_str()
             .context("metadata.name")?
@@ -224,7 +214,13 @@ pub async fn watch_writes(
                 let wp = WatchParams::default().timeout(290);
                 let stream = match api.watch(&wp, &rv).await {
                     Ok(s) => s,
-                    Err(_) => return,
+                    Err(_) => {
+                        // No feed from here on: the check would be incomplete, so say so.
+                        if let Ok(mut l) = ledger.lock() {
+                            l.lagged = true;
+                        }
+                        return;
+                    }
                 };
                 let mut stream = stream.boxed();
                 loop {
