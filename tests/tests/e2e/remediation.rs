@@ -4,13 +4,16 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use fleetward_controller::core::provision::namespace_name;
+use fleetward_controller::core::provision::{RESTARTED_AT, namespace_name};
 use fleetward_controller::core::remediation::RateLimits;
 use fleetward_controller::crd::{ConditionStatus, ManagedCluster};
 use fleetward_controller::decision::DecisionOutcome;
 use fleetward_controller::reconcile::Settings;
 use fleetward_sdk::wire::DecisionKind;
-use fleetward_tests::{Harness, PolicySpec, TenantPolicies};
+use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::ResourceExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::json;
 
 fn actions(c: &ManagedCluster) -> Vec<String> {
@@ -215,6 +218,143 @@ async fn many_unhealthy_clusters_on_one_seed_is_a_seed_fault() -> Result<()> {
         .find(|c| c.type_ == "SeedFault")
         .unwrap();
     assert_eq!(fault.status, ConditionStatus::True);
+    h.stop_controller().await;
+    Ok(())
+}
+
+crate::on_both_backends!(remediation_acts_on_injected_conditions);
+
+/// Unhealthy status written through the API (the fake infrastructure's injected faults) drives
+/// remediation end to end, on the emulator and on the real API server: acme's ladder restarts a
+/// failing etcd once (a pod-template annotation on its StatefulSet), then pauses upgrades and
+/// escalates; globex's failed Machine is deleted by the built-in and replaced by a healthy one.
+async fn remediation_acts_on_injected_conditions(backend: Backend) -> Result<()> {
+    crate::init_tracing();
+    // The host asks after 2 s of unhealthiness instead of 60 s, so this runs in real time.
+    let settings = Settings {
+        unhealthy_threshold: Duration::from_secs(2),
+        ..Settings::default()
+    };
+    let Some(mut h) =
+        Harness::on_with_settings(backend, "remediation_acts_on_injected_conditions", settings)
+            .await?
+    else {
+        return Ok(());
+    };
+    h.seed("seed-0", "eu-west", 10).await?;
+    let ladder = json!({"grace_minutes": 0, "max_restarts": 1, "backoff_base_minutes": 0,
+        "backoff_max_minutes": 0, "escalate_after_minutes": null, "max_actions_per_hour": 5});
+    h.tenant(
+        "acme",
+        TenantPolicies {
+            remediation: Some(PolicySpec::file(
+                fleetward_test_policies::REMEDIATION,
+                ladder,
+            )),
+            ..Default::default()
+        },
+    )
+    .await?;
+    h.tenant("globex", TenantPolicies::default()).await?;
+    h.cluster("acme", "a1", "1.31.0", json!({})).await?;
+    h.cluster("globex", "g1", "1.31.0", json!({})).await?;
+    h.start_controller();
+    let budget = if backend.has_virtual_time() {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_secs(90)
+    };
+    h.wait_all_at("1.31.0", 2, budget).await?;
+    let a1_ns = namespace_name("acme", "tenant-acme", "a1");
+    let g1_ns = namespace_name("globex", "tenant-globex", "g1");
+    let machines: Api<DynamicObject> = Api::namespaced_with(
+        h.client.clone(),
+        &g1_ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "cluster.x-k8s.io",
+            "v1beta1",
+            "Machine",
+        )),
+    );
+    let before = machines.list(&ListParams::default()).await?.items;
+    assert_eq!(before.len(), 2, "g1's pool has two Machines");
+    let failed = before[0].name_any();
+    h.infra.break_workload(&a1_ns, "etcd");
+    h.infra.break_machine(&g1_ns, &failed);
+
+    let a1 = h
+        .wait_for("acme escalated", budget, || async {
+            let c = h.clusters_in("acme").get("a1").await?;
+            Ok(c.status
+                .as_ref()
+                .is_some_and(|s| s.upgrades_paused)
+                .then_some(c))
+        })
+        .await?;
+    let done = actions(&a1);
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert_eq!(
+        done[0],
+        r#"control-plane/etcd {"action":"restart_component","component":"etcd"}"#
+    );
+    assert!(
+        done[1].starts_with(r#"control-plane/etcd {"action":"pause_upgrades_and_escalate""#),
+        "{done:?}"
+    );
+    let etcd = Api::<StatefulSet>::namespaced(h.client.clone(), &a1_ns)
+        .get("etcd")
+        .await?;
+    let restarted = etcd
+        .spec
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get(RESTARTED_AT).cloned());
+    assert!(
+        restarted.is_some(),
+        "the restart is a pod-template annotation on etcd"
+    );
+
+    // globex: the failed Machine is gone, a healthy replacement keeps the pool at two.
+    let g1 = h
+        .wait_for("globex's machine recreated", budget, || async {
+            let names: Vec<String> = machines
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect();
+            let c = h.clusters_in("globex").get("g1").await?;
+            let nodes_ready = c.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|x| x.type_ == "NodesReady" && x.status == ConditionStatus::True)
+            });
+            Ok((names.len() == 2 && !names.contains(&failed) && nodes_ready).then_some(c))
+        })
+        .await?;
+    let done = actions(&g1);
+    assert_eq!(
+        done,
+        [format!(
+            r#"machine/workers/{failed} {{"action":"recreate_machine","machine":"{failed}"}}"#
+        )],
+        "one recreate by the built-in"
+    );
+    let d = h.decisions();
+    assert!(
+        d.iter()
+            .filter(|r| r.tenant == "acme" && r.kind == DecisionKind::Remediation)
+            .all(|r| r.digest.starts_with("sha256:"))
+    );
+    assert!(d.iter().any(|r| r.tenant == "globex"
+        && r.kind == DecisionKind::Remediation
+        && r.digest == "builtin"));
+    let violations = h.violations()?;
+    assert!(
+        violations.is_empty(),
+        "invariant violations on writes: {violations:#?}"
+    );
     h.stop_controller().await;
     Ok(())
 }
