@@ -263,6 +263,97 @@ where
     items.iter().map(|i| Ok(serde_json::to_value(i)?)).collect()
 }
 
+/// The Events (events.k8s.io/v1, any namespace) whose `regarding` is the object with `uid`,
+/// waited for (bounded) until there is at least one.
+async fn events_about(h: &Harness, uid: String) -> Result<Vec<Event>> {
+    let api: Api<Event> = Api::all(h.client.clone());
+    h.wait_for(&format!("Events about {uid}"), BUDGET, || async {
+        let evs: Vec<Event> = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.regarding
+                    .as_ref()
+                    .is_some_and(|r| r.uid.as_deref() == Some(uid.as_str()))
+            })
+            .collect();
+        Ok((!evs.is_empty()).then_some(evs))
+    })
+    .await
+}
+
+/// Asserts that every event's `regarding` names the object (apiVersion, kind, namespace, name).
+fn assert_regarding(
+    events: &[Event],
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<()> {
+    for e in events {
+        let r = e.regarding.as_ref().context("regarding")?;
+        assert_eq!(
+            (
+                r.api_version.as_deref(),
+                r.kind.as_deref(),
+                r.namespace.as_deref().filter(|n| !n.is_empty()),
+                r.name.as_deref()
+            ),
+            (
+                Some("fleetward.dev/v1alpha1"),
+                Some(kind),
+                namespace,
+                Some(name)
+            ),
+            "{e:#?}"
+        );
+    }
+    Ok(())
+}
+
+/// Asserts that `kubectl describe` succeeded and its Events section has a line per event with
+/// its reason, its note and `fleetward` as the source.
+fn assert_describe_shows(out: &KubectlOutput, events: &[Event]) -> Result<()> {
+    eprintln!("{out}");
+    assert!(out.success, "{out}");
+    let section = out
+        .stdout
+        .split_once("\nEvents:")
+        .map(|(_, s)| s)
+        .with_context(|| format!("no Events section:\n{out}"))?;
+    assert!(
+        !section.trim_start().starts_with("<none>"),
+        "describe shows no Events:\n{out}"
+    );
+    for e in events {
+        let reason = e.reason.as_deref().unwrap_or_default();
+        let note = e.note.as_deref().unwrap_or_default();
+        assert!(
+            section
+                .lines()
+                .any(|l| l.contains(reason) && l.contains(note) && l.contains("fleetward")),
+            "describe does not show the {reason} event ({note:?}) from fleetward:\n{out}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn json_path_reads_fields_and_condition_filters() {
+    let obj = json!({"spec": {"region": "eu"}, "status": {"conditions": [
+        {"type": "Ready", "status": "False"}, {"type": "PoliciesReady", "status": "True"}]}});
+    assert_eq!(json_path(&obj, ".spec.region"), Some(json!("eu")));
+    assert_eq!(
+        json_path(
+            &obj,
+            ".status.conditions[?(@.type==\"PoliciesReady\")].status"
+        ),
+        Some(json!("True"))
+    );
+    assert_eq!(json_path(&obj, ".status.seed"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_k_deploy_on_a_fresh_server_is_idempotent_and_crds_validate() -> Result<()> {
     const TEST: &str = "apply_k_deploy_on_a_fresh_server_is_idempotent_and_crds_validate";
@@ -443,6 +534,7 @@ async fn kubectl_shows_printer_columns_and_events_of_what_the_controller_did() -
             continue;
         }
         let (clusters, tenants, seeds) = snapshot;
+        eprintln!("{out}");
         let tables = parse_tables(&out.stdout);
         assert_eq!(tables.len(), 3, "one table per resource type:\n{out}");
         // The values under test are real ones, not blanks on both sides.
@@ -474,74 +566,39 @@ async fn kubectl_shows_printer_columns_and_events_of_what_the_controller_did() -
         break;
     }
 
-    // `kubectl describe managedcluster` shows the Events the controller recorded about a1.
-    let a1_uid = a1.uid().context("a1 uid")?;
-    let events_api: Api<Event> = Api::namespaced(h.client.clone(), "tenant-acme");
-    let events: Vec<Event> = h
-        .wait_for("Events about a1", BUDGET, || async {
-            let evs: Vec<Event> = events_api
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .filter(|e| {
-                    e.regarding
-                        .as_ref()
-                        .is_some_and(|r| r.uid.as_deref() == Some(a1_uid.as_str()))
-                })
-                .collect();
-            Ok((!evs.is_empty()).then_some(evs))
-        })
-        .await?;
-    let reasons: Vec<&str> = events.iter().filter_map(|e| e.reason.as_deref()).collect();
+    // `kubectl describe` shows the Events the controller recorded: about a1 (namespaced) and
+    // about acme (cluster-scoped, so its Events live in `default`).
+    let a1_events = events_about(&h, a1.uid().context("a1 uid")?).await?;
+    let reasons: Vec<&str> = a1_events
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .collect();
     assert!(
         reasons.contains(&"Placed"),
-        "no Placed event about a1: {events:#?}"
+        "no Placed event about a1: {a1_events:#?}"
     );
-    for e in &events {
-        let r = e.regarding.as_ref().context("regarding")?;
-        assert_eq!(
-            (
-                r.api_version.as_deref(),
-                r.kind.as_deref(),
-                r.namespace.as_deref(),
-                r.name.as_deref()
-            ),
-            (
-                Some("fleetward.dev/v1alpha1"),
-                Some("ManagedCluster"),
-                Some("tenant-acme"),
-                Some("a1")
-            ),
-            "{e:#?}"
-        );
-    }
+    assert_regarding(&a1_events, "ManagedCluster", Some("tenant-acme"), "a1")?;
     let out = k
         .run(
             root,
             &["describe", "managedcluster", "-n", "tenant-acme", "a1"],
         )
         .await?;
-    assert!(out.success, "{out}");
-    let section = out
-        .stdout
-        .split_once("\nEvents:")
-        .map(|(_, s)| s)
-        .with_context(|| format!("no Events section:\n{out}"))?;
+    assert_describe_shows(&out, &a1_events)?;
+
+    let acme = Api::<Tenant>::all(h.client.clone()).get("acme").await?;
+    let acme_events = events_about(&h, acme.uid().context("acme uid")?).await?;
+    let reasons: Vec<&str> = acme_events
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .collect();
     assert!(
-        !section.trim_start().starts_with("<none>"),
-        "describe shows no Events:\n{out}"
+        reasons.contains(&"PolicyLoaded"),
+        "no PolicyLoaded event about acme: {acme_events:#?}"
     );
-    for e in &events {
-        let reason = e.reason.as_deref().unwrap_or_default();
-        let note = e.note.as_deref().unwrap_or_default();
-        assert!(
-            section
-                .lines()
-                .any(|l| l.contains(reason) && l.contains(note) && l.contains("fleetward")),
-            "describe does not show the {reason} event ({note:?}) from fleetward:\n{out}"
-        );
-    }
+    assert_regarding(&acme_events, "Tenant", None, "acme")?;
+    let out = k.run(root, &["describe", "tenant", "acme"]).await?;
+    assert_describe_shows(&out, &acme_events)?;
 
     assert!(h.violations()?.is_empty(), "{:?}", h.violations()?);
     h.stop_controller().await;
