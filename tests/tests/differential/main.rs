@@ -31,13 +31,15 @@ use crate::compare::{Difference, differences};
 use crate::exchange::{Outcome, Request, read_watch, send};
 use crate::known::KNOWN;
 use crate::normalise::normalise;
+use crate::servers::Server;
 use crate::step::{Action, Captures, Step};
 
 /// How long a watch is read when the expected events do not all arrive.
 const WATCH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Runs the script against one server, answer by answer.
-async fn run(client: &Client, script: &[Step]) -> Result<Vec<Outcome>> {
+async fn run(server: &Server, script: &[Step]) -> Result<Vec<Outcome>> {
+    let client = &server.client;
     let mut captures = Captures::default();
     let mut outcomes = Vec::with_capacity(script.len());
     for step in script {
@@ -97,16 +99,14 @@ fn dump(dir: &std::path::Path, index: usize, step: &Step, emulator: &Value, real
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_answers_like_kube_apiserver() -> Result<()> {
-    let Some((_cluster, real_client)) =
-        servers::real("emulator_answers_like_kube_apiserver").await?
-    else {
+    let Some(real) = servers::real("emulator_answers_like_kube_apiserver").await? else {
         return Ok(());
     };
-    let (_emulator, emulator_client) = servers::emulator().await?;
+    let emulator = servers::emulator().await?;
     let script = script::script();
     let started = std::time::Instant::now();
-    let on_emulator = run(&emulator_client, &script).await?;
-    let on_real = run(&real_client, &script).await?;
+    let on_emulator = run(&emulator, &script).await?;
+    let on_real = run(&real, &script).await?;
     eprintln!(
         "differential: {} steps on both servers in {:.1} s",
         script.len(),

@@ -15,6 +15,7 @@ fn walk(value: &mut Value, key: Option<&str>) {
     match value {
         Value::Object(map) => {
             normalise_table_ages(map);
+            mask_uids_in_field_keys(map);
             for (k, v) in map.iter_mut() {
                 if let Some(marker) = marker_for(k, v) {
                     *v = Value::String(marker.into());
@@ -42,6 +43,29 @@ fn marker_for(key: &str, value: &Value) -> Option<&'static str> {
         // The remaining count of a paged list depends on the list, not the server; kept.
         _ => return None,
     })
+}
+
+/// managedFields name owner references by uid: `k:{"uid":"…"}`.
+fn mask_uids_in_field_keys(map: &mut Map<String, Value>) {
+    if !map
+        .keys()
+        .any(|k| k.starts_with("k:{") && k.contains("\"uid\""))
+    {
+        return;
+    }
+    let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+    for (key, value) in entries {
+        let masked = key
+            .strip_prefix("k:")
+            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+            .filter(|k| k.get("uid").is_some())
+            .map(|mut k| {
+                k["uid"] = Value::String("<uid>".into());
+                format!("k:{k}")
+            })
+            .unwrap_or(key);
+        map.insert(masked, value);
+    }
 }
 
 /// A Table's `Age` cells are durations since creation on each server's clock.
@@ -107,6 +131,15 @@ mod tests {
             json!({"metadata": {"uid": "<uid>", "resourceVersion": "<rv>",
                 "creationTimestamp": "<time>", "deletionTimestamp": null,
                 "managedFields": [{"time": "<time>", "manager": "m"}]}})
+        );
+    }
+
+    #[test]
+    fn owner_reference_keys_are_masked() {
+        let v = normalise(&json!({"f:ownerReferences": {"k:{\"uid\":\"1234\"}": {}}}));
+        assert_eq!(
+            v,
+            json!({"f:ownerReferences": {"k:{\"uid\":\"<uid>\"}": {}}})
         );
     }
 

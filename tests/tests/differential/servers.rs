@@ -2,12 +2,30 @@
 //! `deploy/crds.yaml` server-side applied and established. The real server also runs
 //! kube-controller-manager's garbage collector and namespace controller, which the emulator
 //! does synchronously.
+//!
+//! No step asks for "410 Gone, resourceVersion too old": the real server serves watches and
+//! exact-resourceVersion lists from its watch cache, which keeps every change since it started
+//! (compacting etcd underneath does not touch it; the first version of this test tried), so a
+//! 410 cannot be produced on it deterministically within a test. The emulator's 410s are
+//! covered by its own tests (`host/emulator/tests/api/watches.rs`); docs/emulator.md says so.
 
 use anyhow::Result;
 use fleetward_emulator::Emulator;
 use fleetward_testenv::{Identity, TestCluster};
 use fleetward_tests::{apply_manifest, repo_root, wait_crds_established};
 use kube::Client;
+
+/// One server and a client for it (an administrator).
+pub struct Server {
+    pub client: Client,
+    // Kept alive for the test; dropping it stops the server.
+    _backend: Backend,
+}
+
+enum Backend {
+    Emulator(Emulator),
+    Real(Box<TestCluster>),
+}
 
 /// Installs Fleetward's CRDs as an operator would.
 async fn install_crds(client: &Client) -> Result<()> {
@@ -19,11 +37,14 @@ async fn install_crds(client: &Client) -> Result<()> {
 ///
 /// # Errors
 /// Installing the CRDs.
-pub async fn emulator() -> Result<(Emulator, Client)> {
+pub async fn emulator() -> Result<Server> {
     let emulator = Emulator::new();
     let client = emulator.client_with_user_agent("differential");
     install_crds(&client).await?;
-    Ok((emulator, client))
+    Ok(Server {
+        client,
+        _backend: Backend::Emulator(emulator),
+    })
 }
 
 /// A real kube-apiserver with the garbage collector and namespace controller and the CRDs
@@ -31,7 +52,7 @@ pub async fn emulator() -> Result<(Emulator, Client)> {
 ///
 /// # Errors
 /// Start-up failures, installing the CRDs.
-pub async fn real(test: &str) -> Result<Option<(TestCluster, Client)>> {
+pub async fn real(test: &str) -> Result<Option<Server>> {
     let Some(mut cluster) = TestCluster::start_or_skip(test).await? else {
         return Ok(None);
     };
@@ -40,5 +61,8 @@ pub async fn real(test: &str) -> Result<Option<(TestCluster, Client)>> {
         .await?;
     let client = cluster.client(&Identity::admin()).await?;
     install_crds(&client).await?;
-    Ok(Some((cluster, client)))
+    Ok(Some(Server {
+        client,
+        _backend: Backend::Real(Box::new(cluster)),
+    }))
 }

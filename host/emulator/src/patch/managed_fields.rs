@@ -94,6 +94,18 @@ impl FieldSet {
         self.member = true;
     }
 
+    /// Marks the node at `path` below this one as a member, if it is in the set.
+    pub(crate) fn mark_child(&mut self, path: &[PathElement]) {
+        let mut node = self;
+        for element in path {
+            match node.children.get_mut(element) {
+                Some(child) => node = child,
+                None => return,
+            }
+        }
+        node.member = true;
+    }
+
     /// Puts `child` under `element` (merging with what is there); empty sets are dropped.
     pub(crate) fn attach(&mut self, element: PathElement, child: FieldSet) {
         if child.is_empty() {
