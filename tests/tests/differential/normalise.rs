@@ -25,7 +25,9 @@ fn walk(value: &mut Value, key: Option<&str>) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|v| walk(v, key)),
-        Value::String(s) if key == Some("message") => *s = mask_numbers_in_parentheses(s),
+        Value::String(s) if key == Some("message") => {
+            *s = mask_uuids(&mask_numbers_in_parentheses(s));
+        }
         _ => {}
     }
 }
@@ -97,6 +99,31 @@ fn normalise_table_ages(map: &mut Map<String, Value>) {
     }
 }
 
+/// Status messages quote uids (delete preconditions).
+fn mask_uuids(message: &str) -> String {
+    let bytes = message.as_bytes();
+    let is_uuid_at = |i: usize| {
+        bytes.len() >= i + 36
+            && bytes[i..i + 36].iter().enumerate().all(|(j, b)| match j {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_uuid_at(i) {
+            out.push_str("<uid>");
+            i += 36;
+        } else {
+            let c = message[i..].chars().next().unwrap_or_default();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
 /// Status messages quote resourceVersions in parentheses ("too old resource version: 1 (523)").
 fn mask_numbers_in_parentheses(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -150,5 +177,13 @@ mod tests {
             "too old resource version: 1 (<rv>)"
         );
         assert_eq!(mask_numbers_in_parentheses("f(x) (12"), "f(x) (12");
+    }
+
+    #[test]
+    fn uids_in_messages_are_masked() {
+        assert_eq!(
+            mask_uuids("UID in record (47e1dbe2-49cb-420b-bbea-42bd69484adc). é"),
+            "UID in record (<uid>). é"
+        );
     }
 }

@@ -395,11 +395,13 @@ pub fn write_entries(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
     let Value::Object(meta) = meta else {
         return;
     };
-    if entries.is_empty() {
+    // A manager that owns nothing any more is dropped, as the real server does.
+    let mut sorted: Vec<&ManagedFieldsEntry> =
+        entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    if sorted.is_empty() {
         meta.remove("managedFields");
         return;
     }
-    let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| {
         (
             a.operation,
