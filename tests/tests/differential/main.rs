@@ -115,7 +115,7 @@ async fn emulator_answers_like_kube_apiserver() -> Result<()> {
 
     let dump_dir = std::env::var_os("DIFFERENTIAL_DUMP").map(std::path::PathBuf::from);
     let mut unexpected: Vec<Difference> = Vec::new();
-    let mut known = 0;
+    let mut known: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut steps_differing = 0;
     for (index, (step, (e, r))) in script
         .iter()
@@ -131,18 +131,22 @@ async fn emulator_answers_like_kube_apiserver() -> Result<()> {
             steps_differing += 1;
         }
         for d in found {
-            if KNOWN.iter().any(|k| k.matches(&d)) {
-                known += 1;
+            if let Some(k) = KNOWN.iter().find(|k| k.matches(&d)) {
+                *known.entry(k.reason).or_default() += 1;
             } else {
                 unexpected.push(d);
             }
         }
     }
     eprintln!(
-        "differential: {steps_differing} of {} steps differ; {known} known differences, {} unexpected",
+        "differential: {steps_differing} of {} steps differ; {} known differences, {} unexpected",
         script.len(),
+        known.values().sum::<usize>(),
         unexpected.len()
     );
+    for (reason, count) in &known {
+        eprintln!("  {count:4} known: {reason}");
+    }
     if !unexpected.is_empty() {
         let listing: Vec<String> = unexpected.iter().map(ToString::to_string).collect();
         bail!(

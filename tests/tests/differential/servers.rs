@@ -18,13 +18,9 @@ use kube::Client;
 /// One server and a client for it (an administrator).
 pub struct Server {
     pub client: Client,
-    // Kept alive for the test; dropping it stops the server.
-    _backend: Backend,
-}
-
-enum Backend {
-    Emulator(Emulator),
-    Real(Box<TestCluster>),
+    // Kept alive for the test; dropping one stops its server.
+    _emulator: Option<Emulator>,
+    _cluster: Option<Box<TestCluster>>,
 }
 
 /// Installs Fleetward's CRDs as an operator would.
@@ -43,7 +39,8 @@ pub async fn emulator() -> Result<Server> {
     install_crds(&client).await?;
     Ok(Server {
         client,
-        _backend: Backend::Emulator(emulator),
+        _emulator: Some(emulator),
+        _cluster: None,
     })
 }
 
@@ -63,6 +60,7 @@ pub async fn real(test: &str) -> Result<Option<Server>> {
     install_crds(&client).await?;
     Ok(Some(Server {
         client,
-        _backend: Backend::Real(Box::new(cluster)),
+        _emulator: None,
+        _cluster: Some(Box::new(cluster)),
     }))
 }
