@@ -166,6 +166,11 @@ fn col(name: &str, type_: &str, json_path: &str, priority: i64) -> PrinterColumn
         type_: type_.into(),
         json_path: json_path.into(),
         priority,
+        description: if json_path == ".metadata.creationTimestamp" {
+            crate::api::table::CREATION_TIMESTAMP_DESCRIPTION.into()
+        } else {
+            String::new()
+        },
     }
 }
 

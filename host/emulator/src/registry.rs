@@ -75,6 +75,10 @@ pub struct PrinterColumn {
     pub json_path: String,
     /// 0 = shown by default, >0 = only with `-o wide`.
     pub priority: i64,
+    /// The column's description in the Table (a CRD column's own, or the real server's
+    /// `Custom resource definition column (in JSONPath format): <path>`; empty for built-ins
+    /// other than `Age`).
+    pub description: String,
 }
 
 impl ResourceType {

@@ -135,14 +135,27 @@ impl ApiError {
     }
 
     /// 409 server-side-apply field-ownership conflict.
-    pub fn apply_conflict(
-        subject: Subject<'_>,
-        name: &str,
-        message: String,
-        causes: Vec<Cause>,
-    ) -> ApiError {
-        let mut e = ApiError::bare(409, "Conflict", message).about(subject, name);
+    /// The real server names neither the object nor its kind here, only the conflicts.
+    pub fn apply_conflict(message: String, causes: Vec<Cause>) -> ApiError {
+        let mut e = ApiError::bare(409, "Conflict", message);
         e.details.causes = causes;
+        e
+    }
+
+    /// 422 for invalid `PatchOptions` (`fieldManager` missing on apply, `force` on other
+    /// patches), as the real server words it: `PatchOptions.meta.k8s.io "" is invalid: …`.
+    pub fn invalid_patch_options(field: &str, reason: &str, message: &str) -> ApiError {
+        let mut e = ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![Cause {
+                reason: reason.into(),
+                message: message.into(),
+                field: field.into(),
+            }],
+        );
+        e.details.name = None;
         e
     }
 

@@ -28,7 +28,13 @@ pub fn age_column() -> PrinterColumn {
         type_: "date".into(),
         json_path: ".metadata.creationTimestamp".into(),
         priority: 0,
+        description: crd_column_description(".metadata.creationTimestamp"),
     }
+}
+
+/// What the real server says about a CRD printer column that has no description of its own.
+pub fn crd_column_description(json_path: &str) -> String {
+    format!("Custom resource definition column (in JSONPath format): {json_path}")
 }
 
 /// Validates a custom resource against its version's `openAPIV3Schema`, pruning and defaulting.
@@ -343,6 +349,11 @@ pub fn crd_types(obj: &Value) -> (Vec<ResourceType>, Option<String>) {
                             type_: s(c, "/type").to_string(),
                             json_path: s(c, "/jsonPath").to_string(),
                             priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                            description: c
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .unwrap_or_else(|| crd_column_description(s(c, "/jsonPath"))),
                         })
                         .collect()
                 })

@@ -105,14 +105,19 @@ pub fn delete(
         .store
         .get(&sk, &key)
         .ok_or_else(|| ApiError::not_found(rt.subject(), name))?;
+    // The real registry names the Kind here, not the resource.
+    let by_kind = crate::status::Subject {
+        group: &rt.group,
+        resource: &rt.kind,
+    };
     if let Some(uid) = &opts.uid
         && *uid != live.meta.uid
     {
         return Err(ApiError::conflict_because(
-            rt.subject(),
+            by_kind,
             name,
             &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
                 live.meta.uid
             ),
         ));
@@ -121,10 +126,10 @@ pub fn delete(
         && *rv != live.meta.rv.to_string()
     {
         return Err(ApiError::conflict_because(
-            rt.subject(),
+            by_kind,
             name,
             &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in meta: {}",
+                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
                 live.meta.rv
             ),
         ));
@@ -150,7 +155,19 @@ fn request_delete(
         } else {
             let md = metadata_mut(&mut v);
             md.insert("deletionTimestamp".into(), json!(w.now));
-            md.insert("deletionGracePeriodSeconds".into(), json!(0));
+            // Namespaces are not deleted gracefully; everything else says "no grace" (0).
+            if !is_namespace {
+                md.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            // Like the real registry: setting deletionTimestamp is a spec-visible change for
+            // kinds that track generation.
+            if let Some(g) = md
+                .get("generation")
+                .and_then(Value::as_i64)
+                .filter(|g| *g > 0)
+            {
+                md.insert("generation".into(), json!(g + 1));
+            }
             if is_namespace {
                 v["status"] = json!({"phase": "Terminating"});
             }

@@ -173,7 +173,9 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
                 let mut md = json!({"resourceVersion": page.rv.to_string()});
                 if let Some(c) = &page.continue_token {
                     md["continue"] = json!(c);
-                    md["remainingItemCount"] = json!(page.remaining);
+                    if let Some(n) = page.remaining {
+                        md["remainingItemCount"] = json!(n);
+                    }
                 }
                 let include = table::Include::parse(req.query.get("includeObject"));
                 let t = table::table(&rt, &page.items, shared.clock.now(), md, include, true);
@@ -241,7 +243,7 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
                 items: deleted,
                 rv,
                 continue_token: None,
-                remaining: 0,
+                remaining: None,
             };
             let full = Rendering::Full {
                 api_version: rt.api_version(),
@@ -278,7 +280,6 @@ pub(crate) fn with_writer<T>(
 fn delete_response(rt: &ResourceType, outcome: DeleteOutcome) -> Resp {
     match outcome {
         DeleteOutcome::Pending(obj) => object_response(200, rt, &obj),
-        DeleteOutcome::Deleted(obj) if rt.custom => object_response(200, rt, &obj),
         DeleteOutcome::Deleted(obj) => {
             let mut details =
                 json!({"name": obj.meta.name, "kind": rt.plural, "uid": obj.meta.uid});

@@ -184,7 +184,13 @@ pub fn same_content(old: &Value, new: &Value) -> bool {
         let mut v = v.clone();
         if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             md.remove("resourceVersion");
-            md.remove("managedFields");
+            // A change of ownership alone is a change (the real server stores it); a new
+            // timestamp alone is not.
+            if let Some(Value::Array(entries)) = md.get_mut("managedFields") {
+                for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+                    e.remove("time");
+                }
+            }
         }
         v
     };

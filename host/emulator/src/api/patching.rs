@@ -76,7 +76,7 @@ fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
-fn apply_error(rt: &ResourceType, name: &str, e: ApplyError) -> ApiError {
+fn apply_error(e: ApplyError) -> ApiError {
     match e {
         ApplyError::Conflict { ref conflicts } => {
             let causes = conflicts
@@ -87,7 +87,7 @@ fn apply_error(rt: &ResourceType, name: &str, e: ApplyError) -> ApiError {
                     field: c.path.clone(),
                 })
                 .collect();
-            ApiError::apply_conflict(rt.subject(), name, e.to_string(), causes)
+            ApiError::apply_conflict(e.to_string(), causes)
         }
         ApplyError::Invalid { message } => ApiError::unprocessable(message),
     }
@@ -108,10 +108,19 @@ pub fn patch(
     let kind = patch_kind(rt, &req.content_type)?;
     let key = (ns.unwrap_or_default().to_string(), name.to_string());
     let live = w.store.get(&rt.storage_key(), &key);
+    if kind != PatchKind::Apply && req.query.flag("force") {
+        return Err(ApiError::invalid_patch_options(
+            "force",
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch",
+        ));
+    }
     if kind == PatchKind::Apply {
         let Some(manager) = req.query.non_empty("fieldManager") else {
-            return Err(ApiError::bad_request(
-                "PATCH request must specify fieldManager for apply",
+            return Err(ApiError::invalid_patch_options(
+                "fieldManager",
+                "FieldValueRequired",
+                "Required value: is required for apply patch",
             ));
         };
         let applied = parse_apply_body(&req.body)?;
@@ -130,7 +139,7 @@ pub fn patch(
         return match live {
             None if subresource.is_none() => {
                 let mut created = crate::patch::server_side_apply(None, &applied, &params)
-                    .map_err(|e| apply_error(rt, name, e))?;
+                    .map_err(apply_error)?;
                 if created.pointer("/metadata/name").is_none()
                     && let Some(md) = created.get_mut("metadata").and_then(Value::as_object_mut)
                 {
@@ -143,7 +152,7 @@ pub fn patch(
                 write::check_rv(rt, &live, &applied)?;
                 let merged =
                     crate::patch::server_side_apply(Some(&live.to_value()), &applied, &params)
-                        .map_err(|e| apply_error(rt, name, e))?;
+                        .map_err(apply_error)?;
                 write::finish_update(w, rt, &live, merged, subresource, Fields::Applied)
                     .map(|s| (s, false))
             }

@@ -46,8 +46,8 @@ pub struct ListPage {
     pub rv: u64,
     /// Continue token, if more items follow.
     pub continue_token: Option<String>,
-    /// Items after this page.
-    pub remaining: usize,
+    /// Items after this page (`None` with a selector: the real server omits the count then).
+    pub remaining: Option<usize>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -138,11 +138,14 @@ pub fn list_page(
             }
         })?;
     let mut continue_token = None;
-    let mut remaining = 0;
+    let mut remaining = None;
+    // The real server cannot count what a selector would leave, so it does not say.
+    let selective =
+        q.non_empty("labelSelector").is_some() || q.non_empty("fieldSelector").is_some();
     if let Some(limit) = limit
         && items.len() > limit
     {
-        remaining = items.len() - limit;
+        remaining = (!selective).then(|| items.len() - limit);
         items.truncate(limit);
         if let Some(last) = items.last() {
             continue_token = Some(encode_continue(rv, &last.key()));
@@ -162,7 +165,9 @@ pub fn render_list(rt: &ResourceType, rendering: &Rendering, page: &ListPage) ->
     let mut metadata = json!({"resourceVersion": page.rv.to_string()});
     if let Some(c) = &page.continue_token {
         metadata["continue"] = json!(c);
-        metadata["remainingItemCount"] = json!(page.remaining);
+        if let Some(n) = page.remaining {
+            metadata["remainingItemCount"] = json!(n);
+        }
     }
     let head =
         json!({"kind": list_kind, "apiVersion": api_version, "metadata": metadata}).to_string();

@@ -85,22 +85,68 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// One step of a printer column's JSON path.
+#[derive(Debug, PartialEq)]
+enum PathStep<'a> {
+    /// `.name`
+    Field(&'a str),
+    /// `[3]`
+    Index(usize),
+    /// `[?(@.field=="value")]`: the first array item whose `field` equals `value`.
+    Filter(&'a str, &'a str),
+}
+
+/// Parses the JSON paths printer columns use: `.a.b`, `[3]`, `[?(@.f=="v")]` (also `'v'`).
+fn parse_path(path: &str) -> Option<Vec<PathStep<'_>>> {
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("[?(@.") {
+            let close = r.find(")]")?;
+            let (field, value) = r[..close].split_once("==")?;
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            steps.push(PathStep::Filter(field.trim(), value));
+            rest = &r[close + 2..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let close = r.find(']')?;
+            steps.push(PathStep::Index(r[..close].parse().ok()?));
+            rest = &r[close + 1..];
+        } else if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if end > 0 {
+                steps.push(PathStep::Field(&r[..end]));
+            }
+            rest = &r[end..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            steps.push(PathStep::Field(&rest[..end]));
+            rest = &rest[end..];
+        }
+    }
+    Some(steps)
+}
+
 fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = obj;
-    for seg in path
-        .trim_start_matches('.')
-        .split('.')
-        .filter(|s| !s.is_empty())
-    {
-        cur = match cur {
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-            other => other.get(seg)?,
+    for step in parse_path(path)? {
+        cur = match (step, cur) {
+            (PathStep::Field(f), Value::Array(a)) => a.get(f.parse::<usize>().ok()?)?,
+            (PathStep::Field(f), other) => other.get(f)?,
+            (PathStep::Index(i), Value::Array(a)) => a.get(i)?,
+            (PathStep::Filter(field, want), Value::Array(a)) => {
+                a.iter().find(|item| match item.get(field) {
+                    Some(Value::String(s)) => s == want,
+                    Some(other) => other.to_string() == want,
+                    None => false,
+                })?
+            }
+            _ => return None,
         };
     }
     Some(cur)
 }
 
-fn cell(obj: &Value, col: &PrinterColumn, now: Timestamp) -> Value {
+fn cell(obj: &Value, col: &PrinterColumn, custom: bool, now: Timestamp) -> Value {
     let p = col.json_path.as_str();
     if let Some(inner) = p.strip_prefix("len(").and_then(|r| r.strip_suffix(')')) {
         let n = match at(obj, inner) {
@@ -119,6 +165,9 @@ fn cell(obj: &Value, col: &PrinterColumn, now: Timestamp) -> Value {
         return json!(format!("{}/{}", num(a), num(b)));
     }
     match (col.type_.as_str(), at(obj, p)) {
+        // The real server leaves a custom resource's missing cells empty; kubectl prints
+        // `<none>` for them. The built-in printers write `<none>` themselves.
+        (_, None | Some(Value::Null)) if custom => Value::Null,
         (_, None | Some(Value::Null)) => json!("<none>"),
         ("date", Some(Value::String(t))) => match t.parse::<Timestamp>() {
             Ok(ts) => json!(human_duration(now.as_second() - ts.as_second())),
@@ -129,17 +178,25 @@ fn cell(obj: &Value, col: &PrinterColumn, now: Timestamp) -> Value {
     }
 }
 
+/// The real server's description of the `Name` column.
+const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+
+/// The real server's description of the built-in printers' `Age` column.
+pub const CREATION_TIMESTAMP_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
 fn column_defs(rt: &ResourceType) -> Value {
     let mut defs = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
     ];
     for c in &rt.printer_columns {
-        let type_ = if c.type_ == "date" {
+        // A CRD's columns keep their declared type; the built-in printers render dates as
+        // strings ("5m") and say so.
+        let type_ = if c.type_ == "date" && !rt.custom {
             "string"
         } else {
             c.type_.as_str()
         };
-        defs.push(json!({"name": c.name, "type": type_, "format": "", "description": "", "priority": c.priority}));
+        defs.push(json!({"name": c.name, "type": type_, "format": "", "description": c.description, "priority": c.priority}));
     }
     Value::Array(defs)
 }
@@ -158,10 +215,15 @@ pub fn table(
         .map(|o| {
             let v = o.to_value();
             let mut cells = vec![json!(o.meta.name)];
-            cells.extend(rt.printer_columns.iter().map(|c| cell(&v, c, now)));
+            cells.extend(
+                rt.printer_columns
+                    .iter()
+                    .map(|c| cell(&v, c, rt.custom, now)),
+            );
             let mut row = json!({"cells": cells});
             match include {
-                Include::None => {}
+                // The real server sends `"object": null` rather than leaving it out.
+                Include::None => row["object"] = Value::Null,
                 Include::Metadata => {
                     let partial = o.render(&Rendering::PartialMetadata);
                     row["object"] = serde_json::from_slice(&partial).unwrap_or(Value::Null);
@@ -183,6 +245,27 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printer_column_paths_with_filters() {
+        let obj = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False"},
+            {"type": "PoliciesReady", "status": "True"},
+        ]}, "a": [{"b": 1}]});
+        assert_eq!(
+            at(
+                &obj,
+                ".status.conditions[?(@.type==\"PoliciesReady\")].status"
+            ),
+            Some(&json!("True"))
+        );
+        assert_eq!(at(&obj, ".a[0].b"), Some(&json!(1)));
+        assert_eq!(at(&obj, ".a.0.b"), Some(&json!(1)));
+        assert_eq!(
+            at(&obj, ".status.conditions[?(@.type=='Gone')].status"),
+            None
+        );
+    }
 
     #[test]
     fn durations_read_like_kubectl() {

@@ -159,9 +159,15 @@ pub fn create(
     {
         o.remove("status");
     }
-    if rt.plural == "namespaces" && rt.group.is_empty() {
-        obj["spec"] = json!({"finalizers": ["kubernetes"]});
-        obj["status"] = json!({"phase": "Active"});
+    let is_namespace = rt.plural == "namespaces" && rt.group.is_empty();
+    if is_namespace {
+        // Defaulted when the request is decoded, so it counts as the creator's field.
+        let labels = metadata_mut(&mut obj)
+            .entry("labels")
+            .or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+        }
     }
     if rt.custom {
         crd::validate_custom(rt, &mut obj, w.strict_fields, w.verb == Verb::Apply)?;
@@ -173,6 +179,11 @@ pub fn create(
     }
     if let Fields::Update(manager) = fields {
         crate::patch::record_update(None, &mut obj, manager, &now, None);
+    }
+    if is_namespace {
+        // Set by the registry after field tracking: nobody manages them.
+        obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        obj["status"] = json!({"phase": "Active"});
     }
     let stored = w.put(&sk, obj);
     if is_crd(rt) && !w.dry_run {
@@ -320,9 +331,13 @@ pub fn finish_update(
     }
     let sk = rt.storage_key();
     if is_deleting(&new) && finalizers(&new).is_empty() {
-        // The last finalizer is gone: the object is deleted now.
-        let removed = gc::remove_now(w, &sk, &live.key(), true);
-        return Ok(removed.unwrap_or_else(|| live.clone()));
+        // The last finalizer is gone: the object is deleted now. The answer is the object as
+        // this write left it (no finalizers), as the real server answers.
+        let Some(removed) = gc::remove_now(w, &sk, &live.key(), true) else {
+            return Ok(live.clone());
+        };
+        metadata_mut(&mut new).insert("resourceVersion".into(), json!(removed.meta.rv.to_string()));
+        return Ok(Arc::new(StoredObject::from_value(&new)));
     }
     let stored = w.put(&sk, new);
     if is_crd(rt) && !w.dry_run {
@@ -374,8 +389,9 @@ pub fn replace(
         return Err(ApiError::not_found(rt.subject(), name));
     };
     if meta_str(&body, "resourceVersion").is_none() && !rt.unconditional_update {
+        // The real server names the resource (plural) in this one.
         return Err(ApiError::invalid(
-            &rt.kind,
+            &rt.plural,
             &rt.group,
             name,
             vec![Cause {

@@ -53,9 +53,14 @@ fn list_elements(items: &[Value], strategy: ListStrategy) -> Vec<(PathElement, &
         .collect()
 }
 
+/// Items of lists whose item type is an atomic struct (`+structType=atomic`): owned whole.
+fn atomic_struct_items(names: &[&str]) -> bool {
+    names == ["metadata", "ownerReferences"]
+}
+
 fn is_leaf(value: &Value, names: &[&str]) -> bool {
     match value {
-        Value::Object(map) => map.is_empty(),
+        Value::Object(map) => map.is_empty() || atomic_struct_items(names),
         Value::Array(items) => apply_list_strategy(names, &[items]) == ListStrategy::Atomic,
         _ => true,
     }
@@ -88,7 +93,9 @@ fn collect<'a>(value: &'a Value, names: &mut Vec<&'a str>) -> FieldSet {
         Value::Array(items) => {
             let strategy = apply_list_strategy(names, &[items]);
             for (element, item) in list_elements(items, strategy) {
-                let mut sub = if matches!(item, Value::Object(m) if !m.is_empty()) {
+                let mut sub = if matches!(item, Value::Object(m) if !m.is_empty())
+                    && !atomic_struct_items(names)
+                {
                     collect(item, names)
                 } else {
                     FieldSet::new()
@@ -110,6 +117,21 @@ fn whole<'a>(value: &'a Value, names: &mut Vec<&'a str>) -> FieldSet {
         collect(value, names)
     };
     node.mark();
+    if *names == ["metadata"]
+        && let Value::Object(metadata) = value
+    {
+        // A new object: metadata's maps and lists (labels, annotations, finalizers, owner
+        // references) are absent from the empty object the real server compares with, so
+        // they are owned as nodes too (`.`).
+        for (key, child) in metadata {
+            names.push(key);
+            let node_of_its_own = !is_leaf(child, names);
+            names.pop();
+            if node_of_its_own && key != "managedFields" {
+                node.mark_child(&[field_element(key)]);
+            }
+        }
+    }
     node
 }
 

@@ -94,6 +94,18 @@ impl FieldSet {
         self.member = true;
     }
 
+    /// Marks the node at `path` below this one as a member, if it is in the set.
+    pub(crate) fn mark_child(&mut self, path: &[PathElement]) {
+        let mut node = self;
+        for element in path {
+            match node.children.get_mut(element) {
+                Some(child) => node = child,
+                None => return,
+            }
+        }
+        node.member = true;
+    }
+
     /// Puts `child` under `element` (merging with what is there); empty sets are dropped.
     pub(crate) fn attach(&mut self, element: PathElement, child: FieldSet) {
         if child.is_empty() {
@@ -383,11 +395,13 @@ pub fn write_entries(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
     let Value::Object(meta) = meta else {
         return;
     };
-    if entries.is_empty() {
+    // A manager that owns nothing any more is dropped, as the real server does.
+    let mut sorted: Vec<&ManagedFieldsEntry> =
+        entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    if sorted.is_empty() {
         meta.remove("managedFields");
         return;
     }
-    let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| {
         (
             a.operation,

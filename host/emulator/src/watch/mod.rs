@@ -77,7 +77,7 @@ pub fn error_line(e: &ApiError) -> Bytes {
 }
 
 fn bookmark_line(p: &WatchParams, rv: u64, initial_end: bool) -> Bytes {
-    let mut md = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+    let mut md = json!({"resourceVersion": rv.to_string()});
     if initial_end {
         md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }

@@ -159,7 +159,14 @@ async fn apply_requires_a_field_manager() -> anyhow::Result<()> {
         .header("content-type", "application/apply-patch+yaml")
         .body(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n".to_vec())?;
     let err = client.request::<ConfigMap>(req).await.unwrap_err();
-    assert_eq!(api_status(err).code, 400);
+    let status = api_status(err);
+    // As kube-apiserver answers (checked by tests/tests/differential): invalid PatchOptions.
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.contains("fieldManager: Required value"),
+        "{}",
+        status.message
+    );
 
     // YAML bodies work with a manager.
     let req = http::Request::patch("/api/v1/namespaces/default/configmaps/cfg?fieldManager=yaml")
