@@ -10,6 +10,7 @@
 mod backend;
 pub mod kubectl;
 mod ledger;
+pub mod rbac;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -340,6 +341,11 @@ impl Harness {
         if let Some(c) = self.controller.take() {
             c.shutdown().await;
         }
+    }
+
+    /// The client the controller runs on (on the real API server: the deploy/ ServiceAccount).
+    pub fn controller_client(&self) -> &Client {
+        &self.controller_client
     }
 
     /// The running controller.

@@ -17,7 +17,8 @@ pub struct KnownDifference {
 impl KnownDifference {
     /// Whether `d` is this known difference.
     pub fn matches(&self, d: &Difference) -> bool {
-        glob(self.step.as_bytes(), d.step.as_bytes()) && glob(self.path.as_bytes(), d.path.as_bytes())
+        glob(self.step.as_bytes(), d.step.as_bytes())
+            && glob(self.path.as_bytes(), d.path.as_bytes())
     }
 }
 
@@ -33,7 +34,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 const CEL: &str = "CEL x-kubernetes-validations rules are not evaluated by the emulator";
 const CAUSES: &str = "schema-error causes: the real server's order varies from run to run, and it adds a cause when CEL rules were skipped because of schema errors";
 const DEFAULTS: &str = "built-in kinds are not defaulted by the emulator (Deployment strategy, pod template fields, status {}), so the defaults are neither stored nor owned";
-const EMPTY_MAPS: &str = "built-in bodies are stored as sent: an empty map the real server drops (Go omitempty) is kept";
+const EMPTY_MAPS: &str =
+    "built-in bodies are stored as sent: an empty map the real server drops (Go omitempty) is kept";
 const LIST_ITEMS: &str = "items of built-in lists carry apiVersion/kind in the emulator (the real server omits them; clients take them from the list)";
 const WORDING: &str = "error wording: the emulator's message says what was wrong where the real server's is generic or worded by its parser";
 const NAMESPACE_DELETION: &str = "namespace deletion is synchronous in the emulator: the emptied namespace is gone at once, so a create in it is 404, not 403 Forbidden";
@@ -48,33 +50,101 @@ const fn known(step: &'static str, path: &'static str, reason: &'static str) -> 
 /// The accepted differences.
 pub const KNOWN: &[KnownDifference] = &[
     known("create with duplicate node pool names (CEL)", "*", CEL),
-    known("change the immutable tenant (CEL transition rule)", "*", CEL),
-    known("create invalid managedcluster (Invalid)", "body.details.causes*", CAUSES),
-    known("create invalid managedcluster (Invalid)", "body.message", CAUSES),
-    known("merge patch of the status subresource", "body.details.causes*", CAUSES),
-    known("merge patch of the status subresource", "body.message", CAUSES),
+    known(
+        "change the immutable tenant (CEL transition rule)",
+        "*",
+        CEL,
+    ),
+    known(
+        "create invalid managedcluster (Invalid)",
+        "body.details.causes*",
+        CAUSES,
+    ),
+    known(
+        "create invalid managedcluster (Invalid)",
+        "body.message",
+        CAUSES,
+    ),
+    known(
+        "merge patch of the status subresource",
+        "body.details.causes*",
+        CAUSES,
+    ),
+    known(
+        "merge patch of the status subresource",
+        "body.message",
+        CAUSES,
+    ),
     known("*deployment*", "body.spec.*", DEFAULTS),
     known("*of replicas", "body.spec.*", DEFAULTS),
     known("*deployment*", "body.status", DEFAULTS),
     known("*of replicas", "body.status", DEFAULTS),
-    known("*deployment*", "body.metadata.managedFields[0].fieldsV1.f:spec*", DEFAULTS),
-    known("*of replicas", "body.metadata.managedFields[*].fieldsV1.f:spec*", DEFAULTS),
+    known(
+        "*deployment*",
+        "body.metadata.managedFields[0].fieldsV1.f:spec*",
+        DEFAULTS,
+    ),
+    known(
+        "*of replicas",
+        "body.metadata.managedFields[*].fieldsV1.f:spec*",
+        DEFAULTS,
+    ),
     known("create with a dry run", "body.data", EMPTY_MAPS),
-    known("create with a dry run", "body.metadata.managedFields[0].fieldsV1.f:data", EMPTY_MAPS),
+    known(
+        "create with a dry run",
+        "body.metadata.managedFields[0].fieldsV1.f:data",
+        EMPTY_MAPS,
+    ),
     known("*", "body.items[*].apiVersion", LIST_ITEMS),
     known("*", "body.items[*].kind", LIST_ITEMS),
     known("json patch failing test op", "body.*", WORDING),
     known("json patch removing a missing path", "body.*", WORDING),
     known("patch with an unsupported content type", "body.*", WORDING),
-    known("list unsupported field (BadRequest)", "body.message", WORDING),
-    known("list invalid label selector (BadRequest)", "body.message", WORDING),
-    known("list with a bad continue token (BadRequest)", "body.message", WORDING),
-    known("create in a terminating namespace (Forbidden)", "*", NAMESPACE_DELETION),
-    known("*", "*managedFields[*].fieldsV1.f:spec.f:controlPlane..", CR_NODES),
-    known("*", "*managedFields[*].fieldsV1.f:spec.f:nodePools.k:{\"name\":*", CR_LISTS),
-    known("*", "*managedFields[*].fieldsV1.f:status.f:conditions.k:{\"type\":*", CR_LISTS),
-    known("table of configmaps without objects", "body.columnDefinitions[1].*", PRINTERS),
-    known("table of the namespace", "body.columnDefinitions[1].description", PRINTERS),
+    known(
+        "list unsupported field (BadRequest)",
+        "body.message",
+        WORDING,
+    ),
+    known(
+        "list invalid label selector (BadRequest)",
+        "body.message",
+        WORDING,
+    ),
+    known(
+        "list with a bad continue token (BadRequest)",
+        "body.message",
+        WORDING,
+    ),
+    known(
+        "create in a terminating namespace (Forbidden)",
+        "*",
+        NAMESPACE_DELETION,
+    ),
+    known(
+        "*",
+        "*managedFields[*].fieldsV1.f:spec.f:controlPlane..",
+        CR_NODES,
+    ),
+    known(
+        "*",
+        "*managedFields[*].fieldsV1.f:spec.f:nodePools.k:{\"name\":*",
+        CR_LISTS,
+    ),
+    known(
+        "*",
+        "*managedFields[*].fieldsV1.f:status.f:conditions.k:{\"type\":*",
+        CR_LISTS,
+    ),
+    known(
+        "table of configmaps without objects",
+        "body.columnDefinitions[1].*",
+        PRINTERS,
+    ),
+    known(
+        "table of the namespace",
+        "body.columnDefinitions[1].description",
+        PRINTERS,
+    ),
 ];
 
 #[cfg(test)]

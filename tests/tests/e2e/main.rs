@@ -4,6 +4,7 @@
 mod failures;
 mod faults;
 mod leader;
+mod least_privilege;
 mod placement;
 mod real_cluster;
 mod remediation;

@@ -136,7 +136,8 @@ fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
             (PathStep::Filter(field, want), Value::Array(a)) => {
                 a.iter().find(|item| match item.get(field) {
                     Some(Value::String(s)) => s == want,
-                    Some(other) => other.to_string() == want,
+                    // A number or boolean compared with the filter's literal.
+                    Some(other) => serde_json::from_str::<Value>(want).is_ok_and(|w| w == *other),
                     None => false,
                 })?
             }
