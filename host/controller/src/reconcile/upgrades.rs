@@ -187,7 +187,7 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
 /// # Errors
 /// API failures listing or writing clusters.
 pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp>> {
-    let mut state = ctx.planner.lock().await;
+    let mut state = ctx.planning.state.lock().await;
     let now = ctx.clock.now();
     let cached = cache_fingerprint(ctx, tenant);
     if let Some(last) = state.last.get(tenant)

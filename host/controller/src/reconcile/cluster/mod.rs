@@ -5,6 +5,16 @@
 //! Order: finalizer → tenancy → placement ([`place`]) → children → rollout and the in-flight
 //! step → health and remediation ([`remediate`]) → phase → status, and a plan request when the
 //! tenant's upgrades need planning.
+//!
+//! # Why not kube-runtime's `finalizer` helper
+//! The finalizer `fleetward.dev/cleanup` is added and removed here by hand (a merge patch
+//! carrying `resourceVersion`, so a concurrent change conflicts instead of being overwritten).
+//! `kube::runtime::finalizer` removes the finalizer as soon as its `Cleanup` branch returns
+//! `Ok`, whatever `Action` it returns; [`cleanup`] deletes the children and must keep the
+//! finalizer, requeueing every 2 s, until they are all gone (Machines drain, namespaces
+//! terminate). With the helper that wait could only be written as an `Err`, which would put a
+//! routine wait through `error_policy`'s exponential backoff and count it in
+//! `fleetward_reconcile_errors_total`.
 
 mod place;
 mod remediate;
@@ -77,7 +87,7 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
     }
     if plan_upgrades {
         // The planner task plans the tenant once this instant's burst of events has settled.
-        ctx.plans.request(&mc.spec.tenant, now);
+        ctx.planning.queue.request(&mc.spec.tenant, now);
     }
     Ok(Action::requeue(requeue))
 }
@@ -142,14 +152,15 @@ impl Run<'_> {
         }
         if let Some(seed) = &self.next.status.seed {
             self.ctx
-                .placements
+                .placement
+                .book
                 .lock()
                 .await
                 .record(&cref(self.mc), &tenant, seed);
         }
         let (ns, name) = (self.mc.namespace().unwrap_or_default(), self.mc.name_any());
         let input = self.next.render(&ns, &name, &self.mc.spec, desired)?;
-        if let Ok(mut idx) = self.ctx.seed_namespaces.write() {
+        if let Ok(mut idx) = self.ctx.placement.seed_namespaces.write() {
             idx.entry(input.namespace())
                 .or_insert_with(|| ObjectRef::from_obj(self.mc));
         }
@@ -274,11 +285,11 @@ async fn cleanup(mc: &ManagedCluster, ctx: &Context, api: &Api<ManagedCluster>) 
         if !all_gone {
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
-        if let Ok(mut idx) = ctx.seed_namespaces.write() {
+        if let Ok(mut idx) = ctx.placement.seed_namespaces.write() {
             idx.remove(&input.namespace());
         }
     }
-    ctx.placements.lock().await.remove(&cref(mc));
+    ctx.placement.book.lock().await.remove(&cref(mc));
     let fins: Vec<String> = mc
         .finalizers()
         .iter()

@@ -16,7 +16,7 @@ impl Run<'_> {
     pub(super) async fn place(&mut self, desired: KubeVersion) -> Result<bool> {
         let tenant = self.tenant().to_string();
         let id = cref(self.mc);
-        let mut book = self.ctx.placements.lock().await;
+        let mut book = self.ctx.placement.book.lock().await;
         if !book.initialized() {
             for c in self.ctx.clusters.state() {
                 if let Some(seed) = c
@@ -89,7 +89,7 @@ impl Run<'_> {
             .find(|s| s.name == seed)
             .map(|s| s.capacity)
             .unwrap_or(0);
-        let mut book = self.ctx.placements.lock().await;
+        let mut book = self.ctx.placement.book.lock().await;
         if book.on_seed(&seed) >= capacity {
             drop(book);
             self.next.seed_filled(&seed);

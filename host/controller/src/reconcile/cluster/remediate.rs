@@ -42,7 +42,7 @@ impl Run<'_> {
             .set_degraded(&tenant, DecisionKind::Remediation, d.failure.clone());
         let cluster = cref(self.mc).to_string();
         let step = {
-            let mut rate = self.ctx.rate.lock();
+            let mut rate = self.ctx.remediation.rate.lock();
             self.next.remediation_answered(
                 &req.problem,
                 d.decision.as_ref(),
