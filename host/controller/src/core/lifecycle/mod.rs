@@ -23,13 +23,14 @@ mod remediate;
 
 use std::time::Duration;
 
-use fleetward_sdk::wire::{DecisionKind, KubeVersion, Timestamp};
+use fleetward_sdk::wire::{DecisionKind, KubeVersion, Timestamp, UpgradeTarget};
 
 use crate::core::health::Observation;
 use crate::core::provision::{PoolRender, ProvisionInput};
 use crate::crd::{
-    ConditionStatus, DecisionRecordStatus, ManagedClusterSpec, ManagedClusterStatus,
-    NodePoolStatus, Phase, TENANT_LABEL, UpgradeHistoryEntry, reason_from_label, set_condition,
+    ConditionStatus, DecisionRecordStatus, InProgressStep, ManagedClusterSpec,
+    ManagedClusterStatus, NodePoolStatus, Phase, TENANT_LABEL, UpgradeHistoryEntry,
+    reason_from_label, set_condition,
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Error, Result};
@@ -349,7 +350,7 @@ impl Next {
         )?;
         let step = self.status.in_progress.clone();
         let cp_render = match &step {
-            Some(s) if s.target == "control-plane" => version(&s.to, "status.inProgress.to")?,
+            Some(s) if s.target == UpgradeTarget::ControlPlane => s.to,
             _ => cp_current,
         };
         let mut pools = Vec::new();
@@ -361,9 +362,11 @@ impl Next {
                 None => pool_initial(p.version.as_deref(), desired).min(cp_current),
             };
             let render = match &step {
-                Some(s) if s.target == format!("pool/{}", p.name) => {
-                    version(&s.to, "status.inProgress.to")?
-                }
+                Some(InProgressStep {
+                    target: UpgradeTarget::NodePool { pool },
+                    to,
+                    ..
+                }) if pool == &p.name => *to,
                 _ => current,
             };
             pools.push(PoolRender {
@@ -442,41 +445,40 @@ impl Next {
         let Some(step) = self.status.in_progress.clone() else {
             return;
         };
-        let done = if step.target == "control-plane" {
-            rollout.control_plane
-        } else {
-            let pool = step.target.trim_start_matches("pool/");
-            obs.pools
+        let to = step.to.to_string();
+        let done = match &step.target {
+            UpgradeTarget::ControlPlane => rollout.control_plane,
+            UpgradeTarget::NodePool { pool } => obs
+                .pools
                 .iter()
-                .any(|p| p.name == pool && p.settled_at(&step.to))
+                .any(|p| &p.name == pool && p.settled_at(&to)),
         };
         if !done {
             return;
         }
-        if step.target == "control-plane" {
-            self.status.control_plane_version = Some(step.to.clone());
-        } else if let Some(p) = self
-            .status
-            .node_pools
-            .iter_mut()
-            .find(|p| format!("pool/{}", p.name) == step.target)
-        {
-            p.version = step.to.clone();
+        match &step.target {
+            UpgradeTarget::ControlPlane => self.status.control_plane_version = Some(to.clone()),
+            UpgradeTarget::NodePool { pool } => {
+                if let Some(p) = self.status.node_pools.iter_mut().find(|p| &p.name == pool) {
+                    p.version = to.clone();
+                }
+            }
         }
+        let target = step.target.to_string();
         let now = self.now.to_string();
         if let Some(h) = self
             .status
             .upgrade_history
             .iter_mut()
             .rev()
-            .find(|h| h.target == step.target && h.to == step.to && h.completed_at.is_none())
+            .find(|h| h.target == target && h.to == to && h.completed_at.is_none())
         {
             h.completed_at = Some(now);
         } else {
             let entry = UpgradeHistoryEntry {
-                target: step.target.clone(),
-                from: step.from.clone(),
-                to: step.to.clone(),
+                target,
+                from: step.from.to_string(),
+                to,
                 started_at: step.started_at.clone(),
                 completed_at: Some(now),
             };

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use fleetward_sdk::wire::{
     Component, DecisionKind, KubeVersion, Problem, RemediationAction, RemediationDecision,
-    Timestamp,
+    Timestamp, UpgradeTarget,
 };
 
 use super::*;
@@ -97,9 +97,9 @@ fn pools_start_at_their_version_and_the_step_target_renders_new() {
     let mut n = placed(&s);
     assert_eq!(n.status.node_pools[1].version, "1.30.0");
     n.status.in_progress = Some(InProgressStep {
-        target: "pool/old".into(),
-        from: "1.30.0".into(),
-        to: "1.31.2".into(),
+        target: UpgradeTarget::NodePool { pool: "old".into() },
+        from: v("1.30.0"),
+        to: v("1.31.2"),
         started_at: Timestamp(T0).to_string(),
         wave: None,
     });
@@ -139,9 +139,9 @@ fn a_step_completes_only_when_its_target_is_settled_at_the_new_version() {
     let s = spec("1.32.0", serde_json::json!([{"name": "p", "replicas": 2}]));
     let mut n = placed(&s);
     n.status.in_progress = Some(InProgressStep {
-        target: "pool/p".into(),
-        from: "1.31.2".into(),
-        to: "1.32.0".into(),
+        target: UpgradeTarget::NodePool { pool: "p".into() },
+        from: v("1.31.2"),
+        to: v("1.32.0"),
         started_at: Timestamp(T0).to_string(),
         wave: None,
     });
@@ -165,6 +165,11 @@ fn a_step_completes_only_when_its_target_is_settled_at_the_new_version() {
     assert_eq!(n.status.node_pools[0].version, "1.32.0");
     assert_eq!(n.status.node_pools[0].ready_replicas, 2);
     assert_eq!(n.status.upgrade_history.len(), 1);
+    let h = &n.status.upgrade_history[0];
+    assert_eq!(
+        (h.target.as_str(), h.from.as_str(), h.to.as_str()),
+        ("pool/p", "1.31.2", "1.32.0")
+    );
     assert_eq!(
         n.status.upgrade_history[0].completed_at.as_deref(),
         Some(Timestamp(T0).to_string().as_str())
@@ -203,9 +208,9 @@ fn conclude_sets_phase_settledness_and_asks_for_a_plan() {
     // A step that just finished asks for a plan even when this cluster needs nothing more.
     let mut previous = n.status.clone();
     previous.in_progress = Some(InProgressStep {
-        target: "control-plane".into(),
-        from: "1.31.1".into(),
-        to: "1.31.2".into(),
+        target: UpgradeTarget::ControlPlane,
+        from: v("1.31.1"),
+        to: v("1.31.2"),
         started_at: Timestamp(T0).to_string(),
         wave: None,
     });
