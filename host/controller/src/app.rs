@@ -24,8 +24,8 @@ use crate::crd::{ManagedCluster, Seed, Tenant};
 use crate::decision::DecisionSink;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::policy::PolicyRegistry;
-use crate::reconcile::tenant::{ModuleLoader, TenantLoader, tenants_using};
+use crate::policy::{ModuleLoader, PolicyRegistry};
+use crate::reconcile::tenant::{TenantLoader, tenants_using};
 use crate::reconcile::{Context, Settings, children, cluster, plan_queue, seed, tenant};
 
 /// How to run the controllers. Build with [`ControllerConfig::new`] and adjust fields.

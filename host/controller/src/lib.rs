@@ -6,7 +6,9 @@
 //!   `deploy/crds.yaml`;
 //! - [`core`]: the functional core — placement filters, the upgrade invariants (also usable on
 //!   arbitrary observed state: [`core::invariants::check_cluster_state`]), health, remediation
-//!   limits, built-in fallback policies, the provisioning renderer. Pure and unit-tested;
+//!   limits and the remediation gate, built-in fallback policies, the provisioning renderer, and
+//!   `core::lifecycle` (a cluster's next status, the write to make, the requeue). Pure and
+//!   unit-tested;
 //! - [`reconcile`]: the kube-runtime shell (cluster, tenant, seed reconcilers; upgrade planner);
 //! - [`policy`]: which module serves each tenant's decision and how failures become fallback or
 //!   hold; [`wasm`] binds it to `fleetward-engine`;

@@ -11,8 +11,7 @@ use fleetward_sdk::wire::{
 use futures::future::BoxFuture;
 
 use crate::crd::PolicyLimits;
-use crate::policy::{Answer, DecisionPolicy, PolicyFailure};
-use crate::reconcile::tenant::ModuleLoader;
+use crate::policy::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure};
 
 /// Loads modules into one process-wide [`Engine`].
 #[derive(Clone, Debug)]

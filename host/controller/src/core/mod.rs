@@ -7,6 +7,7 @@ pub mod diff;
 pub mod fallback;
 pub mod health;
 pub mod invariants;
+pub mod lifecycle;
 pub mod placement;
 pub mod provision;
 pub mod remediation;

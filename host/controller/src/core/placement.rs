@@ -3,7 +3,48 @@
 //! The host decides which seeds are *allowed*; the policy only picks among them. Its answer must
 //! name one of the candidates (or none), otherwise it is invalid output.
 
-use fleetward_sdk::wire::{ClusterToPlace, KubeVersion, PlacementDecision, SeedCandidate};
+use fleetward_sdk::wire::{
+    ClusterRef, ClusterToPlace, KubeVersion, PlacementConstraints, PlacementDecision, SeedCandidate,
+};
+
+use crate::crd::{ManagedClusterSpec, SeedSpec};
+
+/// A Seed as a placement candidate, hosting `clusters` clusters now; `None` when its version
+/// range does not parse. A seed reached through a kubeconfig Secret (remote seeds are not
+/// provisioned yet) or marked unschedulable is not ready.
+pub fn seed_candidate(name: String, spec: &SeedSpec, clusters: u32) -> Option<SeedCandidate> {
+    Some(SeedCandidate {
+        clusters,
+        region: spec.region.clone(),
+        provider: spec.provider.clone(),
+        zone: spec.zone.clone(),
+        labels: spec.labels.clone(),
+        capacity: spec.capacity,
+        ready: !spec.unschedulable && spec.location.kubeconfig_secret.is_none(),
+        min_version: KubeVersion::parse(&spec.min_version).ok()?,
+        max_version: KubeVersion::parse(&spec.max_version).ok()?,
+        name,
+    })
+}
+
+/// The cluster as the placement policy sees it.
+pub fn cluster_to_place(
+    id: ClusterRef,
+    spec: &ManagedClusterSpec,
+    desired: KubeVersion,
+) -> ClusterToPlace {
+    let p = &spec.placement;
+    ClusterToPlace {
+        id,
+        labels: spec.labels.clone(),
+        version: desired,
+        constraints: PlacementConstraints {
+            regions: p.regions.clone(),
+            providers: p.providers.clone(),
+            seed_labels: p.seed_labels.clone(),
+        },
+    }
+}
 
 /// A seed the hard filters removed, and why (shown in the `Placed` condition when nothing is left).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +137,6 @@ pub fn validate(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use fleetward_sdk::wire::{ClusterRef, PlacementConstraints};
 
     pub(crate) fn seed(name: &str, region: &str, clusters: u32, capacity: u32) -> SeedCandidate {
         SeedCandidate {
@@ -123,6 +163,22 @@ pub(crate) mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    #[test]
+    fn seeds_become_candidates() {
+        let mut spec: SeedSpec = serde_json::from_value(serde_json::json!({
+            "region": "eu", "provider": "aws", "capacity": 5,
+            "minVersion": "1.30", "maxVersion": "1.33.0", "location": {}
+        }))
+        .unwrap();
+        let c = seed_candidate("s".into(), &spec, 2).unwrap();
+        assert_eq!((c.clusters, c.capacity, c.ready), (2, 5, true));
+        assert_eq!(c.min_version, KubeVersion::new(1, 30, 0));
+        spec.unschedulable = true;
+        assert!(!seed_candidate("s".into(), &spec, 2).unwrap().ready);
+        spec.max_version = "latest".into();
+        assert_eq!(seed_candidate("s".into(), &spec, 2), None);
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! Remediation safety: is the policy's action about the problem at hand, is it within the host's
-//! rate limits, and is the seed itself at fault?
+//! Remediation safety: may the policy be asked now ([`gate`]), is its action about the problem at
+//! hand ([`validate`]), is it within the host's rate limits ([`RateLedger`]), and is the seed
+//! itself at fault ([`is_seed_fault`])?
 
 use std::collections::VecDeque;
 
-use fleetward_sdk::wire::{Component, Problem, RemediationAction, Timestamp};
+use fleetward_sdk::wire::{Component, Problem, RemediationAction, RemediationRecord, Timestamp};
+
+use crate::core::health::{self, Observed};
+use crate::crd::{ProblemStatus, RemediationEntry};
 
 /// Why a remediation action is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -176,9 +180,227 @@ pub fn is_seed_fault(unhealthy: usize, total: usize) -> bool {
     unhealthy >= 3 && unhealthy * 2 >= total
 }
 
+/// How many of the clusters on a cluster's seed are unhealthy (read from the cluster cache).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeedLoad {
+    /// Clusters on the seed with at least one problem recorded.
+    pub unhealthy: usize,
+    /// Clusters on the seed.
+    pub total: usize,
+}
+
+/// What remediation may do about a cluster's problems now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gate {
+    /// Nothing is unhealthy.
+    Healthy,
+    /// Many clusters on the seed are unhealthy ([`is_seed_fault`]): no per-cluster remediation.
+    SeedFault(SeedLoad),
+    /// Problems exist but none has lasted the threshold yet; `component` is the first of them.
+    Observing {
+        /// The first observed problem's component.
+        component: Component,
+    },
+    /// The due problem's component was acted on less than a threshold ago: give that action
+    /// time to work and come back at `until`.
+    CoolingDown {
+        /// When the last action's threshold has passed.
+        until: Timestamp,
+    },
+    /// Ask the tenant's remediation policy about `problem`.
+    Ask {
+        /// The first due problem.
+        problem: Problem,
+        /// The cluster's remediation history, as the policy sees it.
+        history: Vec<RemediationRecord>,
+    },
+}
+
+/// Decides whether the remediation policy is asked about a cluster's problems: not while healthy,
+/// not on a seed fault, not before a problem has lasted `threshold_secs`, and not again for a
+/// component acted on less than `threshold_secs` ago.
+///
+/// `tracked` are the problems as [`health::track`] recorded them for `observed`.
+pub fn gate(
+    tracked: &[ProblemStatus],
+    observed: &[Observed],
+    history: &[RemediationEntry],
+    load: SeedLoad,
+    now: Timestamp,
+    threshold_secs: i64,
+) -> Gate {
+    let Some(first) = observed.first() else {
+        return Gate::Healthy;
+    };
+    if is_seed_fault(load.unhealthy, load.total) {
+        return Gate::SeedFault(load);
+    }
+    let Some(problem) = health::due(tracked, observed, now, threshold_secs)
+        .into_iter()
+        .next()
+    else {
+        return Gate::Observing {
+            component: first.component.clone(),
+        };
+    };
+    let comp = problem.component.to_string();
+    if let Some(last) = history.iter().rev().find(|h| h.component == comp)
+        && let Ok(at) = Timestamp::parse(&last.at)
+        && now.0 - at.0 < threshold_secs
+    {
+        return Gate::CoolingDown {
+            until: Timestamp(at.0 + threshold_secs),
+        };
+    }
+    Gate::Ask {
+        problem,
+        history: history_records(history),
+    }
+}
+
+/// The remediation history as the policy sees it; entries that do not parse are left out.
+pub fn history_records(history: &[RemediationEntry]) -> Vec<RemediationRecord> {
+    history
+        .iter()
+        .filter_map(|h| {
+            Some(RemediationRecord {
+                at: Timestamp::parse(&h.at).ok()?,
+                component: parse_component(&h.component)?,
+                action: serde_json::from_str(&h.action).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Parses a component as [`Component`]'s `Display` writes it (`control-plane/<name>`,
+/// `machine/<pool>/<name>`).
+pub fn parse_component(s: &str) -> Option<Component> {
+    if let Some(name) = s.strip_prefix("control-plane/") {
+        return Some(Component::ControlPlane { name: name.into() });
+    }
+    let rest = s.strip_prefix("machine/")?;
+    let (pool, name) = rest.split_once('/')?;
+    Some(Component::Machine {
+        name: name.into(),
+        pool: pool.into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn etcd_down() -> Observed {
+        Observed {
+            component: Component::ControlPlane {
+                name: "etcd".into(),
+            },
+            condition: "NotReady".into(),
+            detail: "0/1 replicas ready".into(),
+        }
+    }
+
+    #[test]
+    fn gate_waits_for_threshold_seed_fault_and_cooldown() {
+        let t0 = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let obs = [etcd_down()];
+        let healthy_seed = SeedLoad {
+            unhealthy: 1,
+            total: 10,
+        };
+        assert_eq!(gate(&[], &[], &[], healthy_seed, t0, 60), Gate::Healthy);
+        let tracked = health::track(&[], &obs, t0);
+        assert_eq!(
+            gate(&tracked, &obs, &[], healthy_seed, Timestamp(t0.0 + 59), 60),
+            Gate::Observing {
+                component: obs[0].component.clone()
+            }
+        );
+        let t1 = Timestamp(t0.0 + 60);
+        let sick_seed = SeedLoad {
+            unhealthy: 3,
+            total: 4,
+        };
+        assert_eq!(
+            gate(&tracked, &obs, &[], sick_seed, t1, 60),
+            Gate::SeedFault(sick_seed)
+        );
+        let restarted = RemediationEntry {
+            at: Timestamp(t0.0 + 30).to_string(),
+            component: "control-plane/etcd".into(),
+            action: r#"{"action":"restart_component","component":"etcd"}"#.into(),
+        };
+        let other = RemediationEntry {
+            at: Timestamp(t0.0 + 30).to_string(),
+            component: "control-plane/kube-apiserver".into(),
+            action: "not json".into(),
+        };
+        assert_eq!(
+            gate(
+                &tracked,
+                &obs,
+                std::slice::from_ref(&restarted),
+                healthy_seed,
+                t1,
+                60
+            ),
+            Gate::CoolingDown {
+                until: Timestamp(t0.0 + 90)
+            }
+        );
+        // Another component's action does not cool this one down; it is not in the history
+        // either (its action does not parse).
+        match gate(
+            &tracked,
+            &obs,
+            std::slice::from_ref(&other),
+            healthy_seed,
+            t1,
+            60,
+        ) {
+            Gate::Ask { problem, history } => {
+                assert_eq!(problem.unhealthy_since, t0);
+                assert!(history.is_empty());
+            }
+            g => panic!("expected Ask, got {g:?}"),
+        }
+        match gate(
+            &tracked,
+            &obs,
+            &[restarted],
+            healthy_seed,
+            Timestamp(t0.0 + 90),
+            60,
+        ) {
+            Gate::Ask { history, .. } => {
+                assert_eq!(history.len(), 1);
+                assert_eq!(
+                    history[0].action,
+                    RemediationAction::RestartComponent {
+                        component: "etcd".into()
+                    }
+                );
+            }
+            g => panic!("expected Ask, got {g:?}"),
+        }
+    }
+
+    #[test]
+    fn components_parse_back_from_display() {
+        for c in [
+            Component::ControlPlane {
+                name: "etcd".into(),
+            },
+            Component::Machine {
+                name: "m-1".into(),
+                pool: "p".into(),
+            },
+        ] {
+            assert_eq!(parse_component(&c.to_string()), Some(c));
+        }
+        assert_eq!(parse_component("machine/no-pool"), None);
+        assert_eq!(parse_component("node/x"), None);
+    }
 
     fn problem(c: Component) -> Problem {
         Problem {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use fleetward_sdk::wire::{KubeVersion, UpgradeTarget};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -210,15 +211,22 @@ pub struct NodePoolStatus {
 }
 
 /// The step in flight.
+///
+/// Typed, stored as before: `target` as `control-plane` or `pool/<name>`, the versions as
+/// `1.32.0` strings (a test round-trips the stored form).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InProgressStep {
     /// `control-plane` or `pool/<name>`.
-    pub target: String,
+    #[serde(with = "target_string")]
+    #[schemars(with = "String")]
+    pub target: UpgradeTarget,
     /// From version.
-    pub from: String,
+    #[schemars(with = "String")]
+    pub from: KubeVersion,
     /// To version.
-    pub to: String,
+    #[schemars(with = "String")]
+    pub to: KubeVersion,
     /// RFC 3339 start time.
     pub started_at: String,
     /// Wave label from the policy.
@@ -285,4 +293,62 @@ pub struct RemediationEntry {
     pub component: String,
     /// Action JSON as decided (`{"action":"restart_component",...}`).
     pub action: String,
+}
+
+/// Parses an upgrade target as its `Display` writes it: `control-plane` or `pool/<name>`.
+pub fn parse_upgrade_target(s: &str) -> Option<UpgradeTarget> {
+    if s == "control-plane" {
+        return Some(UpgradeTarget::ControlPlane);
+    }
+    s.strip_prefix("pool/")
+        .map(|p| UpgradeTarget::NodePool { pool: p.into() })
+}
+
+/// Serde for an [`UpgradeTarget`] stored as its string form (status predates the typed field).
+mod target_string {
+    use fleetward_sdk::wire::UpgradeTarget;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &UpgradeTarget, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(t)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UpgradeTarget, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_upgrade_target(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "upgrade target {s:?} is neither control-plane nor pool/<name>"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed step reads what earlier controllers stored and writes it back byte for byte.
+    #[test]
+    fn in_progress_step_keeps_its_stored_form() {
+        for stored in [
+            r#"{"target":"control-plane","from":"1.31.4","to":"1.32.0","startedAt":"2026-01-05T00:00:00Z","wave":"dev"}"#,
+            r#"{"target":"pool/workers","from":"1.31.0","to":"1.31.4","startedAt":"2026-01-05T00:00:00Z"}"#,
+        ] {
+            let step: InProgressStep = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&step).unwrap(), stored);
+        }
+        let step: InProgressStep = serde_json::from_str(
+            r#"{"target":"pool/workers","from":"1.31.0","to":"1.31.4","startedAt":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            step.target,
+            UpgradeTarget::NodePool {
+                pool: "workers".into()
+            }
+        );
+        assert_eq!(step.to, KubeVersion::new(1, 31, 4));
+        let bad = r#"{"target":"node/workers","from":"1.31.0","to":"1.31.4","startedAt":"t"}"#;
+        assert!(serde_json::from_str::<InProgressStep>(bad).is_err());
+    }
 }

@@ -65,7 +65,12 @@ impl Default for Settings {
     }
 }
 
-/// State shared by all reconcilers.
+/// What the reconcilers share: services every one of them uses (API client, clock, policies,
+/// metrics, the decision sink, settings, the reflector caches, Events, error backoff), and the
+/// state each part of the controller owns, kept apart so a reader sees who touches what:
+/// [`Placement`] (the cluster reconciler's placement book and seed-namespace index),
+/// [`Planning`] (the upgrade planner's memory and request queue) and [`Remediation`] (the
+/// rate-limit ledger).
 pub struct Context {
     /// API client.
     pub client: Client,
@@ -85,14 +90,38 @@ pub struct Context {
     pub clusters: Store<ManagedCluster>,
     /// Tenants (reflector cache).
     pub tenants: Store<Tenant>,
-    pub(crate) placements: tokio::sync::Mutex<placements::PlacementBook>,
-    pub(crate) planner: tokio::sync::Mutex<upgrades::PlannerState>,
-    pub(crate) plans: plan_queue::PlanQueue,
-    pub(crate) rate: Mutex<RateLedger>,
-    pub(crate) seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
+    /// The tenants' failing decision kinds (set by whoever decided, read for `PolicyDegraded`).
     pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
     pub(crate) recorder: Recorder,
     pub(crate) backoff: Backoff,
+    pub(crate) placement: Placement,
+    pub(crate) planning: Planning,
+    pub(crate) remediation: Remediation,
+}
+
+/// State the cluster reconciler owns for placement.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    /// Which cluster is on which seed (capacity is checked against it).
+    pub(crate) book: tokio::sync::Mutex<placements::PlacementBook>,
+    /// Seed namespace → its cluster, so children's events map back to their cluster.
+    pub(crate) seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
+}
+
+/// State the upgrade planner owns.
+#[derive(Debug, Default)]
+pub(crate) struct Planning {
+    /// What the planner remembers per tenant.
+    pub(crate) state: tokio::sync::Mutex<upgrades::PlannerState>,
+    /// Tenants waiting to be planned, and when.
+    pub(crate) queue: plan_queue::PlanQueue,
+}
+
+/// State remediation owns.
+#[derive(Debug, Default)]
+pub(crate) struct Remediation {
+    /// Disruptive actions taken recently, for the host's rate limits.
+    pub(crate) rate: Mutex<RateLedger>,
 }
 
 impl std::fmt::Debug for Context {
@@ -134,13 +163,14 @@ impl Context {
             seeds,
             clusters,
             tenants,
-            placements: Default::default(),
-            planner: Default::default(),
-            plans: Default::default(),
-            rate: Default::default(),
-            seed_namespaces,
             degraded: Default::default(),
             backoff: Backoff::default(),
+            placement: Placement {
+                book: Default::default(),
+                seed_namespaces,
+            },
+            planning: Planning::default(),
+            remediation: Remediation::default(),
         }
     }
 

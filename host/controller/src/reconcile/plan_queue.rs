@@ -76,14 +76,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
     loop {
         let now = ctx.clock.now();
         let wait = ctx
-            .plans
+            .planning
+            .queue
             .next_due()
             .map(|at| Duration::from_secs((at.0 - now.0).max(0) as u64));
         if wait != Some(Duration::ZERO) {
             tokio::select! {
                 biased;
                 () = &mut shutdown => return,
-                () = ctx.plans.wake.notified() => {}
+                () = ctx.planning.queue.wake.notified() => {}
                 () = sleep_or_forever(wait) => {}
             }
             continue;
@@ -94,7 +95,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
             () = tokio::time::sleep(ctx.settings.plan_coalesce) => {}
         }
         let now = ctx.clock.now();
-        for tenant in ctx.plans.take_due(now) {
+        for tenant in ctx.planning.queue.take_due(now) {
             plan_one(&ctx, &tenant, now).await;
         }
     }
@@ -114,7 +115,7 @@ async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
         Ok(recheck_at) => {
             ctx.backoff.reset(&key);
             if let Some(at) = recheck_at {
-                ctx.plans.request(tenant, at);
+                ctx.planning.queue.request(tenant, at);
             }
         }
         Err(e) => {
@@ -122,7 +123,7 @@ async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
             let delay = ctx.backoff.next(&key);
             tracing::warn!(tenant, error = %e, retry_in = ?delay, "upgrade planning failed");
             let secs = delay.as_secs().max(1) as i64;
-            ctx.plans.request(tenant, Timestamp(now.0 + secs));
+            ctx.planning.queue.request(tenant, Timestamp(now.0 + secs));
         }
     }
 }

@@ -14,27 +14,12 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 
 use crate::crd::{
-    ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, PolicyLimits, Tenant,
-    TenantStatus, reason_from_label, set_condition,
+    ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, Tenant, TenantStatus,
+    reason_from_label, set_condition,
 };
 use crate::error::{Result, kube_err};
-use crate::policy::{DecisionPolicy, PolicyFailure, Slot};
+use crate::policy::{ModuleLoader, PolicyFailure, Slot};
 use crate::reconcile::Context;
-
-/// Turns verified module bytes into a bound policy (the Wasm engine in production).
-pub trait ModuleLoader: Send + Sync + Debug {
-    /// Compiles (or fetches from cache) and binds `bytes` for `tenant`.
-    ///
-    /// # Errors
-    /// A [`PolicyFailure`] naming why the module or config was rejected.
-    fn load(
-        &self,
-        tenant: &str,
-        bytes: &[u8],
-        config: serde_json::Value,
-        limits: &PolicyLimits,
-    ) -> std::result::Result<Arc<dyn DecisionPolicy>, PolicyFailure>;
-}
 
 /// Tenant-reconciler state: what each slot was last loaded from.
 #[derive(Debug)]

@@ -22,6 +22,7 @@ use sha2::{Digest as _, Sha256};
 use crate::core::invariants::{self, InFlight};
 use crate::crd::{
     DecisionRecordStatus, InProgressStep, ManagedCluster, Phase, UpgradeHistoryEntry,
+    parse_upgrade_target,
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
@@ -70,18 +71,6 @@ fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn target_str(t: &UpgradeTarget) -> String {
-    t.to_string()
-}
-
-fn parse_target(s: &str) -> Option<UpgradeTarget> {
-    if s == "control-plane" {
-        return Some(UpgradeTarget::ControlPlane);
-    }
-    s.strip_prefix("pool/")
-        .map(|p| UpgradeTarget::NodePool { pool: p.into() })
-}
-
 /// The policy's view of one cluster (None when it is not placed or not reconcilable).
 pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
     let st = mc.status.as_ref()?;
@@ -114,8 +103,8 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
     let in_progress = st.in_progress.as_ref().and_then(|s| {
         Some(UpgradeStep {
             cluster: ClusterRef::new(mc.namespace()?, mc.name_any()),
-            target: parse_target(&s.target)?,
-            to: KubeVersion::parse(&s.to).ok()?,
+            target: s.target.clone(),
+            to: s.to,
             wave: s.wave.clone(),
         })
     });
@@ -167,7 +156,7 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
         .filter_map(|h| {
             Some(UpgradeRecord {
                 cluster: ClusterRef::new(mc.namespace()?, mc.name_any()),
-                target: parse_target(&h.target)?,
+                target: parse_upgrade_target(&h.target)?,
                 from: KubeVersion::parse(&h.from).ok()?,
                 to: KubeVersion::parse(&h.to).ok()?,
                 started_at: Timestamp::parse(&h.started_at).ok()?,
@@ -187,7 +176,7 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
 /// # Errors
 /// API failures listing or writing clusters.
 pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp>> {
-    let mut state = ctx.planner.lock().await;
+    let mut state = ctx.planning.state.lock().await;
     let now = ctx.clock.now();
     let cached = cache_fingerprint(ctx, tenant);
     if let Some(last) = state.last.get(tenant)
@@ -361,15 +350,31 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                     .map(|p| p.version.clone())
                     .unwrap_or_default(),
             };
+            // admit() starts steps only on the request's clusters and their known pools.
+            let Some(current) = req
+                .clusters
+                .iter()
+                .find(|c| c.id == id)
+                .and_then(|c| match &step.target {
+                    UpgradeTarget::ControlPlane => Some(c.control_plane.current),
+                    UpgradeTarget::NodePool { pool } => c
+                        .node_pools
+                        .iter()
+                        .find(|p| &p.name == pool)
+                        .map(|p| p.current),
+                })
+            else {
+                continue;
+            };
             st.in_progress = Some(InProgressStep {
-                target: target_str(&step.target),
-                from: from.clone(),
-                to: step.to.to_string(),
+                target: step.target.clone(),
+                from: current,
+                to: step.to,
                 started_at: now.to_string(),
                 wave: step.wave.clone(),
             });
             st.upgrade_history.push(UpgradeHistoryEntry {
-                target: target_str(&step.target),
+                target: step.target.to_string(),
                 from,
                 to: step.to.to_string(),
                 started_at: now.to_string(),

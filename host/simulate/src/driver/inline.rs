@@ -15,8 +15,7 @@
 use std::sync::Arc;
 
 use fleetward_controller::crd::PolicyLimits;
-use fleetward_controller::policy::{Answer, DecisionPolicy, PolicyFailure};
-use fleetward_controller::reconcile::tenant::ModuleLoader;
+use fleetward_controller::policy::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure};
 use fleetward_sdk::wire::{
     PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest, Timestamp,
     UpgradeDecision, UpgradeRequest,

@@ -1,6 +1,11 @@
 //! Which policy serves each tenant's decisions, and how a failure is turned into a decision per
 //! the tenant's failure mode.
 //!
+//! `policy/binding.rs` holds what binds a module to a tenant's decision kind: the [`DecisionPolicy`]
+//! trait, the [`ModuleLoader`] that makes one from module bytes, the registry's [`Slot`]s, and
+//! the [`Answer`] / [`PolicyFailure`] a call returns. `crate::wasm` implements them with the
+//! Wasm engine; `fleetward-simulate` and the tests import them from here.
+//!
 //! The registry holds, per tenant and decision kind, the module serving now (the last one that
 //! loaded and matched its digest) and the failure mode. [`PolicyRegistry::decide`] is the one
 //! place a decision is made: policy call → validation → on failure fallback or hold → record to
@@ -18,67 +23,14 @@ use fleetward_sdk::wire::{
 use futures::future::BoxFuture;
 use serde::Serialize;
 
+mod binding;
+
+pub use binding::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
+
 use crate::core::fallback::{self, BUILTIN_DIGEST};
 use crate::crd::FailureMode;
 use crate::decision::{DecisionOutcome, DecisionRecord, DecisionSink};
 use crate::metrics::Metrics;
-
-/// A policy's successful answer with its audit data.
-#[derive(Clone, Debug)]
-pub struct Answer<T> {
-    /// The decision.
-    pub decision: T,
-    /// Hex sha256 of the input envelope.
-    pub input_sha256: String,
-    /// Canonical decision JSON.
-    pub output_json: String,
-}
-
-/// A failed policy call: a stable label (metrics, condition reason) and the full message.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct PolicyFailure {
-    /// e.g. `timed_out`, `trap`, `invalid_output`, `not_loaded`.
-    pub label: String,
-    /// What happened, naming tenant, digest and call.
-    pub message: String,
-}
-
-/// Something that makes decisions for one tenant: a bound Wasm module, or a native stand-in in
-/// tests. Object-safe so the registry can hold either.
-pub trait DecisionPolicy: Send + Sync + Debug {
-    /// `sha256:<hex>` of the module.
-    fn digest(&self) -> String;
-    /// Placement.
-    fn place<'a>(
-        &'a self,
-        req: &'a PlacementRequest,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>>;
-    /// Upgrade ordering.
-    fn order_upgrades<'a>(
-        &'a self,
-        req: &'a UpgradeRequest,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>>;
-    /// Remediation.
-    fn remediate<'a>(
-        &'a self,
-        req: &'a RemediationRequest,
-        now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>>;
-}
-
-/// The state of one (tenant, kind) slot.
-#[derive(Clone, Debug)]
-pub struct Slot {
-    /// What the Tenant asks for when its module fails.
-    pub failure_mode: FailureMode,
-    /// The module serving now, if any loaded.
-    pub serving: Option<Arc<dyn DecisionPolicy>>,
-    /// Why the wanted module is not serving (load error, digest mismatch), if so.
-    pub load_error: Option<PolicyFailure>,
-}
 
 /// A decision as the reconcilers receive it.
 #[derive(Clone, Debug)]

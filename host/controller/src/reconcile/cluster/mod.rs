@@ -1,0 +1,309 @@
+//! The ManagedCluster reconciler, the shell around [`crate::core::lifecycle`]: it reads
+//! (namespace, caches, children, Machines), calls the placement and remediation policies, and
+//! writes what the core decided (finalizer, children, remediation actions, status, Events).
+//!
+//! Order: finalizer → tenancy → placement ([`place`]) → children → rollout and the in-flight
+//! step → health and remediation ([`remediate`]) → phase → status, and a plan request when the
+//! tenant's upgrades need planning.
+//!
+//! # Why not kube-runtime's `finalizer` helper
+//! The finalizer `fleetward.dev/cleanup` is added and removed here by hand (a merge patch
+//! carrying `resourceVersion`, so a concurrent change conflicts instead of being overwritten).
+//! `kube::runtime::finalizer` removes the finalizer as soon as its `Cleanup` branch returns
+//! `Ok`, whatever `Action` it returns; [`cleanup`] deletes the children and must keep the
+//! finalizer, requeueing every 2 s, until they are all gone (Machines drain, namespaces
+//! terminate). With the helper that wait could only be written as an `Err`, which would put a
+//! routine wait through `error_policy`'s exponential backoff and count it in
+//! `fleetward_reconcile_errors_total`.
+
+mod place;
+mod remediate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::core::health::Observation;
+use crate::core::lifecycle::{self, Next};
+use crate::core::remediation::SeedLoad;
+use crate::crd::{CLUSTER_FINALIZER, ManagedCluster, ManagedClusterStatus, TENANT_LABEL};
+use crate::decision::DecisionOutcome;
+use crate::error::{Result, kube_err};
+use crate::policy::{Decided, emit, record};
+use crate::reconcile::{Context, children};
+
+/// Reconciles one ManagedCluster.
+///
+/// # Errors
+/// API failures; the caller's `error_policy` retries with backoff.
+pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = mc.namespace().unwrap_or_default();
+    tracing::debug!(cluster = %format!("{ns}/{}", mc.name_any()), "reconciling cluster");
+    let api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    if mc.meta().deletion_timestamp.is_some() {
+        return cleanup(&mc, &ctx, &api).await;
+    }
+    if !mc.finalizers().iter().any(|f| f == CLUSTER_FINALIZER) {
+        let mut fins = mc.finalizers().to_vec();
+        fins.push(CLUSTER_FINALIZER.into());
+        ctx.metrics.write("ManagedCluster");
+        let patch =
+            json!({"metadata": {"finalizers": fins, "resourceVersion": mc.resource_version()}});
+        api.patch(
+            &mc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(kube_err("adding finalizer"))?;
+        return Ok(Action::await_change());
+    }
+    let mut r = Run {
+        ctx: &ctx,
+        mc: &mc,
+        next: Next::new(
+            mc.status.as_ref(),
+            ctx.clock.now(),
+            ctx.settings.resync,
+            ctx.settings.history_len,
+        ),
+    };
+    let plan_upgrades = r.run().await?;
+    let Next {
+        status,
+        now,
+        requeue,
+        ..
+    } = r.next;
+    if status != mc.status.clone().unwrap_or_default() {
+        write_status(&ctx, &api, &mc, status).await?;
+    }
+    if plan_upgrades {
+        // The planner task plans the tenant once this instant's burst of events has settled.
+        ctx.planning.queue.request(&mc.spec.tenant, now);
+    }
+    Ok(Action::requeue(requeue))
+}
+
+/// Writes a cluster's status with optimistic concurrency (a conflict retries the reconcile).
+pub(crate) async fn write_status(
+    ctx: &Context,
+    api: &Api<ManagedCluster>,
+    mc: &ManagedCluster,
+    status: ManagedClusterStatus,
+) -> Result<()> {
+    let mut obj = mc.clone();
+    obj.status = Some(status);
+    obj.metadata.managed_fields = None;
+    ctx.metrics.write("ManagedCluster/status");
+    api.replace_status(&mc.name_any(), &PostParams::default(), &obj)
+        .await
+        .map_err(kube_err("writing status"))?;
+    Ok(())
+}
+
+/// One reconcile of one cluster: the reads, policy calls and writes around [`Next`].
+struct Run<'a> {
+    ctx: &'a Context,
+    mc: &'a ManagedCluster,
+    next: Next,
+}
+
+fn cref(mc: &ManagedCluster) -> ClusterRef {
+    ClusterRef::new(mc.namespace().unwrap_or_default(), mc.name_any())
+}
+
+impl Run<'_> {
+    fn tenant(&self) -> &str {
+        &self.mc.spec.tenant
+    }
+
+    /// Runs the steps; returns whether the tenant's upgrades need planning.
+    async fn run(&mut self) -> Result<bool> {
+        let tenant = self.tenant().to_string();
+        let tenant_exists = self.ctx.tenants.get(&ObjectRef::new(&tenant)).is_some();
+        // The Tenant exists but its policies are not loaded yet: decide nothing with built-ins
+        // meanwhile; the Tenant's status update requeues this cluster.
+        if !self.ctx.policies.tenant_known(&tenant) && tenant_exists {
+            self.next.requeue_within(Duration::from_secs(2));
+            return Ok(false);
+        }
+        if let Err(msg) = self.check_tenancy().await? {
+            if self.next.tenant_mismatch(&msg) {
+                self.ctx.event(self.mc, true, "TenantMismatch", msg).await;
+            }
+            return Ok(false);
+        }
+        self.next.tenancy_ok();
+        let Some(desired) = self.next.desired_version(&self.mc.spec) else {
+            return Ok(false);
+        };
+        if self.next.status.seed.is_none() && !self.place(desired).await? {
+            let failing = self.ctx.degraded_for(&tenant);
+            self.next.unplaced(&failing);
+            return Ok(false);
+        }
+        if let Some(seed) = &self.next.status.seed {
+            self.ctx
+                .placement
+                .book
+                .lock()
+                .await
+                .record(&cref(self.mc), &tenant, seed);
+        }
+        let (ns, name) = (self.mc.namespace().unwrap_or_default(), self.mc.name_any());
+        let input = self.next.render(&ns, &name, &self.mc.spec, desired)?;
+        if let Ok(mut idx) = self.ctx.placement.seed_namespaces.write() {
+            idx.entry(input.namespace())
+                .or_insert_with(|| ObjectRef::from_obj(self.mc));
+        }
+        // Placed in this reconcile: its children cannot exist yet, so skip reading each first.
+        let placed_now = self
+            .mc
+            .status
+            .as_ref()
+            .and_then(|s| s.seed.as_ref())
+            .is_none();
+        let mut live = Vec::new();
+        for obj in input.objects() {
+            live.push(if placed_now {
+                children::apply(self.ctx, &obj).await?
+            } else {
+                children::ensure(self.ctx, &obj).await?
+            });
+        }
+        let machines = self.list_machines(&input.namespace()).await?;
+        let obs = Observation::parse(&live, &machines);
+        let rollout = self.next.rollout(&input, &obs);
+        self.next.complete_step(rollout, &obs);
+        let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
+        let load = self.seed_load();
+        if let Some((problem, history)) = self.next.health(&obs, load, threshold) {
+            self.remediate(&input.namespace(), problem, history, threshold)
+                .await?;
+        }
+        let failing = self.ctx.degraded_for(&tenant);
+        Ok(self.next.conclude(
+            &self.mc.spec,
+            self.mc.status.as_ref(),
+            self.mc.metadata.generation,
+            desired,
+            rollout,
+            &failing,
+        ))
+    }
+
+    /// Reads the namespace's tenant label; [`lifecycle::tenancy`] decides.
+    async fn check_tenancy(&self) -> Result<std::result::Result<(), String>> {
+        let ns = self.mc.namespace().unwrap_or_default();
+        let nsobj = Api::<Namespace>::all(self.ctx.client.clone())
+            .get_opt(&ns)
+            .await
+            .map_err(kube_err("reading namespace"))?;
+        let label = nsobj
+            .as_ref()
+            .and_then(|n| n.labels().get(TENANT_LABEL).cloned());
+        let tenant = self.tenant();
+        let exists = self.ctx.tenants.get(&ObjectRef::new(tenant)).is_some();
+        Ok(lifecycle::tenancy(&ns, label.as_deref(), tenant, exists))
+    }
+
+    async fn list_machines(&self, ns: &str) -> Result<Vec<Value>> {
+        let ar = children::api_resource(
+            &json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
+        )?;
+        children::list_json(self.ctx, &ar, ns).await
+    }
+
+    /// How many clusters share this cluster's seed and how many of them are unhealthy, from
+    /// the cluster cache.
+    fn seed_load(&self) -> SeedLoad {
+        let seed = self.next.status.seed.clone().unwrap_or_default();
+        let on_seed: Vec<_> = self
+            .ctx
+            .clusters
+            .state()
+            .into_iter()
+            .filter(|c| c.status.as_ref().and_then(|s| s.seed.as_ref()) == Some(&seed))
+            .collect();
+        SeedLoad {
+            unhealthy: on_seed
+                .iter()
+                .filter(|c| c.status.as_ref().is_some_and(|s| !s.problems.is_empty()))
+                .count(),
+            total: on_seed.len(),
+        }
+    }
+
+    /// Sends a decision to the ledger and records it in status.
+    fn note<T>(
+        &mut self,
+        d: &Decided<T>,
+        kind: DecisionKind,
+        outcome: DecisionOutcome,
+        reason: String,
+    ) {
+        let tenant = self.tenant().to_string();
+        let now: Timestamp = self.next.now;
+        emit(
+            self.ctx.sink.as_ref(),
+            record(
+                d,
+                now,
+                &tenant,
+                vec![cref(self.mc)],
+                kind,
+                outcome.clone(),
+                reason.clone(),
+            ),
+        );
+        self.next.decision(kind, &d.digest, &outcome, &reason);
+    }
+}
+
+async fn cleanup(mc: &ManagedCluster, ctx: &Context, api: &Api<ManagedCluster>) -> Result<Action> {
+    if !mc.finalizers().iter().any(|f| f == CLUSTER_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let st = mc.status.clone().unwrap_or_default();
+    let ns = mc.namespace().unwrap_or_default();
+    if let Some(input) = lifecycle::teardown(&ns, &mc.name_any(), &mc.spec, &st) {
+        let mut objs = input.objects();
+        // Pools first, the namespace last.
+        objs.reverse();
+        let mut all_gone = true;
+        for o in &objs {
+            all_gone &= children::delete(ctx, o).await?;
+        }
+        if !all_gone {
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        if let Ok(mut idx) = ctx.placement.seed_namespaces.write() {
+            idx.remove(&input.namespace());
+        }
+    }
+    ctx.placement.book.lock().await.remove(&cref(mc));
+    let fins: Vec<String> = mc
+        .finalizers()
+        .iter()
+        .filter(|f| *f != CLUSTER_FINALIZER)
+        .cloned()
+        .collect();
+    ctx.metrics.write("ManagedCluster");
+    let patch = json!({"metadata": {"finalizers": fins, "resourceVersion": mc.resource_version()}});
+    api.patch(
+        &mc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(kube_err("removing finalizer"))?;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,111 @@
+//! Placement: the shared placement book, the Seed cache and the tenant's placement policy.
+
+use fleetward_sdk::wire::{DecisionKind, KubeVersion, PlacementRequest};
+use kube::{Resource, ResourceExt};
+
+use super::{Run, cref};
+use crate::core::lifecycle;
+use crate::core::placement;
+use crate::decision::DecisionOutcome;
+use crate::error::Result;
+use crate::policy::DecideEnv;
+
+impl Run<'_> {
+    /// Places the cluster on a seed; false when it stays unplaced for now (the conditions say
+    /// why).
+    pub(super) async fn place(&mut self, desired: KubeVersion) -> Result<bool> {
+        let tenant = self.tenant().to_string();
+        let id = cref(self.mc);
+        let mut book = self.ctx.placement.book.lock().await;
+        if !book.initialized() {
+            for c in self.ctx.clusters.state() {
+                if let Some(seed) = c
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.seed.as_ref())
+                    .filter(|_| c.meta().deletion_timestamp.is_none())
+                {
+                    book.record(&cref(&c), &c.spec.tenant, seed);
+                }
+            }
+            book.set_initialized();
+        }
+        // Decided before but the status write failed (conflict): keep that answer.
+        if let Some(seed) = book.seed_of(&id).map(str::to_string) {
+            drop(book);
+            self.next.placed(&self.mc.spec, &seed, desired);
+            return Ok(true);
+        }
+        let seeds: Vec<_> = self
+            .ctx
+            .seeds
+            .state()
+            .iter()
+            .filter_map(|s| {
+                let name = s.name_any();
+                placement::seed_candidate(name.clone(), &s.spec, book.on_seed(&name))
+            })
+            .collect();
+        let cluster = placement::cluster_to_place(id.clone(), &self.mc.spec, desired);
+        let (cands, rejected) = placement::candidates(&cluster, &seeds);
+        if cands.is_empty() {
+            self.next.no_candidate(&rejected);
+            return Ok(false);
+        }
+        let tenant_placements = book.tenant(&tenant);
+        // Policy calls run in parallel; capacity is re-checked under the lock afterwards.
+        drop(book);
+        let req = PlacementRequest {
+            cluster,
+            seeds: cands,
+            tenant_placements,
+        };
+        let env = DecideEnv {
+            tenant: &tenant,
+            now: self.next.now,
+            metrics: &self.ctx.metrics,
+        };
+        let d = self.ctx.policies.place(&env, &req).await;
+        self.ctx
+            .set_degraded(&tenant, DecisionKind::Placement, d.failure.clone());
+        let (seed, reason) = match &d.decision {
+            Some(dec) => (dec.seed.clone(), lifecycle::reason(&d.reason, &dec.reason)),
+            None => (None, d.reason.clone()),
+        };
+        self.note(
+            &d,
+            DecisionKind::Placement,
+            d.outcome.clone(),
+            reason.clone(),
+        );
+        let Some(seed) = seed else {
+            self.next
+                .placement_refused(d.outcome == DecisionOutcome::Held, &reason);
+            return Ok(false);
+        };
+        let capacity = req
+            .seeds
+            .iter()
+            .find(|s| s.name == seed)
+            .map(|s| s.capacity)
+            .unwrap_or(0);
+        let mut book = self.ctx.placement.book.lock().await;
+        if book.on_seed(&seed) >= capacity {
+            drop(book);
+            self.next.seed_filled(&seed);
+            return Ok(false);
+        }
+        book.record(&id, &tenant, &seed);
+        drop(book);
+        self.next.placed(&self.mc.spec, &seed, desired);
+        self.ctx
+            .event(
+                self.mc,
+                false,
+                "Placed",
+                format!("placed on seed {seed}: {reason}"),
+            )
+            .await;
+        Ok(true)
+    }
+}
