@@ -544,6 +544,48 @@ impl Harness {
         .await
     }
 
+    /// Waits until every Seed's `status.clusters` counts the clusters placed on it. A Seed is
+    /// reconciled when one of its clusters changes, so its count can be written just after the
+    /// last cluster settled; a test that wants to see a quiet fleet waits for this first, or it
+    /// counts that catch-up write as noise. (Tenant `status.decisions` counters are refreshed on
+    /// the Tenant's own reconcile, at the resync period, and are not waited for.)
+    ///
+    /// # Errors
+    /// Timeout or API failures.
+    pub async fn wait_seed_counts_caught_up(&self, budget: Duration) -> Result<()> {
+        self.wait_for("Seed status.clusters caught up", budget, || async {
+            let clusters = self.all_clusters().await?;
+            let seeds = Api::<crd::Seed>::all(self.client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items;
+            // A mismatch is returned as an error so a timeout names what never caught up.
+            let mut behind = Vec::new();
+            for s in &seeds {
+                let placed = clusters
+                    .iter()
+                    .filter(|c| {
+                        c.status.as_ref().and_then(|st| st.seed.as_deref())
+                            == Some(s.name_any().as_str())
+                    })
+                    .count();
+                let shown = s.status.as_ref().map_or(0, |st| st.clusters as usize);
+                if shown != placed {
+                    behind.push(format!(
+                        "seed {}: status.clusters {shown}, placed {placed}",
+                        s.name_any()
+                    ));
+                }
+            }
+            if behind.is_empty() {
+                Ok(Some(()))
+            } else {
+                bail!("{}", behind.join("; "))
+            }
+        })
+        .await
+    }
+
     /// Violations the write checker saw (fails if its subscription lagged).
     ///
     /// # Errors

@@ -89,24 +89,61 @@ async fn clusters_are_placed_per_policy_and_provisioned(backend: Backend) -> Res
         .unwrap();
     assert_eq!(image, "registry.k8s.io/kube-apiserver:v1.31.2");
     assert_eq!(a1.status.as_ref().unwrap().node_pools[0].version, "1.31.2");
-    // A settled fleet writes nothing: watch a quiet window (a long virtual one on the emulator,
-    // a few real seconds on the real API server, where watch events from the fake
-    // infrastructure's last status writes still arrive) and compare write counts.
+    // A settled fleet writes nothing. First wait for the Seed counts to catch up
+    // (a real change, written on the Seed's next reconcile), then watch a quiet window (a long
+    // virtual one on the emulator, a few real seconds on the real API server, where watch
+    // events from the fake infrastructure's last status writes still arrive) and compare
+    // write counts per kind.
     let quiet = if h.backend().has_virtual_time() {
         Duration::from_secs(330)
     } else {
         Duration::from_secs(5)
     };
-    let before = h.controller().unwrap().metrics.total_writes();
+    h.wait_seed_counts_caught_up(Duration::from_secs(120))
+        .await?;
+    let writes_by_kind = || {
+        h.controller()
+            .unwrap()
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("fleetward_writes_total{"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let statuses = || async {
+        anyhow::Ok(
+            h.all_clusters()
+                .await?
+                .into_iter()
+                .map(|c| serde_json::to_string(&c.status).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Statuses first, counts second: a write landing in between is then counted as before
+    // the window, and a write counted in the window shows in the statuses unless it changed
+    // nothing (or was refused).
+    let (statuses_before, before) = (statuses().await?, writes_by_kind());
     tokio::time::sleep(quiet).await;
-    let after = h.controller().unwrap().metrics.total_writes();
-    let m = h.controller().unwrap().metrics.render();
+    let (after, statuses_after) = (writes_by_kind(), statuses().await?);
+    let changed: Vec<_> = statuses_before
+        .iter()
+        .zip(&statuses_after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, a)| format!("  before {b}\n  after  {a}"))
+        .collect();
     assert_eq!(
         before,
         after,
-        "a no-op resync issued writes:\n{}",
-        m.lines()
-            .filter(|l| l.starts_with("fleetward_writes"))
+        "a no-op resync issued writes (per kind, before vs after the quiet window); \
+         cluster statuses that changed:\n{}\nreconcile errors:\n{}",
+        changed.join("\n"),
+        h.controller()
+            .unwrap()
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("fleetward_reconcile_errors_total{"))
             .collect::<Vec<_>>()
             .join("\n")
     );

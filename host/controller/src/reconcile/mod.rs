@@ -7,6 +7,7 @@
 
 pub mod children;
 pub mod cluster;
+pub mod own_writes;
 pub mod placements;
 pub mod plan_queue;
 pub mod seed;
@@ -97,6 +98,8 @@ pub struct Context {
     pub(crate) placement: Placement,
     pub(crate) planning: Planning,
     pub(crate) remediation: Remediation,
+    /// Status writes the cluster cache has not shown yet (skip reconciling stale copies).
+    pub(crate) own_writes: own_writes::OwnWrites,
 }
 
 /// State the cluster reconciler owns for placement.
@@ -171,6 +174,7 @@ impl Context {
             },
             planning: Planning::default(),
             remediation: Remediation::default(),
+            own_writes: Default::default(),
         }
     }
 

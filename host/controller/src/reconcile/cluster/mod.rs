@@ -39,6 +39,10 @@ use crate::error::{Result, kube_err};
 use crate::policy::{Decided, emit, record};
 use crate::reconcile::{Context, children};
 
+/// How soon a reconcile that met a copy older than our own last write looks again, should the
+/// write's watch event never come.
+const STALE_COPY_RECHECK: Duration = Duration::from_secs(5);
+
 /// Reconciles one ManagedCluster.
 ///
 /// # Errors
@@ -47,6 +51,15 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
     let ns = mc.namespace().unwrap_or_default();
     tracing::debug!(cluster = %format!("{ns}/{}", mc.name_any()), "reconciling cluster");
     let api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    if ctx.own_writes.is_stale(
+        &mc.uid().unwrap_or_default(),
+        &mc.resource_version().unwrap_or_default(),
+    ) {
+        // Our last status write has not reached the cache yet; its watch event triggers the
+        // reconcile that sees it. The requeue is only a net for a lost event.
+        tracing::debug!(cluster = %format!("{ns}/{}", mc.name_any()), "cache predates our write");
+        return Ok(Action::requeue(STALE_COPY_RECHECK));
+    }
     if mc.meta().deletion_timestamp.is_some() {
         return cleanup(&mc, &ctx, &api).await;
     }
@@ -106,6 +119,10 @@ pub(crate) async fn write_status(
     api.replace_status(&mc.name_any(), &PostParams::default(), &obj)
         .await
         .map_err(kube_err("writing status"))?;
+    ctx.own_writes.wrote(
+        &mc.uid().unwrap_or_default(),
+        &mc.resource_version().unwrap_or_default(),
+    );
     Ok(())
 }
 
