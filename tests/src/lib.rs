@@ -533,9 +533,12 @@ impl Harness {
                     && all.iter().all(|c| {
                         c.status.as_ref().is_some_and(|s| {
                             s.phase == crd::Phase::Running
-                                && s.control_plane_version.as_deref() == Some(version)
+                                && s.control_plane_version
+                                    .is_some_and(|v| v.to_string() == version)
                                 && s.in_progress.is_none()
-                                && s.node_pools.iter().all(|p| p.version == version)
+                                && s.node_pools
+                                    .iter()
+                                    .all(|p| p.version.to_string() == version)
                         })
                     });
                 Ok(done.then_some(all))

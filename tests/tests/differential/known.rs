@@ -127,6 +127,21 @@ pub const KNOWN: &[KnownDifference] = &[
     ),
     known(
         "*",
+        "*managedFields[*].fieldsV1.f:status.f:inProgress..",
+        CR_NODES,
+    ),
+    known(
+        "hand-edited status the controller could not read (Invalid, by pattern)",
+        "body.details.causes*",
+        CAUSES,
+    ),
+    known(
+        "hand-edited status the controller could not read (Invalid, by pattern)",
+        "body.message",
+        CAUSES,
+    ),
+    known(
+        "*",
         "*managedFields[*].fieldsV1.f:spec.f:nodePools.k:{\"name\":*",
         CR_LISTS,
     ),

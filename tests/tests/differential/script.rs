@@ -498,6 +498,32 @@ fn custom_resources() -> Vec<Step> {
         ),
         Step::get("get the status subresource", format!("{MCS}/mc-1/status")),
         Step::patch(
+            "typed status in its stored forms",
+            format!("{MCS}/mc-1/status?fieldManager=controller"),
+            MERGE_PATCH,
+            json!({"status": {
+                "inProgress": {"target": "pool/p1", "from": "1.31.4", "to": "1.32.0",
+                               "startedAt": "2026-01-05T00:00:00Z"},
+                "problems": [{"component": "machine/p1/m-1", "condition": "NotReady",
+                              "since": "2026-01-05T00:01:00Z"}],
+                "remediationHistory": [{"at": "2026-01-05T00:02:00Z",
+                    "component": "control-plane/etcd",
+                    "action": "{\"action\":\"restart_component\",\"component\":\"etcd\"}"}]}}),
+        ),
+        Step::patch(
+            "hand-edited status the controller could not read (Invalid, by pattern)",
+            format!("{MCS}/mc-1/status?fieldManager=script"),
+            MERGE_PATCH,
+            json!({"status": {
+                "controlPlaneVersion": "latest",
+                "inProgress": {"target": "node/x", "from": "1.31.4", "to": "1.32.0",
+                               "startedAt": "yesterday"},
+                "problems": [{"component": "machine/m-1", "condition": "NotReady",
+                              "since": "2026-01-05T00:01:00Z"}],
+                "remediationHistory": [{"at": "2026-01-05T00:02:00Z",
+                    "component": "control-plane/etcd", "action": "reboot"}]}}),
+        ),
+        Step::patch(
             "apply status as the controller",
             format!("{MCS}/mc-2/status?fieldManager=fleetward&force=true"),
             APPLY_PATCH,

@@ -96,13 +96,18 @@ async fn trapping_and_spinning_policies_fall_back_or_hold_per_tenant() -> Result
             let all = h.all_clusters().await?;
             let done = all.iter().all(|c| {
                 let st = c.status.as_ref();
-                let v = st.and_then(|s| s.control_plane_version.as_deref());
+                let v = st
+                    .and_then(|s| s.control_plane_version)
+                    .map(|v| v.to_string());
                 let pools_done = st.is_some_and(|s| {
-                    s.node_pools.iter().all(|p| p.version == "1.32.0") && s.in_progress.is_none()
+                    s.node_pools
+                        .iter()
+                        .all(|p| p.version.to_string() == "1.32.0")
+                        && s.in_progress.is_none()
                 });
                 match c.spec.tenant.as_str() {
                     "spinner" => degraded(c).is_some(),
-                    _ => v == Some("1.32.0") && pools_done,
+                    _ => v.as_deref() == Some("1.32.0") && pools_done,
                 }
             });
             Ok(done.then_some(()))
@@ -114,7 +119,8 @@ async fn trapping_and_spinning_policies_fall_back_or_hold_per_tenant() -> Result
         let v = c
             .status
             .as_ref()
-            .and_then(|s| s.control_plane_version.clone());
+            .and_then(|s| s.control_plane_version)
+            .map(|v| v.to_string());
         match c.spec.tenant.as_str() {
             "spinner" => {
                 assert_eq!(v.as_deref(), Some("1.31.0"), "held tenant must not move");

@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result};
 use fleetward_controller::core::provision::namespace_name;
 use fleetward_controller::leader::{LeaderElector, LeaseConfig};
 use fleetward_controller::reconcile::Settings;
+use fleetward_sdk::wire::{Component, RemediationAction};
 use fleetward_tests::rbac::{self, Permission};
 use fleetward_tests::{
     Backend, CONTROLLER_SERVICE_ACCOUNT, Harness, PolicySpec, TenantPolicies, repo_root,
@@ -103,9 +104,10 @@ async fn the_controller_needs_exactly_the_rbac_in_deploy() -> Result<()> {
     h.wait_for("the broken machine recreated", budget, || async {
         let c = h.clusters_in("acme").get("a1").await?;
         let recreated = c.status.as_ref().is_some_and(|s| {
-            s.remediation_history
-                .iter()
-                .any(|r| r.action.contains("recreate_machine") && r.component.ends_with(&failed))
+            s.remediation_history.iter().any(|r| {
+                matches!(r.action, RemediationAction::RecreateMachine { .. })
+                    && matches!(&r.component, Component::Machine { name, .. } if *name == failed)
+            })
         });
         let gone = machines
             .get_opt(&failed)

@@ -88,7 +88,12 @@ async fn clusters_are_placed_per_policy_and_provisioned(backend: Backend) -> Res
         .clone()
         .unwrap();
     assert_eq!(image, "registry.k8s.io/kube-apiserver:v1.31.2");
-    assert_eq!(a1.status.as_ref().unwrap().node_pools[0].version, "1.31.2");
+    assert_eq!(
+        a1.status.as_ref().unwrap().node_pools[0]
+            .version
+            .to_string(),
+        "1.31.2"
+    );
     // A settled fleet writes nothing. First wait for the Seed counts to catch up
     // (a real change, written on the Seed's next reconcile), then watch a quiet window (a long
     // virtual one on the emulator, a few real seconds on the real API server, where watch

@@ -22,7 +22,13 @@ fn actions(c: &ManagedCluster) -> Vec<String> {
         .map(|s| {
             s.remediation_history
                 .iter()
-                .map(|h| format!("{} {}", h.component, h.action))
+                .map(|h| {
+                    format!(
+                        "{} {}",
+                        h.component,
+                        serde_json::to_string(&h.action).unwrap()
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

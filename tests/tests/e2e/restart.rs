@@ -41,9 +41,10 @@ async fn restart_mid_upgrade_resumes_without_repeating_or_skipping() -> Result<(
         let done = all
             .iter()
             .filter(|c| {
-                c.status
-                    .as_ref()
-                    .is_some_and(|s| s.control_plane_version.as_deref() == Some("1.32.0"))
+                c.status.as_ref().is_some_and(|s| {
+                    s.control_plane_version
+                        .is_some_and(|v| v.to_string() == "1.32.0")
+                })
             })
             .count();
         let running = all
@@ -78,13 +79,19 @@ async fn restart_mid_upgrade_resumes_without_repeating_or_skipping() -> Result<(
         let hist = &c.status.as_ref().unwrap().upgrade_history;
         let targets: Vec<_> = hist
             .iter()
-            .map(|e| (e.target.as_str(), e.to.as_str(), e.completed_at.is_some()))
+            .map(|e| {
+                (
+                    e.target.to_string(),
+                    e.to.to_string(),
+                    e.completed_at.is_some(),
+                )
+            })
             .collect();
         assert_eq!(
             targets,
             [
-                ("control-plane", "1.32.0", true),
-                ("pool/workers", "1.32.0", true)
+                ("control-plane".to_string(), "1.32.0".to_string(), true),
+                ("pool/workers".to_string(), "1.32.0".to_string(), true)
             ],
             "{name}"
         );

@@ -310,14 +310,12 @@ pub fn track(
     current
         .iter()
         .map(|o| {
-            let key = o.component.to_string();
             let since = previous
                 .iter()
-                .find(|p| p.component == key && p.condition == o.condition)
-                .map(|p| p.since.clone())
-                .unwrap_or_else(|| now.to_string());
+                .find(|p| p.component == o.component && p.condition == o.condition)
+                .map_or(now, |p| p.since);
             ProblemStatus {
-                component: key,
+                component: o.component.clone(),
                 condition: o.condition.clone(),
                 detail: o.detail.clone(),
                 since,
@@ -337,7 +335,7 @@ pub fn due(
         .iter()
         .zip(tracked)
         .filter_map(|(o, t)| {
-            let since = Timestamp::parse(&t.since).unwrap_or(now);
+            let since = t.since;
             (now.0 - since.0 >= threshold_secs).then(|| Problem {
                 component: o.component.clone(),
                 condition: o.condition.clone(),
@@ -445,7 +443,7 @@ mod tests {
         assert!(due(&tracked, &obs, t0, 60).is_empty());
         let t1 = Timestamp(t0.0 + 61);
         let again = track(&tracked, &obs, t1);
-        assert_eq!(again[0].since, t0.to_string());
+        assert_eq!(again[0].since, t0);
         let d = due(&again, &obs, t1, 60);
         assert_eq!(d.len(), 2);
         assert_eq!(

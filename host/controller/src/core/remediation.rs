@@ -243,13 +243,14 @@ pub fn gate(
             component: first.component.clone(),
         };
     };
-    let comp = problem.component.to_string();
-    if let Some(last) = history.iter().rev().find(|h| h.component == comp)
-        && let Ok(at) = Timestamp::parse(&last.at)
-        && now.0 - at.0 < threshold_secs
+    if let Some(last) = history
+        .iter()
+        .rev()
+        .find(|h| h.component == problem.component)
+        && now.0 - last.at.0 < threshold_secs
     {
         return Gate::CoolingDown {
-            until: Timestamp(at.0 + threshold_secs),
+            until: Timestamp(last.at.0 + threshold_secs),
         };
     }
     Gate::Ask {
@@ -258,32 +259,16 @@ pub fn gate(
     }
 }
 
-/// The remediation history as the policy sees it; entries that do not parse are left out.
+/// The remediation history as the policy sees it.
 pub fn history_records(history: &[RemediationEntry]) -> Vec<RemediationRecord> {
     history
         .iter()
-        .filter_map(|h| {
-            Some(RemediationRecord {
-                at: Timestamp::parse(&h.at).ok()?,
-                component: parse_component(&h.component)?,
-                action: serde_json::from_str(&h.action).ok()?,
-            })
+        .map(|h| RemediationRecord {
+            at: h.at,
+            component: h.component.clone(),
+            action: h.action.clone(),
         })
         .collect()
-}
-
-/// Parses a component as [`Component`]'s `Display` writes it (`control-plane/<name>`,
-/// `machine/<pool>/<name>`).
-pub fn parse_component(s: &str) -> Option<Component> {
-    if let Some(name) = s.strip_prefix("control-plane/") {
-        return Some(Component::ControlPlane { name: name.into() });
-    }
-    let rest = s.strip_prefix("machine/")?;
-    let (pool, name) = rest.split_once('/')?;
-    Some(Component::Machine {
-        name: name.into(),
-        pool: pool.into(),
-    })
 }
 
 #[cfg(test)]
@@ -326,14 +311,22 @@ mod tests {
             Gate::SeedFault(sick_seed)
         );
         let restarted = RemediationEntry {
-            at: Timestamp(t0.0 + 30).to_string(),
-            component: "control-plane/etcd".into(),
-            action: r#"{"action":"restart_component","component":"etcd"}"#.into(),
+            at: Timestamp(t0.0 + 30),
+            component: Component::ControlPlane {
+                name: "etcd".into(),
+            },
+            action: RemediationAction::RestartComponent {
+                component: "etcd".into(),
+            },
         };
         let other = RemediationEntry {
-            at: Timestamp(t0.0 + 30).to_string(),
-            component: "control-plane/kube-apiserver".into(),
-            action: "not json".into(),
+            at: Timestamp(t0.0 + 30),
+            component: Component::ControlPlane {
+                name: "kube-apiserver".into(),
+            },
+            action: RemediationAction::RestartComponent {
+                component: "kube-apiserver".into(),
+            },
         };
         assert_eq!(
             gate(
@@ -348,8 +341,7 @@ mod tests {
                 until: Timestamp(t0.0 + 90)
             }
         );
-        // Another component's action does not cool this one down; it is not in the history
-        // either (its action does not parse).
+        // Another component's action does not cool this one down, but the policy sees it.
         match gate(
             &tracked,
             &obs,
@@ -360,7 +352,8 @@ mod tests {
         ) {
             Gate::Ask { problem, history } => {
                 assert_eq!(problem.unhealthy_since, t0);
-                assert!(history.is_empty());
+                assert_eq!(history.len(), 1);
+                assert_eq!(history[0].component, other.component);
             }
             g => panic!("expected Ask, got {g:?}"),
         }
@@ -383,23 +376,6 @@ mod tests {
             }
             g => panic!("expected Ask, got {g:?}"),
         }
-    }
-
-    #[test]
-    fn components_parse_back_from_display() {
-        for c in [
-            Component::ControlPlane {
-                name: "etcd".into(),
-            },
-            Component::Machine {
-                name: "m-1".into(),
-                pool: "p".into(),
-            },
-        ] {
-            assert_eq!(parse_component(&c.to_string()), Some(c));
-        }
-        assert_eq!(parse_component("machine/no-pool"), None);
-        assert_eq!(parse_component("node/x"), None);
     }
 
     fn problem(c: Component) -> Problem {

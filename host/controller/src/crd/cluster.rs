@@ -7,11 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use fleetward_sdk::wire::{KubeVersion, UpgradeTarget};
+use fleetward_sdk::wire::{Component, KubeVersion, RemediationAction, Timestamp, UpgradeTarget};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
+use super::stored::{
+    ACTION_PATTERN, COMPONENT_PATTERN, TARGET_PATTERN, TIME_PATTERN, VERSION_PATTERN,
+};
 
 /// The desired state of a tenant cluster.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -158,7 +161,8 @@ pub struct ManagedClusterStatus {
     pub seed: Option<String>,
     /// Version the control plane runs (or is being provisioned at).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub control_plane_version: Option<String>,
+    #[schemars(with = "Option<String>", pattern(VERSION_PATTERN))]
+    pub control_plane_version: Option<KubeVersion>,
     /// Per-pool observed versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_pools: Vec<NodePoolStatus>,
@@ -188,20 +192,22 @@ pub struct ManagedClusterStatus {
     pub upgrades_paused: bool,
     /// Since when the cluster has been healthy and fully at its control-plane version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settled_since: Option<String>,
+    #[schemars(with = "Option<String>", pattern(TIME_PATTERN))]
+    pub settled_since: Option<Timestamp>,
     /// Generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
 
 /// A pool's observed state.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodePoolStatus {
     /// Pool name.
     pub name: String,
     /// Kubelet version the pool runs.
-    pub version: String,
+    #[schemars(with = "String", pattern(VERSION_PATTERN))]
+    pub version: KubeVersion,
     /// Desired machines.
     #[serde(default)]
     pub replicas: u32,
@@ -213,42 +219,49 @@ pub struct NodePoolStatus {
 /// The step in flight.
 ///
 /// Typed, stored as before: `target` as `control-plane` or `pool/<name>`, the versions as
-/// `1.32.0` strings (a test round-trips the stored form).
+/// `1.32.0` strings, the time as RFC 3339 (a test round-trips the stored form).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InProgressStep {
     /// `control-plane` or `pool/<name>`.
-    #[serde(with = "target_string")]
-    #[schemars(with = "String")]
+    #[serde(with = "super::stored::target")]
+    #[schemars(with = "String", pattern(TARGET_PATTERN))]
     pub target: UpgradeTarget,
     /// From version.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", pattern(VERSION_PATTERN))]
     pub from: KubeVersion,
     /// To version.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", pattern(VERSION_PATTERN))]
     pub to: KubeVersion,
     /// RFC 3339 start time.
-    pub started_at: String,
+    #[schemars(with = "String", pattern(TIME_PATTERN))]
+    pub started_at: Timestamp,
     /// Wave label from the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<String>,
 }
 
-/// A completed (or started) upgrade step.
+/// A completed (or started) upgrade step, stored in the same forms as [`InProgressStep`].
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeHistoryEntry {
     /// `control-plane` or `pool/<name>`.
-    pub target: String,
+    #[serde(with = "super::stored::target")]
+    #[schemars(with = "String", pattern(TARGET_PATTERN))]
+    pub target: UpgradeTarget,
     /// From version.
-    pub from: String,
+    #[schemars(with = "String", pattern(VERSION_PATTERN))]
+    pub from: KubeVersion,
     /// To version.
-    pub to: String,
+    #[schemars(with = "String", pattern(VERSION_PATTERN))]
+    pub to: KubeVersion,
     /// Start time.
-    pub started_at: String,
+    #[schemars(with = "String", pattern(TIME_PATTERN))]
+    pub started_at: Timestamp,
     /// Completion time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<String>,
+    #[schemars(with = "Option<String>", pattern(TIME_PATTERN))]
+    pub completed_at: Option<Timestamp>,
 }
 
 /// An unhealthy component and since when.
@@ -256,14 +269,17 @@ pub struct UpgradeHistoryEntry {
 #[serde(rename_all = "camelCase")]
 pub struct ProblemStatus {
     /// `control-plane/<name>` or `machine/<pool>/<name>`.
-    pub component: String,
+    #[serde(with = "super::stored::component")]
+    #[schemars(with = "String", pattern(COMPONENT_PATTERN))]
+    pub component: Component,
     /// Failing condition.
     pub condition: String,
     /// Detail.
     #[serde(default)]
     pub detail: String,
     /// First seen unhealthy (RFC 3339).
-    pub since: String,
+    #[schemars(with = "String", pattern(TIME_PATTERN))]
+    pub since: Timestamp,
 }
 
 /// One policy decision, as shown in status.
@@ -288,67 +304,95 @@ pub struct DecisionRecordStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RemediationEntry {
     /// RFC 3339 time.
-    pub at: String,
+    #[schemars(with = "String", pattern(TIME_PATTERN))]
+    pub at: Timestamp,
     /// Component it concerned.
-    pub component: String,
-    /// Action JSON as decided (`{"action":"restart_component",...}`).
-    pub action: String,
-}
-
-/// Parses an upgrade target as its `Display` writes it: `control-plane` or `pool/<name>`.
-pub fn parse_upgrade_target(s: &str) -> Option<UpgradeTarget> {
-    if s == "control-plane" {
-        return Some(UpgradeTarget::ControlPlane);
-    }
-    s.strip_prefix("pool/")
-        .map(|p| UpgradeTarget::NodePool { pool: p.into() })
-}
-
-/// Serde for an [`UpgradeTarget`] stored as its string form (status predates the typed field).
-mod target_string {
-    use fleetward_sdk::wire::UpgradeTarget;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &UpgradeTarget, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(t)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<UpgradeTarget, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse_upgrade_target(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "upgrade target {s:?} is neither control-plane nor pool/<name>"
-            ))
-        })
-    }
+    #[serde(with = "super::stored::component")]
+    #[schemars(with = "String", pattern(COMPONENT_PATTERN))]
+    pub component: Component,
+    /// Action as decided, stored as its JSON text (`{"action":"restart_component",...}`).
+    #[serde(with = "super::stored::action_json")]
+    #[schemars(with = "String", pattern(ACTION_PATTERN))]
+    pub action: RemediationAction,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The typed step reads what earlier controllers stored and writes it back byte for byte.
+    /// A status as earlier controllers stored it (every typed field in its string form). It
+    /// must read and write back byte for byte.
+    const STORED: &str = r#"{"phase":"Upgrading","seed":"eu-1","controlPlaneVersion":"1.31.4","nodePools":[{"name":"workers","version":"1.31.0","replicas":2,"readyReplicas":2}],"inProgress":{"target":"control-plane","from":"1.31.4","to":"1.32.0","startedAt":"2026-01-05T00:00:00Z","wave":"dev"},"upgradeHistory":[{"target":"pool/workers","from":"1.30.0","to":"1.31.0","startedAt":"2026-01-04T00:00:00Z","completedAt":"2026-01-04T00:10:00Z"},{"target":"control-plane","from":"1.31.4","to":"1.32.0","startedAt":"2026-01-05T00:00:00Z"}],"problems":[{"component":"machine/workers/m-1","condition":"NotReady","detail":"","since":"2026-01-05T00:01:00Z"}],"remediationHistory":[{"at":"2026-01-05T00:02:00Z","component":"control-plane/etcd","action":"{\"action\":\"restart_component\",\"component\":\"etcd\"}"}],"upgradesPaused":false,"settledSince":"2026-01-04T00:10:00Z"}"#;
+
     #[test]
-    fn in_progress_step_keeps_its_stored_form() {
-        for stored in [
-            r#"{"target":"control-plane","from":"1.31.4","to":"1.32.0","startedAt":"2026-01-05T00:00:00Z","wave":"dev"}"#,
-            r#"{"target":"pool/workers","from":"1.31.0","to":"1.31.4","startedAt":"2026-01-05T00:00:00Z"}"#,
-        ] {
-            let step: InProgressStep = serde_json::from_str(stored).unwrap();
-            assert_eq!(serde_json::to_string(&step).unwrap(), stored);
-        }
-        let step: InProgressStep = serde_json::from_str(
-            r#"{"target":"pool/workers","from":"1.31.0","to":"1.31.4","startedAt":"t"}"#,
-        )
-        .unwrap();
+    fn status_keeps_its_stored_form() {
+        let st: ManagedClusterStatus = serde_json::from_str(STORED).unwrap();
+        assert_eq!(serde_json::to_string(&st).unwrap(), STORED);
+        assert_eq!(st.control_plane_version, Some(KubeVersion::new(1, 31, 4)));
+        assert_eq!(st.node_pools[0].version, KubeVersion::new(1, 31, 0));
+        let step = st.in_progress.as_ref().unwrap();
+        assert_eq!(step.target, UpgradeTarget::ControlPlane);
+        assert_eq!(step.to, KubeVersion::new(1, 32, 0));
         assert_eq!(
-            step.target,
+            st.upgrade_history[0].target,
             UpgradeTarget::NodePool {
                 pool: "workers".into()
             }
         );
-        assert_eq!(step.to, KubeVersion::new(1, 31, 4));
-        let bad = r#"{"target":"node/workers","from":"1.31.0","to":"1.31.4","startedAt":"t"}"#;
-        assert!(serde_json::from_str::<InProgressStep>(bad).is_err());
+        assert_eq!(
+            st.upgrade_history[0].completed_at,
+            Some(Timestamp::parse("2026-01-04T00:10:00Z").unwrap())
+        );
+        assert_eq!(
+            st.problems[0].component,
+            Component::Machine {
+                name: "m-1".into(),
+                pool: "workers".into()
+            }
+        );
+        assert_eq!(
+            st.remediation_history[0].action,
+            RemediationAction::RestartComponent {
+                component: "etcd".into()
+            }
+        );
+    }
+
+    /// Each typed field refuses what it cannot mean, naming the value (the CRD's patterns make
+    /// the API server refuse such a hand edit first).
+    #[test]
+    fn status_refuses_values_it_cannot_type() {
+        for (from, to, needle) in [
+            (
+                r#""target":"control-plane""#,
+                r#""target":"node/x""#,
+                "node/x",
+            ),
+            (
+                r#""controlPlaneVersion":"1.31.4""#,
+                r#""controlPlaneVersion":"latest""#,
+                "latest",
+            ),
+            (
+                r#""since":"2026-01-05T00:01:00Z""#,
+                r#""since":"yesterday""#,
+                "yesterday",
+            ),
+            (
+                r#""component":"machine/workers/m-1""#,
+                r#""component":"machine/m-1""#,
+                "machine/m-1",
+            ),
+            (
+                r#""action":"{\"action\":\"restart_component\",\"component\":\"etcd\"}""#,
+                r#""action":"reboot""#,
+                "reboot",
+            ),
+        ] {
+            assert!(STORED.contains(from), "{from}");
+            let bad = STORED.replacen(from, to, 1);
+            let err = serde_json::from_str::<ManagedClusterStatus>(&bad).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
     }
 }

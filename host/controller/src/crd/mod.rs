@@ -7,12 +7,13 @@
 mod cluster;
 mod condition;
 mod seed;
+mod stored;
 mod tenant;
 
 pub use cluster::{
     ControlPlaneSpec, DecisionRecordStatus, InProgressStep, MachineTemplateRef, ManagedCluster,
     ManagedClusterSpec, ManagedClusterStatus, NodePoolSpec, NodePoolStatus, Phase, PlacementSpec,
-    ProblemStatus, RemediationEntry, UpgradeHistoryEntry, parse_upgrade_target,
+    ProblemStatus, RemediationEntry, UpgradeHistoryEntry,
 };
 pub use condition::{Condition, ConditionStatus, reason_from_label, set_condition};
 pub use seed::{KubeconfigSecretRef, Seed, SeedLocation, SeedSpec, SeedStatus};

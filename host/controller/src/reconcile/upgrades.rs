@@ -22,7 +22,6 @@ use sha2::{Digest as _, Sha256};
 use crate::core::invariants::{self, InFlight};
 use crate::crd::{
     DecisionRecordStatus, InProgressStep, ManagedCluster, Phase, UpgradeHistoryEntry,
-    parse_upgrade_target,
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
@@ -79,7 +78,7 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
     }
     let seed = st.seed.clone()?;
     let desired = KubeVersion::parse(&mc.spec.version).ok()?;
-    let cp_current = KubeVersion::parse(st.control_plane_version.as_deref()?).ok()?;
+    let cp_current = st.control_plane_version?;
     let mut node_pools: Vec<PoolState> = mc
         .spec
         .node_pools
@@ -88,7 +87,7 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
             let s = st.node_pools.iter().find(|s| s.name == p.name)?;
             Some(PoolState {
                 name: p.name.clone(),
-                current: KubeVersion::parse(&s.version).ok()?,
+                current: s.version,
                 desired: p
                     .version
                     .as_deref()
@@ -140,10 +139,7 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
         },
         in_progress,
         upgrades_paused: st.upgrades_paused || mc.spec.pause_upgrades,
-        settled_since: st
-            .settled_since
-            .as_deref()
-            .and_then(|s| Timestamp::parse(s).ok()),
+        settled_since: st.settled_since,
     })
 }
 
@@ -156,14 +152,11 @@ fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
         .filter_map(|h| {
             Some(UpgradeRecord {
                 cluster: ClusterRef::new(mc.namespace()?, mc.name_any()),
-                target: parse_upgrade_target(&h.target)?,
-                from: KubeVersion::parse(&h.from).ok()?,
-                to: KubeVersion::parse(&h.to).ok()?,
-                started_at: Timestamp::parse(&h.started_at).ok()?,
-                completed_at: h
-                    .completed_at
-                    .as_deref()
-                    .and_then(|s| Timestamp::parse(s).ok()),
+                target: h.target.clone(),
+                from: h.from,
+                to: h.to,
+                started_at: h.started_at,
+                completed_at: h.completed_at,
             })
         })
         .collect()
@@ -341,15 +334,6 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         };
         let mut st = mc.status.clone().unwrap_or_default();
         if let Some(step) = &step {
-            let from = match &step.target {
-                UpgradeTarget::ControlPlane => st.control_plane_version.clone().unwrap_or_default(),
-                UpgradeTarget::NodePool { pool } => st
-                    .node_pools
-                    .iter()
-                    .find(|p| &p.name == pool)
-                    .map(|p| p.version.clone())
-                    .unwrap_or_default(),
-            };
             // admit() starts steps only on the request's clusters and their known pools.
             let Some(current) = req
                 .clusters
@@ -370,14 +354,14 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                 target: step.target.clone(),
                 from: current,
                 to: step.to,
-                started_at: now.to_string(),
+                started_at: now,
                 wave: step.wave.clone(),
             });
             st.upgrade_history.push(UpgradeHistoryEntry {
-                target: step.target.to_string(),
-                from,
-                to: step.to.to_string(),
-                started_at: now.to_string(),
+                target: step.target.clone(),
+                from: current,
+                to: step.to,
+                started_at: now,
                 completed_at: None,
             });
             let excess = st

@@ -44,11 +44,17 @@ pub fn crd_column_description(json_path: &str) -> String {
 /// # Errors
 /// 422 `Invalid` with one cause per violation; 400 `BadRequest` for unknown fields under
 /// `Strict`.
+///
+/// A write to the status subresource (`status_write`) is validated against the status schema
+/// alone by the real server, so its messages name fields relative to `status`
+/// (`controlPlaneVersion in body should match …`) while the causes' `field` keeps the full
+/// path (`status.controlPlaneVersion`).
 pub fn validate_custom(
     rt: &ResourceType,
     obj: &mut Value,
     strict: bool,
     apply: bool,
+    status_write: bool,
 ) -> Result<(), ApiError> {
     let Some(schema) = &rt.schema else {
         return Ok(());
@@ -58,11 +64,14 @@ pub fn validate_custom(
         let name = meta_str(obj, "name").unwrap_or_default().to_string();
         let mut causes: Vec<Cause> = Vec::new();
         for e in &errors {
-            let c = cause(
-                e.kind.cause_reason(),
-                &e.path,
-                e.cause_message().to_string(),
-            );
+            let mut message = e.cause_message().to_string();
+            if status_write && let Some(relative) = e.path.strip_prefix("status.") {
+                message = message.replace(
+                    &format!("{} in body", e.path),
+                    &format!("{relative} in body"),
+                );
+            }
+            let c = cause(e.kind.cause_reason(), &e.path, message);
             if !causes.contains(&c) {
                 causes.push(c);
             }

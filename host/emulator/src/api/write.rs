@@ -170,7 +170,7 @@ pub fn create(
         }
     }
     if rt.custom {
-        crd::validate_custom(rt, &mut obj, w.strict_fields, w.verb == Verb::Apply)?;
+        crd::validate_custom(rt, &mut obj, w.strict_fields, w.verb == Verb::Apply, false)?;
     }
     if is_crd(rt) {
         crd::validate_crd(&obj)?;
@@ -314,7 +314,13 @@ pub fn finish_update(
         }
     }
     if rt.custom {
-        crd::validate_custom(rt, &mut new, w.strict_fields, w.verb == Verb::Apply)?;
+        crd::validate_custom(
+            rt,
+            &mut new,
+            w.strict_fields,
+            w.verb == Verb::Apply,
+            subresource == Some("status"),
+        )?;
     }
     if is_crd(rt) {
         crd::validate_crd(&new)?;

@@ -71,13 +71,10 @@ pub fn teardown(
     status: &ManagedClusterStatus,
 ) -> Option<ProvisionInput> {
     status.seed.as_ref()?;
-    let v = KubeVersion::parse(
-        status
-            .control_plane_version
-            .as_deref()
-            .unwrap_or(&spec.version),
-    )
-    .unwrap_or(KubeVersion::new(1, 0, 0));
+    let v = status
+        .control_plane_version
+        .or_else(|| KubeVersion::parse(&spec.version).ok())
+        .unwrap_or(KubeVersion::new(1, 0, 0));
     Some(ProvisionInput {
         tenant: spec.tenant.clone(),
         cluster_namespace: namespace.to_string(),
@@ -309,13 +306,13 @@ impl Next {
     /// Records a placement: the seed and the initial versions.
     pub fn placed(&mut self, spec: &ManagedClusterSpec, seed: &str, desired: KubeVersion) {
         self.status.seed = Some(seed.to_string());
-        self.status.control_plane_version = Some(desired.to_string());
+        self.status.control_plane_version = Some(desired);
         self.status.node_pools = spec
             .node_pools
             .iter()
             .map(|p| NodePoolStatus {
                 name: p.name.clone(),
-                version: pool_initial(p.version.as_deref(), desired).to_string(),
+                version: pool_initial(p.version.as_deref(), desired),
                 replicas: p.replicas,
                 ready_replicas: 0,
             })
@@ -341,13 +338,10 @@ impl Next {
             "Placed",
             format!("on seed {}", self.status.seed.clone().unwrap_or_default()),
         );
-        let cp_current = version(
-            self.status
-                .control_plane_version
-                .as_deref()
-                .unwrap_or(&spec.version),
-            "status.controlPlaneVersion",
-        )?;
+        let cp_current = match self.status.control_plane_version {
+            Some(v) => v,
+            None => version(&spec.version, "spec.version")?,
+        };
         let step = self.status.in_progress.clone();
         let cp_render = match &step {
             Some(s) if s.target == UpgradeTarget::ControlPlane => s.to,
@@ -358,7 +352,7 @@ impl Next {
         for p in &spec.node_pools {
             let known = self.status.node_pools.iter().find(|s| s.name == p.name);
             let current = match known {
-                Some(k) => version(&k.version, "status.nodePools.version")?,
+                Some(k) => k.version,
                 None => pool_initial(p.version.as_deref(), desired).min(cp_current),
             };
             let render = match &step {
@@ -377,7 +371,7 @@ impl Next {
             });
             statuses.push(NodePoolStatus {
                 name: p.name.clone(),
-                version: current.to_string(),
+                version: current,
                 replicas: p.replicas,
                 ready_replicas: known.map(|k| k.ready_replicas).unwrap_or(0),
             });
@@ -445,41 +439,40 @@ impl Next {
         let Some(step) = self.status.in_progress.clone() else {
             return;
         };
-        let to = step.to.to_string();
+        let to = step.to;
         let done = match &step.target {
             UpgradeTarget::ControlPlane => rollout.control_plane,
             UpgradeTarget::NodePool { pool } => obs
                 .pools
                 .iter()
-                .any(|p| &p.name == pool && p.settled_at(&to)),
+                .any(|p| &p.name == pool && p.settled_at(&to.to_string())),
         };
         if !done {
             return;
         }
         match &step.target {
-            UpgradeTarget::ControlPlane => self.status.control_plane_version = Some(to.clone()),
+            UpgradeTarget::ControlPlane => self.status.control_plane_version = Some(to),
             UpgradeTarget::NodePool { pool } => {
                 if let Some(p) = self.status.node_pools.iter_mut().find(|p| &p.name == pool) {
-                    p.version = to.clone();
+                    p.version = to;
                 }
             }
         }
-        let target = step.target.to_string();
-        let now = self.now.to_string();
+        let now = self.now;
         if let Some(h) = self
             .status
             .upgrade_history
             .iter_mut()
             .rev()
-            .find(|h| h.target == target && h.to == to && h.completed_at.is_none())
+            .find(|h| h.target == step.target && h.to == to && h.completed_at.is_none())
         {
             h.completed_at = Some(now);
         } else {
             let entry = UpgradeHistoryEntry {
-                target,
-                from: step.from.to_string(),
+                target: step.target.clone(),
+                from: step.from,
                 to,
-                started_at: step.started_at.clone(),
+                started_at: step.started_at,
                 completed_at: Some(now),
             };
             push_bounded(&mut self.status.upgrade_history, entry, self.history_len);
@@ -489,11 +482,7 @@ impl Next {
 
     /// The control plane or a pool runs an older version than the spec asks for.
     pub fn needs_upgrade(&self, spec: &ManagedClusterSpec, desired: KubeVersion) -> bool {
-        let cp = self
-            .status
-            .control_plane_version
-            .as_deref()
-            .and_then(|v| KubeVersion::parse(v).ok());
+        let cp = self.status.control_plane_version;
         if cp.is_some_and(|c| c < desired) {
             return true;
         }
@@ -507,8 +496,7 @@ impl Next {
                 .node_pools
                 .iter()
                 .find(|s| s.name == p.name)
-                .and_then(|s| KubeVersion::parse(&s.version).ok())
-                .is_some_and(|cur| cur < want)
+                .is_some_and(|s| s.version < want)
         })
     }
 
@@ -575,7 +563,7 @@ impl Next {
         if !settled {
             st.settled_since = None;
         } else if st.settled_since.is_none() {
-            st.settled_since = Some(self.now.to_string());
+            st.settled_since = Some(self.now);
         }
         st.phase = if in_progress.is_some() {
             Phase::Upgrading

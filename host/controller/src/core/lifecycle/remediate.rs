@@ -81,7 +81,7 @@ impl Next {
             .status
             .problems
             .first()
-            .and_then(|p| Timestamp::parse(&p.since).ok())
+            .map(|p| p.since)
             .filter(|first| first.0 + threshold_secs > self.now.0)
         {
             self.requeue_at(Timestamp(first.0 + threshold_secs));
@@ -209,9 +209,9 @@ impl Next {
             push_bounded(
                 &mut self.status.remediation_history,
                 RemediationEntry {
-                    at: self.now.to_string(),
-                    component: comp.clone(),
-                    action: action_json.clone(),
+                    at: self.now,
+                    component: problem.component.clone(),
+                    action: dec.action.clone(),
                 },
                 REMEDIATION_HISTORY_LEN,
             );

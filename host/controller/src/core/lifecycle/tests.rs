@@ -95,12 +95,12 @@ fn pools_start_at_their_version_and_the_step_target_renders_new() {
         serde_json::json!([{"name": "p", "replicas": 2}, {"name": "old", "replicas": 1, "version": "1.30.0"}]),
     );
     let mut n = placed(&s);
-    assert_eq!(n.status.node_pools[1].version, "1.30.0");
+    assert_eq!(n.status.node_pools[1].version, v("1.30.0"));
     n.status.in_progress = Some(InProgressStep {
         target: UpgradeTarget::NodePool { pool: "old".into() },
         from: v("1.30.0"),
         to: v("1.31.2"),
-        started_at: Timestamp(T0).to_string(),
+        started_at: Timestamp(T0),
         wave: None,
     });
     // A pool added to the spec later starts at its own version, not above the control plane.
@@ -127,11 +127,9 @@ fn pools_start_at_their_version_and_the_step_target_renders_new() {
         ]
     );
     // Status keeps the old pool at its current version until the step completes.
-    assert_eq!(n.status.node_pools[1].version, "1.30.0");
+    assert_eq!(n.status.node_pools[1].version, v("1.30.0"));
     assert_eq!(n.status.node_pools.len(), 3);
     assert_eq!(condition(&n, "Placed"), (&ConditionStatus::True, "Placed"));
-    n.status.node_pools[0].version = "garbage".into();
-    assert!(n.render("ns", "c", &s2, v("1.32.0")).is_err());
 }
 
 #[test]
@@ -142,7 +140,7 @@ fn a_step_completes_only_when_its_target_is_settled_at_the_new_version() {
         target: UpgradeTarget::NodePool { pool: "p".into() },
         from: v("1.31.2"),
         to: v("1.32.0"),
-        started_at: Timestamp(T0).to_string(),
+        started_at: Timestamp(T0),
         wave: None,
     });
     let input = n.render("ns", "c", &s, v("1.32.0")).unwrap();
@@ -162,17 +160,21 @@ fn a_step_completes_only_when_its_target_is_settled_at_the_new_version() {
     let r = n.rollout(&input, &done);
     n.complete_step(r, &done);
     assert!(n.status.in_progress.is_none());
-    assert_eq!(n.status.node_pools[0].version, "1.32.0");
+    assert_eq!(n.status.node_pools[0].version, v("1.32.0"));
     assert_eq!(n.status.node_pools[0].ready_replicas, 2);
     assert_eq!(n.status.upgrade_history.len(), 1);
     let h = &n.status.upgrade_history[0];
     assert_eq!(
-        (h.target.as_str(), h.from.as_str(), h.to.as_str()),
-        ("pool/p", "1.31.2", "1.32.0")
+        (&h.target, h.from, h.to),
+        (
+            &UpgradeTarget::NodePool { pool: "p".into() },
+            v("1.31.2"),
+            v("1.32.0")
+        )
     );
     assert_eq!(
-        n.status.upgrade_history[0].completed_at.as_deref(),
-        Some(Timestamp(T0).to_string().as_str())
+        n.status.upgrade_history[0].completed_at,
+        Some(Timestamp(T0))
     );
 }
 
@@ -200,7 +202,7 @@ fn conclude_sets_phase_settledness_and_asks_for_a_plan() {
     let at_spec = spec("1.31.2", serde_json::json!([{"name": "p", "replicas": 2}]));
     assert!(!n.conclude(&at_spec, None, Some(3), v("1.31.2"), ready, &[]));
     assert_eq!(n.status.phase, Phase::Running);
-    assert_eq!(n.status.settled_since, Some(Timestamp(T0).to_string()));
+    assert_eq!(n.status.settled_since, Some(Timestamp(T0)));
     assert_eq!(
         condition(&n, "PolicyDegraded"),
         (&ConditionStatus::False, "PoliciesHealthy")
@@ -211,7 +213,7 @@ fn conclude_sets_phase_settledness_and_asks_for_a_plan() {
         target: UpgradeTarget::ControlPlane,
         from: v("1.31.1"),
         to: v("1.31.2"),
-        started_at: Timestamp(T0).to_string(),
+        started_at: Timestamp(T0),
         wave: None,
     });
     let failing = [(
@@ -235,10 +237,12 @@ fn conclude_sets_phase_settledness_and_asks_for_a_plan() {
     );
     // Problems make a running cluster degraded and unsettled.
     n.status.problems = vec![crate::crd::ProblemStatus {
-        component: "control-plane/etcd".into(),
+        component: Component::ControlPlane {
+            name: "etcd".into(),
+        },
         condition: "NotReady".into(),
         detail: String::new(),
-        since: Timestamp(T0).to_string(),
+        since: Timestamp(T0),
     }];
     n.conclude(&at_spec, None, Some(3), v("1.31.2"), ready, &[]);
     assert_eq!(n.status.phase, Phase::Degraded);
@@ -379,7 +383,9 @@ fn remediation_answers_become_writes_within_rate_limits() {
     assert_eq!(n.status.remediation_history.len(), 1);
     assert_eq!(
         n.status.remediation_history[0].action,
-        r#"{"action":"restart_component","component":"etcd"}"#
+        RemediationAction::RestartComponent {
+            component: "etcd".into()
+        }
     );
     assert_eq!(n.requeue, Duration::from_secs(60));
     // Over the cluster's cap: vetoed, nothing written, nothing counted.
