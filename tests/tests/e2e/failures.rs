@@ -7,6 +7,8 @@ use fleetward_controller::crd::{ConditionStatus, ManagedCluster};
 use fleetward_controller::decision::DecisionOutcome;
 use fleetward_sdk::wire::DecisionKind;
 use fleetward_tests::{Harness, PolicySpec, TenantPolicies};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
 use serde_json::json;
 
 /// A hand-written ABI v1 module whose upgrade entry point runs `body`.
@@ -168,6 +170,42 @@ async fn trapping_and_spinning_policies_fall_back_or_hold_per_tenant() -> Result
         "{:?}",
         outcomes("healthy")
     );
+    // Fallbacks and holds are announced on the Tenant, once per cause, not once per retry.
+    let events: Api<Event> = Api::all(h.client.clone());
+    let events = events.list(&ListParams::default()).await?.items;
+    let announced = |tenant: &str, reason: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Tenant")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(tenant)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .map(|e| (e.type_.clone(), e.note.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let held = announced("spinner", "PolicyHeld");
+    assert!(
+        outcomes("spinner").len() > 1,
+        "the hold must have been retried"
+    );
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0.as_deref(), Some("Warning"));
+    assert!(held[0].1.contains("upgrade_ordering: holding"), "{held:?}");
+    let fell_back = announced("trapper", "PolicyFallback");
+    assert_eq!(fell_back.len(), 1, "{fell_back:?}");
+    assert!(
+        fell_back[0].1.contains("fallback to built-in"),
+        "{fell_back:?}"
+    );
+    for reason in [
+        "PolicyHeld",
+        "PolicyFallback",
+        "DecisionVetoed",
+        "PolicyError",
+    ] {
+        assert!(announced("healthy", reason).is_empty(), "{reason}");
+    }
     let metrics = h.controller().unwrap().metrics.render();
     assert!(metrics.contains(r#"fleetward_policy_fallbacks_total{tenant="trapper",kind="upgrade_ordering",error="trap"}"#), "{metrics}");
     assert!(metrics.contains(r#"fleetward_policy_fallbacks_total{tenant="spinner",kind="upgrade_ordering",error="timed_out"}"#));

@@ -12,6 +12,7 @@ use fleetward_controller::reconcile::Settings;
 use fleetward_sdk::wire::DecisionKind;
 use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::json;
@@ -150,6 +151,30 @@ async fn ladder_follows_policy_and_rate_limits() -> Result<()> {
         g.iter()
             .any(|c| remediating_reason(c).as_deref() == Some("RateLimited"))
     );
+    // The veto is announced on the cluster it concerns, as a Warning, before it is recorded.
+    let vetoed = g.iter().find(|c| actions(c).is_empty()).unwrap();
+    let events: Api<Event> = Api::all(h.client.clone());
+    let notes: Vec<_> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("DecisionVetoed")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                    == Some(vetoed.name_any().as_str())
+        })
+        .map(|e| (e.type_, e.note.unwrap_or_default()))
+        .collect();
+    assert!(
+        !notes.is_empty(),
+        "no DecisionVetoed Event for {}",
+        vetoed.name_any()
+    );
+    for (type_, note) in &notes {
+        assert_eq!(type_.as_deref(), Some("Warning"));
+        assert!(note.starts_with("remediation: "), "{note}");
+    }
 
     // Escalated and still unhealthy: the host re-asks at most once per unhealthy threshold
     // (60 s), not on every reconcile (a past due time once meant a requeue every second).

@@ -3,6 +3,7 @@
 //! Nothing here talks to Kubernetes or runs Wasm; the reconcilers (`crate::reconcile`) are the
 //! shell around it. Every rule the host enforces whatever a policy says lives here, unit-tested.
 
+pub mod decisions;
 pub mod diff;
 pub mod fallback;
 pub mod health;

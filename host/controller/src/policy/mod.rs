@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use fleetward_sdk::wire::{
-    ClusterRef, DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision,
-    RemediationRequest, Timestamp, UpgradeDecision, UpgradeRequest,
+    DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest,
+    Timestamp, UpgradeDecision, UpgradeRequest,
 };
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub use binding::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
 
 use crate::core::fallback::{self, BUILTIN_DIGEST};
 use crate::crd::FailureMode;
-use crate::decision::{DecisionOutcome, DecisionRecord, DecisionSink};
+use crate::decision::DecisionOutcome;
 use crate::metrics::Metrics;
 
 /// A decision as the reconcilers receive it.
@@ -248,14 +248,19 @@ impl PolicyRegistry {
             d.outcome.as_str(),
             started.elapsed().as_secs_f64(),
         );
+        d
+    }
+
+    /// Counts one outcome of a tenant's decision (`Tenant.status.decisions`, keyed
+    /// `kind/outcome`). Called by the recording path (`reconcile::decisions`), once per outcome.
+    pub(crate) fn count(&self, tenant: &str, kind: DecisionKind, outcome: &DecisionOutcome) {
         if let Ok(mut counters) = self.counters.write() {
             *counters
-                .entry(env.tenant.to_string())
+                .entry(tenant.to_string())
                 .or_default()
-                .entry(format!("{}/{}", kind.as_str(), d.outcome.as_str()))
+                .entry(format!("{}/{}", kind.as_str(), outcome.as_str()))
                 .or_insert(0) += 1;
         }
-        d
     }
 
     /// Placement for one cluster; the answer must name one of `req.seeds`.
@@ -326,36 +331,6 @@ pub struct DecideEnv<'a> {
     pub now: Timestamp,
     /// Metrics.
     pub metrics: &'a Metrics,
-}
-
-/// Sends a record to the sink, if any.
-pub fn emit(sink: Option<&DecisionSink>, record: DecisionRecord) {
-    if let Some(s) = sink {
-        let _ = s.send(record);
-    }
-}
-
-/// Builds the ledger record of a decision.
-pub fn record<T>(
-    d: &Decided<T>,
-    time: Timestamp,
-    tenant: &str,
-    clusters: Vec<ClusterRef>,
-    kind: DecisionKind,
-    outcome: DecisionOutcome,
-    reason: String,
-) -> DecisionRecord {
-    DecisionRecord {
-        time,
-        tenant: tenant.into(),
-        clusters,
-        kind,
-        digest: d.digest.clone(),
-        input_sha256: d.input_sha256.clone(),
-        output_json: d.output_json.clone(),
-        reason,
-        outcome,
-    }
 }
 
 #[cfg(test)]
@@ -470,16 +445,31 @@ mod tests {
             DecisionOutcome::Applied
         );
         assert!(m.render().contains(r#"fleetward_policy_fallbacks_total{tenant="t",kind="placement",error="invalid_output"} 2"#));
-        // Tenant status counters, per tenant, keyed `<kind>/<outcome>`.
+        // Deciding counts nothing: the recording path counts each final outcome (a decision
+        // applied by the policy may still be vetoed by the host), per tenant, `<kind>/<outcome>`.
+        assert!(reg.counters("t").is_empty());
+        for outcome in [
+            DecisionOutcome::Applied,
+            DecisionOutcome::Held,
+            DecisionOutcome::Vetoed {
+                invariant: "RateLimited".into(),
+            },
+            DecisionOutcome::Vetoed {
+                invariant: "SkewLimit".into(),
+            },
+        ] {
+            reg.count("t", DecisionKind::Placement, &outcome);
+        }
+        reg.count("u", DecisionKind::Remediation, &DecisionOutcome::Applied);
         let counted: Vec<(String, u64)> = reg.counters("t").into_iter().collect();
         assert_eq!(
             counted,
             [
                 ("placement/applied".to_string(), 1),
-                ("placement/fallback".to_string(), 1),
-                ("placement/held".to_string(), 1)
+                ("placement/held".to_string(), 1),
+                ("placement/vetoed".to_string(), 2)
             ]
         );
-        assert_eq!(reg.counters("u").get("placement/applied"), Some(&1));
+        assert_eq!(reg.counters("u").get("remediation/applied"), Some(&1));
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod children;
 pub mod cluster;
+pub(crate) mod decisions;
 pub mod own_writes;
 pub mod placements;
 pub mod plan_queue;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fleetward_sdk::wire::{DecisionKind, UpgradeLimits};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
@@ -100,6 +102,8 @@ pub struct Context {
     pub(crate) remediation: Remediation,
     /// Status writes the cluster cache has not shown yet (skip reconciling stale copies).
     pub(crate) own_writes: own_writes::OwnWrites,
+    /// Decision outcomes already announced with an Event (see [`decisions`]).
+    pub(crate) announced: decisions::Announced,
 }
 
 /// State the cluster reconciler owns for placement.
@@ -175,6 +179,7 @@ impl Context {
             planning: Planning::default(),
             remediation: Remediation::default(),
             own_writes: Default::default(),
+            announced: Default::default(),
         }
     }
 
@@ -182,6 +187,18 @@ impl Context {
     pub(crate) async fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        self.event_about(&obj.object_ref(&()), warning, reason, note)
+            .await;
+    }
+
+    /// Publishes an Event about the object `about` refers to (best effort, like [`Self::event`]).
+    pub(crate) async fn event_about(
+        &self,
+        about: &ObjectReference,
         warning: bool,
         reason: &str,
         note: String,
@@ -198,7 +215,7 @@ impl Context {
             secondary: None,
         };
         self.metrics.write("Event");
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+        if let Err(e) = self.recorder.publish(&ev, about).await {
             tracing::debug!(error = %e, reason, "publishing event failed");
         }
     }

@@ -15,18 +15,20 @@ use fleetward_sdk::wire::{
     ClusterRef, DecisionKind, FleetCluster, Health, KubeVersion, PoolState, Timestamp,
     UpgradeRecord, UpgradeRequest, UpgradeStep, UpgradeTarget, VersionState,
 };
-use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
 use sha2::{Digest as _, Sha256};
 
+use crate::core::decisions as core_decisions;
 use crate::core::invariants::{self, InFlight};
 use crate::crd::{
     DecisionRecordStatus, InProgressStep, ManagedCluster, Phase, UpgradeHistoryEntry,
 };
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
-use crate::policy::{DecideEnv, emit, record};
+use crate::policy::DecideEnv;
 use crate::reconcile::Context;
+use crate::reconcile::decisions::{self, Outcome};
 
 /// What the planner remembers per tenant.
 #[derive(Debug, Default)]
@@ -231,29 +233,24 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         metrics: &ctx.metrics,
     };
     let d = ctx.policies.order_upgrades(&env, &req).await;
-    ctx.set_degraded(tenant, DecisionKind::UpgradeOrdering, d.failure.clone());
-    // One ledger record (the simulation's and the audit's) per outcome of this plan.
-    let ledger = |clusters: Vec<ClusterRef>, outcome: DecisionOutcome, reason: String| {
-        emit(
-            ctx.sink.as_ref(),
-            record(
-                &d,
-                now,
-                tenant,
-                clusters,
-                DecisionKind::UpgradeOrdering,
-                outcome,
-                reason,
-            ),
-        );
-    };
-    // The same decision as the cluster's status keeps it (bounded reason).
-    let on_cluster = |outcome: String, reason: String| DecisionRecordStatus {
-        kind: DecisionKind::UpgradeOrdering.as_str().into(),
-        digest: d.digest.clone(),
-        time: now.to_string(),
+    // Each outcome of this plan goes through the one recording path (ledger, counters,
+    // degraded state, Events); the tenant-wide ones are announced on the Tenant.
+    let tenant_ref = decisions::tenant_ref(tenant);
+    let outcome = |clusters: Vec<ClusterRef>, outcome: DecisionOutcome, reason: String| Outcome {
+        kind: DecisionKind::UpgradeOrdering,
+        clusters,
         outcome,
-        reason: reason.chars().take(300).collect(),
+        reason,
+    };
+    // How the cluster's status shows this plan's outcome for it.
+    let on_cluster = |outcome: DecisionOutcome, reason: String| {
+        core_decisions::entry(
+            DecisionKind::UpgradeOrdering,
+            &d.digest,
+            now,
+            &outcome,
+            &reason,
+        )
     };
     let Some(decision) = d.decision.clone() else {
         let clusters = req
@@ -262,7 +259,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             .filter(|c| c.needs_upgrade())
             .map(|c| c.id.clone())
             .collect();
-        ledger(clusters, d.outcome.clone(), d.reason.clone());
+        let held = outcome(clusters, d.outcome.clone(), d.reason.clone());
+        ctx.record(&d, tenant, now, Some(&tenant_ref), held).await;
         let recheck = Some(Timestamp(now.0 + 60));
         state.last.insert(
             tenant.into(),
@@ -286,32 +284,41 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         let e = writes.entry(step.cluster.clone()).or_default();
         e.0 = Some(step.clone());
         e.1.push(on_cluster(
-            d.outcome.as_str().to_string(),
+            d.outcome.clone(),
             format!("start {} -> {}: {reason}", step.target, step.to),
         ));
     }
     for veto in &adm.vetoed {
-        ctx.metrics.veto(tenant, veto.invariant.as_str());
-        let outcome = DecisionOutcome::Vetoed {
+        let vetoed = DecisionOutcome::Vetoed {
             invariant: veto.invariant.as_str().into(),
         };
-        ledger(
-            vec![veto.step.cluster.clone()],
-            outcome,
-            format!("{}: {}", veto.invariant, veto.message),
-        );
-        // Caps are routine back-pressure; only a real invariant breach is recorded on the cluster.
+        // Caps are routine back-pressure: recorded, but neither announced nor put on the
+        // cluster; a real invariant breach is both.
         let routine = matches!(
             veto.invariant,
             invariants::Invariant::GlobalConcurrency | invariants::Invariant::SeedConcurrency
         );
+        let about = mine
+            .iter()
+            .find(|c| {
+                c.namespace().as_deref() == Some(&veto.step.cluster.namespace)
+                    && c.name_any() == veto.step.cluster.name
+            })
+            .filter(|_| !routine)
+            .map(|c| c.object_ref(&()));
+        let rec = outcome(
+            vec![veto.step.cluster.clone()],
+            vetoed.clone(),
+            format!("{}: {}", veto.invariant, veto.message),
+        );
+        ctx.record(&d, tenant, now, about.as_ref(), rec).await;
         if !routine && req.clusters.iter().any(|c| c.id == veto.step.cluster) {
             writes
                 .entry(veto.step.cluster.clone())
                 .or_default()
                 .1
                 .push(on_cluster(
-                    "vetoed".into(),
+                    vetoed,
                     format!(
                         "{} {} -> {} vetoed: {}: {}",
                         veto.step.cluster,
@@ -324,7 +331,9 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         }
     }
     let started: Vec<ClusterRef> = adm.admitted.iter().map(|s| s.cluster.clone()).collect();
-    ledger(started, d.outcome.clone(), reason.clone());
+    let planned = outcome(started, d.outcome.clone(), reason.clone());
+    ctx.record(&d, tenant, now, Some(&tenant_ref), planned)
+        .await;
     for (id, (step, decisions)) in writes {
         let Some(mc) = mine
             .iter()
@@ -372,13 +381,12 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             st.phase = Phase::Upgrading;
         }
         for rec in decisions {
-            st.last_decisions.push(rec);
+            core_decisions::push(&mut st.last_decisions, rec, ctx.settings.history_len);
         }
-        let excess = st
-            .last_decisions
-            .len()
-            .saturating_sub(ctx.settings.history_len);
-        st.last_decisions.drain(..excess);
+        if mc.status.as_ref() == Some(&st) {
+            // Only repeats of what status already says: nothing a user could see changed.
+            continue;
+        }
         let ns_api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &id.namespace);
         super::cluster::write_status(ctx, &ns_api, mc, st).await?;
         if let Some(step) = &step {

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use fleetward_sdk::wire::{DecisionKind, KubeVersion, Timestamp, UpgradeTarget};
 
+use crate::core::decisions;
 use crate::core::health::Observation;
 use crate::core::provision::{PoolRender, ProvisionInput};
 use crate::crd::{
@@ -32,7 +33,6 @@ use crate::crd::{
     ManagedClusterStatus, NodePoolStatus, Phase, TENANT_LABEL, UpgradeHistoryEntry,
     reason_from_label, set_condition,
 };
-use crate::decision::DecisionOutcome;
 use crate::error::{Error, Result};
 use crate::policy::PolicyFailure;
 
@@ -192,39 +192,10 @@ impl Next {
         self.requeue = self.requeue.min(d);
     }
 
-    /// Records a decision in `status.lastDecisions` (bounded); repeating the last answer of the
-    /// same kind is not news and leaves status (and writes) alone.
-    pub fn decision(
-        &mut self,
-        kind: DecisionKind,
-        digest: &str,
-        outcome: &DecisionOutcome,
-        reason: &str,
-    ) {
-        let entry = DecisionRecordStatus {
-            kind: kind.as_str().into(),
-            digest: digest.into(),
-            time: self.now.to_string(),
-            outcome: outcome.as_str().into(),
-            reason: reason.chars().take(300).collect(),
-        };
-        let same = |d: &DecisionRecordStatus| {
-            d.kind == entry.kind
-                && d.digest == entry.digest
-                && d.outcome == entry.outcome
-                && d.reason == entry.reason
-        };
-        if self
-            .status
-            .last_decisions
-            .iter()
-            .rev()
-            .find(|d| d.kind == entry.kind)
-            .is_some_and(same)
-        {
-            return;
-        }
-        push_bounded(&mut self.status.last_decisions, entry, self.history_len);
+    /// Adds a decision's status entry to `status.lastDecisions` ([`decisions::push`]: bounded,
+    /// and a repeat of the last answer of its kind leaves status, and writes, alone).
+    pub fn decision(&mut self, entry: DecisionRecordStatus) {
+        decisions::push(&mut self.status.last_decisions, entry, self.history_len);
     }
 
     /// The cluster is not its namespace's tenant's: `Rejected`. True when the condition changed

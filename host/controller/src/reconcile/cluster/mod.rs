@@ -22,7 +22,7 @@ mod remediate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
+use fleetward_sdk::wire::{ClusterRef, DecisionKind};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -36,7 +36,8 @@ use crate::core::remediation::SeedLoad;
 use crate::crd::{CLUSTER_FINALIZER, ManagedCluster, ManagedClusterStatus, TENANT_LABEL};
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
-use crate::policy::{Decided, emit, record};
+use crate::policy::Decided;
+use crate::reconcile::decisions::Outcome;
 use crate::reconcile::{Context, children};
 
 /// How soon a reconcile that met a copy older than our own last write looks again, should the
@@ -259,8 +260,9 @@ impl Run<'_> {
         }
     }
 
-    /// Sends a decision to the ledger and records it in status.
-    fn note<T>(
+    /// Records a decision about this cluster through the one recording path
+    /// ([`crate::reconcile::decisions`]) and adds it to the status being built.
+    async fn note<T>(
         &mut self,
         d: &Decided<T>,
         kind: DecisionKind,
@@ -268,20 +270,18 @@ impl Run<'_> {
         reason: String,
     ) {
         let tenant = self.tenant().to_string();
-        let now: Timestamp = self.next.now;
-        emit(
-            self.ctx.sink.as_ref(),
-            record(
-                d,
-                now,
-                &tenant,
-                vec![cref(self.mc)],
-                kind,
-                outcome.clone(),
-                reason.clone(),
-            ),
-        );
-        self.next.decision(kind, &d.digest, &outcome, &reason);
+        let outcome = Outcome {
+            kind,
+            clusters: vec![cref(self.mc)],
+            outcome,
+            reason,
+        };
+        let about = self.mc.object_ref(&());
+        let entry = self
+            .ctx
+            .record(d, &tenant, self.next.now, Some(&about), outcome)
+            .await;
+        self.next.decision(entry);
     }
 }
 

@@ -66,8 +66,6 @@ impl Run<'_> {
             metrics: &self.ctx.metrics,
         };
         let d = self.ctx.policies.place(&env, &req).await;
-        self.ctx
-            .set_degraded(&tenant, DecisionKind::Placement, d.failure.clone());
         let (seed, reason) = match &d.decision {
             Some(dec) => (dec.seed.clone(), lifecycle::reason(&d.reason, &dec.reason)),
             None => (None, d.reason.clone()),
@@ -77,7 +75,8 @@ impl Run<'_> {
             DecisionKind::Placement,
             d.outcome.clone(),
             reason.clone(),
-        );
+        )
+        .await;
         let Some(seed) = seed else {
             self.next
                 .placement_refused(d.outcome == DecisionOutcome::Held, &reason);

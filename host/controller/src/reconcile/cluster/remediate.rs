@@ -38,8 +38,6 @@ impl Run<'_> {
             metrics: &self.ctx.metrics,
         };
         let d = self.ctx.policies.remediate(&env, &req).await;
-        self.ctx
-            .set_degraded(&tenant, DecisionKind::Remediation, d.failure.clone());
         let cluster = cref(self.mc).to_string();
         let step = {
             let mut rate = self.ctx.remediation.rate.lock();
@@ -72,7 +70,8 @@ impl Run<'_> {
             }
             None => {}
         }
-        self.note(&d, DecisionKind::Remediation, step.outcome, step.reason);
+        self.note(&d, DecisionKind::Remediation, step.outcome, step.reason)
+            .await;
         if let Some(note) = step.announce {
             self.ctx.event(self.mc, true, "Remediated", note).await;
         }
