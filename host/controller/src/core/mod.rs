@@ -10,5 +10,6 @@ pub mod health;
 pub mod invariants;
 pub mod lifecycle;
 pub mod placement;
+pub mod planning;
 pub mod provision;
 pub mod remediation;
