@@ -1,6 +1,6 @@
 //! Status writes of ours that the reflector cache has not shown yet.
 //!
-//! A reconcile reads its ManagedCluster from the controller's cache. Right after we replace a
+//! A reconcile reads its ManagedCluster (or Seed) from the controller's cache. Right after we replace a
 //! cluster's status, an unrelated trigger (a child's watch event) can start the next reconcile
 //! before the watch event of our own write reaches the cache. That reconcile sees the old
 //! status, computes the status we just wrote, finds it different from the stale copy and
@@ -15,6 +15,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// How soon a reconcile that met a copy older than our own last write looks again, should the
+/// write's watch event never come.
+pub const STALE_COPY_RECHECK: Duration = Duration::from_secs(5);
 
 /// Per object uid: the `resourceVersion` our last successful status write replaced.
 #[derive(Debug, Default)]

@@ -9,7 +9,7 @@ use kube::{Resource, ResourceExt};
 use crate::core::remediation::is_seed_fault;
 use crate::crd::{ConditionStatus, Seed, set_condition};
 use crate::error::{Result, kube_err};
-use crate::reconcile::Context;
+use crate::reconcile::{Context, own_writes};
 
 /// Reconciles one Seed.
 ///
@@ -17,6 +17,14 @@ use crate::reconcile::Context;
 /// API failures writing status.
 pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
     let name = seed.name_any();
+    let uid = seed.uid().unwrap_or_default();
+    if ctx
+        .own_writes
+        .is_stale(&uid, &seed.resource_version().unwrap_or_default())
+    {
+        // Our last status write has not reached the cache; its watch event reconciles again.
+        return Ok(Action::requeue(own_writes::STALE_COPY_RECHECK));
+    }
     let now = ctx.clock.now().to_string();
     let old = seed.status.clone().unwrap_or_default();
     let mut st = old.clone();
@@ -97,6 +105,8 @@ pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
             .replace_status(&name, &PostParams::default(), &obj)
             .await
             .map_err(kube_err("writing seed status"))?;
+        ctx.own_writes
+            .wrote(&uid, &seed.resource_version().unwrap_or_default());
     }
     Ok(Action::requeue(ctx.settings.resync))
 }

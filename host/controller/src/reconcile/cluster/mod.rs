@@ -38,11 +38,7 @@ use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
 use crate::policy::Decided;
 use crate::reconcile::decisions::Outcome;
-use crate::reconcile::{Context, children};
-
-/// How soon a reconcile that met a copy older than our own last write looks again, should the
-/// write's watch event never come.
-const STALE_COPY_RECHECK: Duration = Duration::from_secs(5);
+use crate::reconcile::{Context, children, own_writes};
 
 /// Reconciles one ManagedCluster.
 ///
@@ -59,7 +55,7 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
         // Our last status write has not reached the cache yet; its watch event triggers the
         // reconcile that sees it. The requeue is only a net for a lost event.
         tracing::debug!(cluster = %format!("{ns}/{}", mc.name_any()), "cache predates our write");
-        return Ok(Action::requeue(STALE_COPY_RECHECK));
+        return Ok(Action::requeue(own_writes::STALE_COPY_RECHECK));
     }
     if mc.meta().deletion_timestamp.is_some() {
         return cleanup(&mc, &ctx, &api).await;
