@@ -530,7 +530,12 @@ fn go_upgrade_ordering_passes_the_rust_policys_fixtures() {
         return;
     }
     let o = fleetward(&["policy", "inspect", module.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "Go module must load: {}", stdout(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "Go module must load: {}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("upgrade_ordering"), "{}", stdout(&o));
     let o = fleetward(&[
         "policy",
@@ -632,7 +637,11 @@ fn eval_reads_the_request_from_stdin() {
 fn go_tool(test: &str) -> Option<PathBuf> {
     let candidates = [PathBuf::from("go"), PathBuf::from("/usr/local/go/bin/go")];
     for go in candidates {
-        if Command::new(&go).arg("version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(&go)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return Some(go);
         }
     }
@@ -663,7 +672,11 @@ fn policy_new_go_scaffolds_a_project_that_builds_with_one_command() {
         "go",
     ]);
     assert_eq!(existing.status.code(), Some(2), "{}", stderr(&existing));
-    assert!(stderr(&existing).contains("already exists"), "{}", stderr(&existing));
+    assert!(
+        stderr(&existing).contains("already exists"),
+        "{}",
+        stderr(&existing)
+    );
     let Some(go) = go_tool("policy_new_go_scaffolds_a_project_that_builds_with_one_command") else {
         return;
     };
@@ -671,14 +684,23 @@ fn policy_new_go_scaffolds_a_project_that_builds_with_one_command() {
         let dir = root.join(format!("my-{kind}"));
         let o = fleetward(&["policy", "new", kind, dir.to_str().unwrap(), "--lang", "go"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        assert!(stdout(&o).contains("go build -buildmode=c-shared"), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("go build -buildmode=c-shared"),
+            "{}",
+            stdout(&o)
+        );
         let run = |cmd: &mut Command| {
             let o = cmd
                 .current_dir(&dir)
                 .env("GOTOOLCHAIN", "local")
                 .output()
                 .expect("go runs");
-            assert!(o.status.success(), "{kind}: {cmd:?}\n{}{}", stdout(&o), stderr(&o));
+            assert!(
+                o.status.success(),
+                "{kind}: {cmd:?}\n{}{}",
+                stdout(&o),
+                stderr(&o)
+            );
         };
         run(Command::new(&go).args(["test", "./..."]));
         // docs/policies-go.md's one build command.
@@ -688,7 +710,13 @@ fn policy_new_go_scaffolds_a_project_that_builds_with_one_command() {
             .env("GOARCH", "wasm"));
         let fixtures = dir.join("fixtures");
         let o = fleetward(&["policy", "test", fixtures.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{kind}: {}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{kind}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", stdout(&o));
     }
 }

@@ -539,10 +539,7 @@ fn wants_report(name: &str) -> bool {
         }
         i += 1;
     }
-    filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| name.contains(f) || f.contains(name))
+    filters.is_empty() || filters.iter().any(|f| name.contains(f) || f.contains(name))
 }
 
 fn main() {

@@ -60,7 +60,11 @@ fn rollout_with_the_go_policy_for_one_tenant_reports_the_same_as_with_rust() {
         d
     };
     let acme = digest_of("acme");
-    assert_eq!(acme, vec![format!("sha256:{go_hex}")], "acme used the Go module");
+    assert_eq!(
+        acme,
+        vec![format!("sha256:{go_hex}")],
+        "acme used the Go module"
+    );
     let rust = digest_of("globex");
     assert_eq!(rust.len(), 1, "{rust:?}");
     let rust_hex = rust[0].strip_prefix("sha256:").unwrap().to_string();

@@ -166,8 +166,8 @@ fn go_and_rust_upgrade_ordering_answer_byte_identically_on_every_fixture() {
     let Some(go_bytes) = go_module("go_vs_rust_upgrade_ordering", "upgrade-ordering") else {
         return;
     };
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../policies/upgrade-ordering/fixtures");
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/upgrade-ordering/fixtures");
     let read = |p: &std::path::Path| -> Value {
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
@@ -187,8 +187,8 @@ fn go_and_rust_upgrade_ordering_answer_byte_identically_on_every_fixture() {
     for path in &paths {
         let case = read(path);
         let config = case.get("config").unwrap_or(&suite["config"]).clone();
-        let now = Timestamp::parse(case.get("now").unwrap_or(&suite["now"]).as_str().unwrap())
-            .unwrap();
+        let now =
+            Timestamp::parse(case.get("now").unwrap_or(&suite["now"]).as_str().unwrap()).unwrap();
         let answer = |module| -> Result<String, String> {
             let policy = engine()
                 .bind(module, "acme", config.clone(), roomy())
