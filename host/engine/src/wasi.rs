@@ -136,12 +136,14 @@ impl WasiState {
     }
 
     /// What clock `id` reads: the realtime clock is always the envelope's `now`; every other
-    /// clock (monotonic, CPU time) starts there and advances only by virtual sleeps.
+    /// clock (monotonic, CPU time) starts there and advances only by virtual sleeps, and never
+    /// reads 0 (Go's runtime refuses to start on a zero monotonic clock, and the load-time ABI
+    /// probe runs at `now` = the epoch).
     fn clock(&self, id: i32) -> u64 {
         if id == CLOCK_REALTIME {
             self.now_ns
         } else {
-            self.now_ns.saturating_add(self.slept_ns)
+            self.now_ns.saturating_add(self.slept_ns).max(1)
         }
     }
 
