@@ -72,6 +72,14 @@ pub enum CliError {
     /// A fixture directory is unreadable or malformed.
     #[error(transparent)]
     Fixture(#[from] FixtureError),
+    /// `policy new` cannot create its project.
+    #[error("cannot create {}: {message}", path.display())]
+    Scaffold {
+        /// The directory or file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// `policy test` has no module to run.
     #[error(
         "no module for {}: pass --module or set \"module\" in its suite.json",
@@ -132,6 +140,7 @@ impl CliError {
             | CliError::Json { .. }
             | CliError::Fixture(_)
             | CliError::NoModule { .. }
+            | CliError::Scaffold { .. }
             | CliError::Output(_) => Status::Usage,
         }
     }

@@ -508,6 +508,46 @@ fn zig_example_policy_passes_its_fixtures() {
     assert!(stdout(&o).contains(" 0 failed"), "{}", stdout(&o));
 }
 
+/// The Go port of the upgrade-ordering policy (built by `scripts/build-go-policies.sh`, which
+/// `scripts/test.sh` runs) passes the Rust policy's own fixture directory through the CLI.
+#[test]
+fn go_upgrade_ordering_passes_the_rust_policys_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let module = root.join("target/go-policies/upgrade-ordering.wasm");
+    let fixtures = root.join("policies/upgrade-ordering/fixtures");
+    if !module.exists() {
+        assert!(
+            std::env::var("FLEETWARD_REQUIRE_GO").as_deref() != Ok("1"),
+            "{} missing and FLEETWARD_REQUIRE_GO=1: run scripts/build-go-policies.sh",
+            module.display()
+        );
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n==== SKIPPED go_upgrade_ordering_passes_the_rust_policys_fixtures: {} not built; run scripts/build-go-policies.sh ====\n",
+            module.display()
+        );
+        return;
+    }
+    let o = fleetward(&["policy", "inspect", module.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "Go module must load: {}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("upgrade_ordering"), "{}", stdout(&o));
+    let o = fleetward(&[
+        "policy",
+        "test",
+        fixtures.to_str().unwrap(),
+        "--module",
+        module.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("8 passed, 0 failed"), "{}", stdout(&o));
+}
+
 /// Each reference policy (built from source by `fleetward-test-policies`) passes the fixture
 /// directory next to its sources, run through the CLI against the built module.
 #[test]
@@ -590,4 +630,93 @@ fn eval_reads_the_request_from_stdin() {
     let o = child.wait_with_output().expect("wait");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), eu1());
+}
+
+/// The Go toolchain, if installed (on PATH or in /usr/local/go); `None` after a loud skip line,
+/// or a panic when `FLEETWARD_REQUIRE_GO=1` (CI).
+fn go_tool(test: &str) -> Option<PathBuf> {
+    let candidates = [PathBuf::from("go"), PathBuf::from("/usr/local/go/bin/go")];
+    for go in candidates {
+        if Command::new(&go)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(go);
+        }
+    }
+    assert!(
+        std::env::var("FLEETWARD_REQUIRE_GO").as_deref() != Ok("1"),
+        "{test}: Go is not installed and FLEETWARD_REQUIRE_GO=1"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n==== SKIPPED {test}: Go (>= 1.24) is not installed ====\n"
+    );
+    None
+}
+
+/// `policy new KIND NAME --lang go` scaffolds, outside this repository, a project whose native
+/// `go test` passes, which builds with the one documented command, and whose module passes its
+/// own fixture through `fleetward policy test`.
+#[test]
+fn policy_new_go_scaffolds_a_project_that_builds_with_one_command() {
+    let root = scratch("policy-new-go");
+    let existing = fleetward(&[
+        "policy",
+        "new",
+        "placement",
+        root.to_str().unwrap(),
+        "--lang",
+        "go",
+    ]);
+    assert_eq!(existing.status.code(), Some(2), "{}", stderr(&existing));
+    assert!(
+        stderr(&existing).contains("already exists"),
+        "{}",
+        stderr(&existing)
+    );
+    let Some(go) = go_tool("policy_new_go_scaffolds_a_project_that_builds_with_one_command") else {
+        return;
+    };
+    for kind in ["placement", "upgrade_ordering", "remediation"] {
+        let dir = root.join(format!("my-{kind}"));
+        let o = fleetward(&["policy", "new", kind, dir.to_str().unwrap(), "--lang", "go"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("go build -buildmode=c-shared"),
+            "{}",
+            stdout(&o)
+        );
+        let run = |cmd: &mut Command| {
+            let o = cmd
+                .current_dir(&dir)
+                .env("GOTOOLCHAIN", "local")
+                .output()
+                .expect("go runs");
+            assert!(
+                o.status.success(),
+                "{kind}: {cmd:?}\n{}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+        };
+        run(Command::new(&go).args(["test", "./..."]));
+        // docs/policies-go.md's one build command.
+        run(Command::new(&go)
+            .args(["build", "-buildmode=c-shared", "-o", "policy.wasm", "."])
+            .env("GOOS", "wasip1")
+            .env("GOARCH", "wasm"));
+        let fixtures = dir.join("fixtures");
+        let o = fleetward(&["policy", "test", fixtures.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{kind}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", stdout(&o));
+    }
 }

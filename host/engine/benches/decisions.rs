@@ -1,6 +1,9 @@
 //! Engine benchmarks: fixed per-decision overhead, module loading (disk cache vs compile), the
 //! reference upgrade-ordering policy in Wasm vs native at 10/100/1000 clusters, decisions per
-//! second on two threads, and (printed once) RSS with 1000 tenants × 3 policies.
+//! second on two threads, and (printed once) RSS with 1000 tenants × 3 policies. The Go port
+//! of upgrade ordering and a trivial Go policy (built by `scripts/build-go-policies.sh` into
+//! `target/go-policies/`) run next to them when built: fixed overhead, the same fleets, and
+//! (printed once) module size and first-compile time.
 //!
 //! Run: `cargo bench -p fleetward-engine --bench decisions -- --warm-up-time 1 --measurement-time 3`
 //! Results and the machine are recorded in `docs/perf/engine.md`.
@@ -155,11 +158,56 @@ fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reference policy {path}: {e}"))
 }
 
+/// Benchmarks measure speed, not limits: a 10 s deadline instead of 100 ms, so neither a load
+/// spike on a shared machine nor the Go module at 1000 clusters aborts the run.
+fn bench_limits() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(10),
+        ..Limits::default()
+    }
+}
+
 fn bind(engine: &Engine, bytes: &[u8], config: Value) -> TenantPolicy {
     let module = engine.load(bytes).expect("load");
     engine
-        .bind(&module, "acme", config, Limits::default())
+        .bind(&module, "acme", config, bench_limits())
         .expect("bind")
+}
+
+/// A Go module from `target/go-policies/`, or `None` with a line saying why it is left out.
+fn go_module(name: &str) -> Option<Vec<u8>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/go-policies")
+        .join(format!("{name}.wasm"));
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            eprintln!(
+                "==== Go benchmarks SKIPPED: {}: {e}; run scripts/build-go-policies.sh ====",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Size and first compile of the Go module next to the Rust one (printed once: a compile of
+/// several MB takes seconds, too slow for criterion's ten samples).
+fn report_go_module_cost() {
+    let Some(go) = go_module("upgrade-ordering") else {
+        return;
+    };
+    let rust = read(fleetward_test_policies::UPGRADE_ORDERING);
+    for (name, bytes) in [("rust", &rust), ("go", &go)] {
+        let engine = Engine::new(EngineConfig::default()).expect("engine");
+        let started = Instant::now();
+        engine.load(bytes).expect("load");
+        println!(
+            "module cost: upgrade-ordering {name}: {} bytes, first compile {:.0} ms",
+            bytes.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 fn bench_fixed_overhead(c: &mut Criterion, engine: &Engine) {
@@ -173,6 +221,17 @@ fn bench_fixed_overhead(c: &mut Criterion, engine: &Engine) {
                 .expect("call")
         })
     });
+    // The same, for a Go module: instantiation plus the Go runtime's `_initialize` (every
+    // decision gets a fresh instance), the SDK decoding a minimal envelope, encoding its answer.
+    if let Some(bytes) = go_module("test-trivial") {
+        let go = bind(engine, &bytes, Value::Null);
+        g.bench_function("trivial_go_policy_blocking", |b| {
+            b.iter(|| {
+                go.call_json_blocking(DecisionKind::Placement, black_box(&request), now())
+                    .expect("call")
+            })
+        });
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -252,12 +311,13 @@ fn bench_upgrade_ordering(c: &mut Criterion, engine: &Engine) {
             upgrade_config(),
             Limits {
                 fuel: Some(1 << 40),
-                ..Limits::default()
+                ..bench_limits()
             },
         )
         .expect("bind with a fuel limit");
     let config: fleetward_policy_upgrade_ordering::Config =
         serde_json::from_value(upgrade_config()).expect("config");
+    let go = go_module("upgrade-ordering").map(|bytes| bind(engine, &bytes, upgrade_config()));
     let mut g = c.benchmark_group("upgrade_ordering");
     for n in [10usize, 100, 1000] {
         let req = fleet(n);
@@ -277,6 +337,21 @@ fn bench_upgrade_ordering(c: &mut Criterion, engine: &Engine) {
             wasm.decision,
             "wasm and native disagree at {n} clusters"
         );
+        if let Some(go) = &go {
+            let answer = go
+                .call_json_blocking(DecisionKind::UpgradeOrdering, &value, now())
+                .expect("Go decision");
+            assert_eq!(
+                answer.output_json, wasm.output_json,
+                "Go and Rust disagree at {n} clusters"
+            );
+            g.bench_with_input(BenchmarkId::new("go_wasm", n), &value, |b, value| {
+                b.iter(|| {
+                    go.call_json_blocking(DecisionKind::UpgradeOrdering, black_box(value), now())
+                        .expect("call")
+                })
+            });
+        }
         g.throughput(Throughput::Elements(1));
         g.bench_with_input(BenchmarkId::new("wasm", n), &value, |b, value| {
             b.iter(|| {
@@ -442,8 +517,9 @@ fn report_rss() {
     drop(policies);
 }
 
-/// Whether the command line has no benchmark filter, or one that matches `rss`.
-fn wants_rss_report() -> bool {
+/// Whether the command line has no benchmark filter, or one that matches `name` (a printed
+/// report such as `rss` or `module_cost`).
+fn wants_report(name: &str) -> bool {
     const TAKES_VALUE: &[&str] = &[
         "--warm-up-time",
         "--measurement-time",
@@ -472,10 +548,7 @@ fn wants_rss_report() -> bool {
         }
         i += 1;
     }
-    filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "rss".contains(f) || f.contains("rss"))
+    filters.is_empty() || filters.iter().any(|f| name.contains(f) || f.contains(name))
 }
 
 fn main() {
@@ -483,8 +556,11 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    if wants_rss_report() {
+    if wants_report("rss") {
         report_rss();
+    }
+    if wants_report("module_cost") {
+        report_go_module_cost();
     }
     let engine = Engine::new(EngineConfig::default()).expect("engine");
     bench_fixed_overhead(&mut c, &engine);

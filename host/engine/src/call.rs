@@ -240,7 +240,14 @@ impl<'m> Session<'m> {
 
 /// Turns a wasmtime error into a typed failure by downcasting, never by reading messages.
 fn classify(err: &wasmtime::Error, store: &Store<StoreData>, limits: &Limits) -> PolicyErrorKind {
+    // A runtime that cannot grow its heap may exit rather than trap (Go prints "fatal error:
+    // out of memory" and calls proc_exit(2)): the refused growth is still the cause.
     if let Some(exit) = err.downcast_ref::<ProcExit>() {
+        if store.data().limits.denied_memory() {
+            return PolicyErrorKind::MemoryLimitExceeded {
+                limit: limits.memory_bytes,
+            };
+        }
         return PolicyErrorKind::PolicyExited { code: exit.code };
     }
     let trap = err.downcast_ref::<Trap>().copied();

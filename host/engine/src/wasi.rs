@@ -39,12 +39,31 @@ pub(crate) const ALLOWED_IMPORTS: &[(&str, &str)] = &[
     ("random_get", "ii->i"),
     ("sched_yield", "->i"),
     ("proc_exit", "i->"),
+    // Standard Go (`GOOS=wasip1`) imports these two even in a reactor: the runtime sleeps and
+    // idles through `poll_oneoff`, and `os` marks stdio non-blocking at start-up.
+    ("poll_oneoff", "iiii->i"),
+    ("fd_fdstat_set_flags", "ii->i"),
 ];
 
 const ESUCCESS: i32 = 0;
 const EBADF: i32 = 8;
 const EFAULT: i32 = 21;
 const EINVAL: i32 = 28;
+/// `clockid::realtime`: the only clock that stays at the envelope's `now`.
+const CLOCK_REALTIME: i32 = 0;
+/// `eventtype::clock`, `eventtype::fd_read`, `eventtype::fd_write`.
+const EVENTTYPE_CLOCK: u8 = 0;
+const EVENTTYPE_FD_READ: u8 = 1;
+const EVENTTYPE_FD_WRITE: u8 = 2;
+/// `subclockflags::subscription_clock_abstime`.
+const SUBCLOCK_ABSTIME: u16 = 1;
+/// `eventrwflags::fd_readwrite_hangup`: stdin is empty and stays empty.
+const EVENTRW_HANGUP: u16 = 1;
+/// Size of a `subscription` and of an `event` in WASI preview 1.
+const SUBSCRIPTION_SIZE: u32 = 48;
+const EVENT_SIZE: u32 = 32;
+/// Most subscriptions one `poll_oneoff` may pass; bounds host work per guest call.
+const MAX_SUBSCRIPTIONS: u32 = 1024;
 /// `filetype::character_device`.
 const FILETYPE_CHARACTER_DEVICE: u8 = 2;
 /// `rights::fd_read` and `rights::fd_write`.
@@ -69,6 +88,9 @@ pub(crate) struct ProcExit {
 #[derive(Debug)]
 pub(crate) struct WasiState {
     now_ns: u64,
+    /// Virtual time the guest has slept through `poll_oneoff` in this call; the monotonic
+    /// clocks read `now_ns + slept_ns`, the realtime clock stays at `now_ns`.
+    slept_ns: u64,
     /// SHA-256 state after absorbing the input envelope; cloned per random block.
     seed: Sha256,
     block: u64,
@@ -84,6 +106,7 @@ impl WasiState {
     pub(crate) fn new(seed: Sha256, now_ns: u64) -> Self {
         WasiState {
             now_ns,
+            slept_ns: 0,
             seed,
             block: 0,
             buffer: [0; 32],
@@ -109,6 +132,18 @@ impl WasiState {
             self.log.extend_from_slice(&bytes[..room]);
             self.log.extend_from_slice(TRUNCATED_NOTE.as_bytes());
             self.log_truncated = true;
+        }
+    }
+
+    /// What clock `id` reads: the realtime clock is always the envelope's `now`; every other
+    /// clock (monotonic, CPU time) starts there and advances only by virtual sleeps, and never
+    /// reads 0 (Go's runtime refuses to start on a zero monotonic clock, and the load-time ABI
+    /// probe runs at `now` = the epoch).
+    fn clock(&self, id: i32) -> u64 {
+        if id == CLOCK_REALTIME {
+            self.now_ns
+        } else {
+            self.now_ns.saturating_add(self.slept_ns).max(1)
         }
     }
 
@@ -237,6 +272,110 @@ fn random_get<T: 'static>(caller: &mut Caller<'_, T>, get: GetWasi<T>, buf: i32,
     })
 }
 
+/// One `poll_oneoff` subscription, decoded.
+enum Subscription {
+    /// Wake at this value of the monotonic clock (absolute, in nanoseconds).
+    Clock { deadline: u64 },
+    /// Readiness of an fd for reading (`read: true`) or writing.
+    Fd { fd: u32, read: bool },
+}
+
+/// `poll_oneoff` without waiting: the host never blocks a policy. Stdio subscriptions are ready
+/// at once (fd 0 reports end of input, fd 1 and 2 are writable), other fds get `EBADF` in their
+/// event. With only clock subscriptions, virtual time jumps to the earliest deadline and every
+/// subscription due by then fires: a `time.Sleep` returns immediately, the monotonic clock shows
+/// the time slept, and the result depends on nothing but the guest's own calls.
+fn poll_oneoff<T: 'static>(
+    caller: &mut Caller<'_, T>,
+    get: GetWasi<T>,
+    subs: i32,
+    events: i32,
+    n: i32,
+    nevents: i32,
+) -> i32 {
+    let n = n as u32;
+    if n == 0 || n > MAX_SUBSCRIPTIONS {
+        return EINVAL;
+    }
+    with_memory(caller, get, |mem, wasi| {
+        let mut decoded = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let at = (subs as u32).wrapping_add(i * SUBSCRIPTION_SIZE);
+            let sub = memory::read(mem, at, SUBSCRIPTION_SIZE, usize::MAX)?;
+            let userdata = u64::from_le_bytes(sub[0..8].try_into().unwrap_or_default());
+            let field_u32 = u32::from_le_bytes(sub[16..20].try_into().unwrap_or_default());
+            let kind = match sub[8] {
+                EVENTTYPE_CLOCK => {
+                    let timeout = u64::from_le_bytes(sub[24..32].try_into().unwrap_or_default());
+                    let flags = u16::from_le_bytes(sub[40..42].try_into().unwrap_or_default());
+                    let deadline = if flags & SUBCLOCK_ABSTIME != 0 {
+                        timeout
+                    } else {
+                        wasi.clock(field_u32 as i32).saturating_add(timeout)
+                    };
+                    Subscription::Clock { deadline }
+                }
+                EVENTTYPE_FD_READ => Subscription::Fd {
+                    fd: field_u32,
+                    read: true,
+                },
+                EVENTTYPE_FD_WRITE => Subscription::Fd {
+                    fd: field_u32,
+                    read: false,
+                },
+                _ => return Ok(EINVAL),
+            };
+            decoded.push((userdata, sub[8], kind));
+        }
+        let any_fd = decoded
+            .iter()
+            .any(|(_, _, k)| matches!(k, Subscription::Fd { .. }));
+        let wake = if any_fd {
+            None
+        } else {
+            decoded
+                .iter()
+                .filter_map(|(_, _, k)| match k {
+                    Subscription::Clock { deadline } => Some(*deadline),
+                    Subscription::Fd { .. } => None,
+                })
+                .min()
+        };
+        if let Some(wake) = wake {
+            let now = wasi.clock(1);
+            wasi.slept_ns = wasi.slept_ns.saturating_add(wake.saturating_sub(now));
+        }
+        let now = wasi.clock(1);
+        let mut count: u32 = 0;
+        for (userdata, tag, kind) in &decoded {
+            let (error, nbytes, flags) = match kind {
+                Subscription::Clock { deadline } if *deadline <= now => (0u16, 0u64, 0u16),
+                Subscription::Clock { .. } => continue,
+                Subscription::Fd { fd: 0, read: true } => (0, 0, EVENTRW_HANGUP),
+                Subscription::Fd {
+                    fd: 1 | 2,
+                    read: false,
+                } => (0, MAX_LOG_BYTES as u64, 0),
+                Subscription::Fd { .. } => (EBADF as u16, 0, 0),
+            };
+            let mut event = [0u8; EVENT_SIZE as usize];
+            event[0..8].copy_from_slice(&userdata.to_le_bytes());
+            event[8..10].copy_from_slice(&error.to_le_bytes());
+            event[10] = *tag;
+            event[16..24].copy_from_slice(&nbytes.to_le_bytes());
+            event[24..26].copy_from_slice(&flags.to_le_bytes());
+            memory::write(
+                mem,
+                (events as u32).wrapping_add(count * EVENT_SIZE),
+                &event,
+            )?;
+            count += 1;
+        }
+        memory::write_u32(mem, nevents as u32, count)?;
+        Ok(ESUCCESS)
+    })
+}
+
 /// Defines the shim, and nothing else, in `l`; `get` finds the shim's state in the store data.
 ///
 /// # Errors
@@ -282,9 +421,9 @@ pub(crate) fn add_to_linker<T: 'static>(
     l.func_wrap(
         m,
         "clock_time_get",
-        move |mut c: Caller<'_, T>, _id: i32, _precision: i64, out: i32| {
+        move |mut c: Caller<'_, T>, id: i32, _precision: i64, out: i32| {
             with_memory(&mut c, get, |mem, wasi| {
-                memory::write_u64(mem, out as u32, wasi.now_ns)?;
+                memory::write_u64(mem, out as u32, wasi.clock(id))?;
                 Ok(ESUCCESS)
             })
         },
@@ -305,6 +444,21 @@ pub(crate) fn add_to_linker<T: 'static>(
         move |mut c: Caller<'_, T>, buf: i32, len: i32| random_get(&mut c, get, buf, len),
     )?;
     l.func_wrap(m, "sched_yield", || ESUCCESS)?;
+    l.func_wrap(
+        m,
+        "poll_oneoff",
+        move |mut c: Caller<'_, T>, subs: i32, events: i32, n: i32, nevents: i32| {
+            poll_oneoff(&mut c, get, subs, events, n, nevents)
+        },
+    )?;
+    // Flags (non-blocking, append) change nothing on the captured stdio: accepted, ignored.
+    l.func_wrap(m, "fd_fdstat_set_flags", |fd: i32, _flags: i32| {
+        if (0..=2).contains(&fd) {
+            ESUCCESS
+        } else {
+            EBADF
+        }
+    })?;
     l.func_wrap(m, "proc_exit", |code: i32| -> wasmtime::Result<()> {
         Err(wasmtime::Error::new(ProcExit { code }))
     })?;

@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod inspect;
+pub mod new;
 pub mod runtime;
 pub mod test;
 
@@ -29,6 +30,10 @@ pub enum PolicyCommand {
     /// reporting like `cargo test`.
     #[command(after_help = EXIT_CODES_HELP)]
     Test(test::TestArgs),
+    /// Create a policy project for one decision in a new directory: sources, a fixture and a
+    /// native test; it builds with one command (`--lang go`: docs/policies-go.md).
+    #[command(after_help = EXIT_CODES_HELP)]
+    New(new::NewArgs),
 }
 
 /// Runs a `policy` subcommand.
@@ -44,6 +49,7 @@ pub fn run(
         PolicyCommand::Inspect(args) => inspect::run(args, out),
         PolicyCommand::Eval(args) => eval::run(args, out, err),
         PolicyCommand::Test(args) => test::run(args, out),
+        PolicyCommand::New(args) => new::run(args, out),
     }
 }
 

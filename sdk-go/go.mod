@@ -1,0 +1,3 @@
+module fleetward.dev/sdk-go
+
+go 1.24
