@@ -70,6 +70,7 @@
 
 mod cache;
 mod call;
+pub mod compile;
 mod config;
 mod digest;
 mod engine;
@@ -81,16 +82,20 @@ mod output;
 mod policy;
 mod registry;
 mod store;
+pub mod text;
 mod validate;
 mod wasi;
 
 pub use config::{
-    EPOCH_TICK, EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_INPUT_BYTES, MAX_LOG_BYTES,
-    MAX_OUTPUT_BYTES, MAX_WASM_STACK,
+    CompileBudget, Compiler, DEFAULT_COMPILE_MEMORY, DEFAULT_COMPILE_TIME, EPOCH_TICK,
+    EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_DATA_SEGMENTS, MAX_ELEM_SEGMENTS, MAX_EXPORTS,
+    MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS, MAX_INPUT_BYTES, MAX_LOG_BYTES, MAX_MEMORIES,
+    MAX_MODULE_BYTES, MAX_MODULE_TEXT_BYTES, MAX_OUTPUT_BYTES, MAX_TABLE_ELEMENTS, MAX_TABLES,
+    MAX_TIMEOUT, MAX_TYPES, MAX_WASM_STACK,
 };
 pub use digest::{Digest, DigestParseError};
 pub use engine::Engine;
-pub use error::{EngineError, PolicyError, PolicyErrorKind};
+pub use error::{EngineError, ModuleCap, PolicyError, PolicyErrorKind};
 pub use module::PolicyModule;
 pub use policy::{Outcome, TenantPolicy};
 pub use validate::{ModuleInfo, inspect};

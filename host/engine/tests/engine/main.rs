@@ -2,6 +2,7 @@
 
 mod api;
 mod hostile;
+mod loading;
 mod modules;
 mod reference;
 mod sandbox;
