@@ -53,9 +53,30 @@ fn spec(bytes: Vec<u8>) -> PolicySpec {
     }
 }
 
+/// An ABI-complete placement module with `n` extra empty functions: under the function cap, so
+/// it reaches the compiler, and costs it seconds and ~270 MiB at 45,000 (docs/perf/engine.md).
+fn expensive(n: usize) -> Vec<u8> {
+    let out = r#"{"ok":{"seed":null,"reason":"r","scores":[]}}"#;
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (func (export "fleetward_abi_version") (result i32) (i32.const 1))
+  (func (export "fleetward_alloc") (param i32) (result i32) (i32.const 4096))
+  (data (i32.const 1024) "{esc}")
+  (func (export "fleetward_place") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const {len})))
+  {funcs})"#,
+        esc = out.replace('"', "\\\""),
+        len = out.len(),
+        funcs = "(func)\n".repeat(n),
+    ))
+    .expect("valid wat")
+}
+
 /// acme's 4-cluster rollout (dev wave, then prod after a 5-minute bake), optionally next to
-/// `mallory`, whose three policies are a million functions, a 10M-entry table and a 16 MiB +
-/// 1 byte module. Returns the virtual time the rollout took and the harness.
+/// `mallory`, whose three policies are a million functions, a 10M-entry table, and the most
+/// expensive module the caps let through to the compiler (this test binary compiles
+/// in-process: `Compiler::from_env`). Returns the virtual time the rollout took and the harness.
 async fn rollout(hostile: bool) -> Result<(Duration, Harness)> {
     let mut h = Harness::new().await?;
     h.seed("seed-0", "eu-west", 10).await?;
@@ -74,8 +95,6 @@ async fn rollout(hostile: bool) -> Result<(Duration, Harness)> {
     )
     .await?;
     if hostile {
-        let mut too_large = many_functions(10);
-        too_large.resize(16 * 1024 * 1024 + 1, 0);
         h.tenant(
             "mallory",
             TenantPolicies {
@@ -83,7 +102,7 @@ async fn rollout(hostile: bool) -> Result<(Duration, Harness)> {
                 upgrade_ordering: Some(spec(
                     wat::parse_str("(module (table 10000000 funcref))").unwrap(),
                 )),
-                remediation: Some(spec(too_large)),
+                remediation: Some(spec(expensive(45_000))),
             },
         )
         .await?;
@@ -127,7 +146,6 @@ async fn hostile_modules_are_refused_without_delaying_another_tenants_rollout() 
     for says in [
         "declares 1000000 functions, over the cap of 50000",
         "declares 10000000 initial table elements",
-        "over the 16777216-byte module size cap",
     ] {
         assert!(ready.message.contains(says), "{says}: {}", ready.message);
     }
@@ -147,10 +165,14 @@ async fn hostile_modules_are_refused_without_delaying_another_tenants_rollout() 
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    for reason in ["module_over_cap", "module_too_large"] {
-        let n = attempts(reason);
-        assert!((1..=20).contains(&n), "{reason}: {n} attempts\n{metrics}");
-    }
+    let n = attempts("module_over_cap");
+    assert!(
+        (2..=40).contains(&n),
+        "{n} attempts for two refused kinds\n{metrics}"
+    );
+    // The expensive module was compiled (within the budget) and serves mallory's remediation.
+    let loaded = &mallory.status.as_ref().expect("status").loaded;
+    assert!(loaded.contains_key("remediation"), "{loaded:?}");
     h.stop_controller().await;
     Ok(())
 }
