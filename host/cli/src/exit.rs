@@ -14,8 +14,9 @@ Exit codes:
   0  success (inspect: module would load; test: every case passed)
   1  the decision failed (declined, timed out, trapped, invalid output, ...) or a test case failed
   2  usage or I/O error (bad flags, unreadable or invalid input/config/fixture files)
-  3  module rejected at load (not Wasm, forbidden imports, missing exports, ABI mismatch) or its
-     config rejected by the module's validator";
+  3  module rejected at load (too large, not Wasm, over a structural cap, over the compile
+     budget, forbidden imports, missing exports, ABI mismatch, a failing _initialize, limits out
+     of range) or its config rejected by the module's validator (docs/abi.md lists the caps)";
 
 /// How a command ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

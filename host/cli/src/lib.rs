@@ -47,6 +47,19 @@ pub enum Command {
     Run(run::RunOptions),
     /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
     Emulator(emulator::EmulatorArgs),
+    /// Internal: compile one module from stdin within a budget (the engine's compiler child,
+    /// `fleetward_engine::compile`). Not for people.
+    #[command(name = "__compile-module", hide = true)]
+    CompileModule(CompileModuleArgs),
+}
+
+/// Arguments of the hidden compiler subcommand, passed through to
+/// [`fleetward_engine::compile::child_main`].
+#[derive(Clone, Debug, clap::Args)]
+pub struct CompileModuleArgs {
+    /// `--memory-bytes=N --cpu-seconds=N --fuel=BOOL`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// Runs a parsed command, writing results to `out` and diagnostics and progress to `err`
@@ -65,5 +78,15 @@ pub fn run(
         Command::Crds(args) => crds::run(args, out),
         Command::Run(opts) => run::run(opts),
         Command::Emulator(args) => emulator::run(args, out),
+        Command::CompileModule(args) => {
+            let code =
+                fleetward_engine::compile::child_main(&args.args, &mut std::io::stdin(), out, err);
+            Ok(match code {
+                0 => Status::Ok,
+                2 => Status::Usage,
+                3 => Status::Rejected,
+                _ => Status::Failed,
+            })
+        }
     }
 }

@@ -19,6 +19,7 @@ pub struct Metrics {
     fallbacks: Family<Labels, Counter>,
     vetoes: Family<Labels, Counter>,
     writes: Family<Labels, Counter>,
+    load_rejections: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -39,6 +40,12 @@ impl Metrics {
         let fallbacks = Family::<Labels, Counter>::default();
         let vetoes = Family::<Labels, Counter>::default();
         let writes = Family::<Labels, Counter>::default();
+        let load_rejections = Family::<Labels, Counter>::default();
+        registry.register(
+            "policy_load_rejections",
+            "Tenant policy modules refused at load, by tenant, kind and reason (one per attempt)",
+            load_rejections.clone(),
+        );
         registry.register(
             "decisions",
             "Policy decisions by tenant, kind and outcome",
@@ -77,7 +84,20 @@ impl Metrics {
             fallbacks,
             vetoes,
             writes,
+            load_rejections,
         }
+    }
+
+    /// Counts a refused load attempt of a tenant's module (`reason` is the
+    /// `PolicyErrorKind` metric label, e.g. `module_over_cap`, `compile_timed_out`).
+    pub fn load_rejection(&self, tenant: &str, kind: &str, reason: &str) {
+        self.load_rejections
+            .get_or_create(&vec![
+                ("tenant", tenant.into()),
+                ("kind", kind.into()),
+                ("reason", reason.into()),
+            ])
+            .inc();
     }
 
     /// Counts a decision.

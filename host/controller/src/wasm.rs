@@ -50,19 +50,33 @@ pub fn limits(l: &PolicyLimits) -> Limits {
 }
 
 impl ModuleLoader for EngineLoader {
+    /// Loads and binds on tokio's blocking pool: compiling may take the engine's whole compile
+    /// budget (in a child process with `fleetward run`), and the `_initialize` probe the
+    /// tenant's timeout; neither may hold an async worker.
     fn load(
         &self,
-        tenant: &str,
-        bytes: &[u8],
+        tenant: String,
+        bytes: Vec<u8>,
         config: serde_json::Value,
-        l: &PolicyLimits,
-    ) -> Result<Arc<dyn DecisionPolicy>, PolicyFailure> {
-        let module = self.engine.load(bytes).map_err(failure)?;
-        let bound = self
-            .engine
-            .bind(&module, tenant, config, limits(l))
-            .map_err(failure)?;
-        Ok(Arc::new(WasmPolicy(bound)))
+        l: PolicyLimits,
+    ) -> BoxFuture<'static, Result<Arc<dyn DecisionPolicy>, PolicyFailure>> {
+        let engine = self.engine.clone();
+        let span = tracing::Span::current();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                let module = engine.load(&bytes).map_err(failure)?;
+                let bound = engine
+                    .bind(&module, &tenant, config, limits(&l))
+                    .map_err(failure)?;
+                Ok(Arc::new(WasmPolicy(bound)) as Arc<dyn DecisionPolicy>)
+            })
+            .await
+            .map_err(|e| PolicyFailure {
+                label: "internal".into(),
+                message: format!("module load task failed: {e}"),
+            })?
+        })
     }
 }
 

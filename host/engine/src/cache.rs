@@ -26,7 +26,7 @@ use crate::Digest;
 use crate::digest::to_hex;
 
 /// Format tag; bumped whenever the header layout changes (an old file is then just a miss).
-const MAGIC: &[u8; 8] = b"FWCWASM2";
+const MAGIC: &[u8; 8] = b"FWCWASM3";
 /// Largest artifact we will read back (compiled code is a few times the Wasm size).
 const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
 /// Largest metadata block we accept (imports and decisions of one module).
@@ -36,14 +36,17 @@ const MAX_META_BYTES: usize = 1024 * 1024;
 /// version it returned), stored with the artifact so a cache hit needs neither again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CachedInfo {
-    /// What `fleetward_abi_version` returned at the first load.
-    pub(crate) abi_version: u32,
+    /// The ABI version read statically (a constant `fleetward_abi_version`), if it was; the
+    /// call at bind checks it either way.
+    pub(crate) abi_version: Option<u32>,
     /// Decision exports, in [`DecisionKind::ALL`] order.
     pub(crate) decisions: Vec<DecisionKind>,
     /// Every import, as `module::name`.
     pub(crate) imports: Vec<String>,
     /// Whether the module exports `fleetward_validate_config`.
     pub(crate) validates_config: bool,
+    /// Initial linear memory in bytes.
+    pub(crate) initial_memory_bytes: u64,
 }
 
 /// A cache-directory failure. Never fatal to a load: the module is compiled instead.
@@ -257,13 +260,17 @@ fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
 ///
 /// This is the crate's only `unsafe`.
 #[allow(unsafe_code)]
-fn deserialize_verified(
+pub(crate) fn deserialize_verified(
     engine: &wasmtime::Engine,
     artifact: &[u8],
 ) -> wasmtime::Result<wasmtime::Module> {
     // SAFETY: `Module::deserialize` trusts its input to be an artifact produced by
-    // `Module::serialize` (it is machine code that will be executed). The bytes reach here only
-    // from `DiskCache::get`, after checking that the file carries our magic header naming this
+    // `Module::serialize` (it is machine code that will be executed). The bytes reach here from
+    // two places. (1) `compile.rs`: the stdout of the compiler child, which is this host's own
+    // binary (`EngineConfig::compiler`, trusted like the host binary itself) and which wrote the
+    // bytes with `Module::serialize` of an engine with this engine's settings; the module being
+    // hostile changes what code Cranelift generated, exactly as an in-process compile would,
+    // not who produced the artifact. (2) `DiskCache::get`, after checking that the file carries our magic header naming this
     // exact module digest and this engine's fingerprint (so it was written by `DiskCache::put`
     // for an engine with a compatible configuration) and that its CRC-32 matches (so it is not
     // truncated or accidentally corrupted). The CRC is not a security boundary and neither was

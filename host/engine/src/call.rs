@@ -66,7 +66,11 @@ pub(crate) fn run(
     let input_sha256 = to_hex(&seed.clone().finalize());
     let mut session = Session::start(target, limits, seed, now)?;
     let result = session.invoke(entry, input);
-    let logs = session.store.data_mut().wasi.take_log();
+    // Logs are module-written text: escaped (line breaks kept) before anyone shows them. The
+    // WASI shim kept at most `MAX_LOG_BYTES` of it; an escape is at most 8 bytes per character
+    // of at least one byte, so this bound never cuts what the shim kept.
+    let raw_logs = session.store.data_mut().wasi.take_log();
+    let logs = crate::text::untrusted_log(&raw_logs, 8 * (crate::MAX_LOG_BYTES + 1024));
     let ok = match result {
         Ok(ok) => ok,
         Err(err) => {
@@ -96,12 +100,10 @@ pub(crate) fn run(
     })
 }
 
-/// Instantiates `module` once and returns what `fleetward_abi_version` says (load-time check).
-pub(crate) fn abi_version(target: Target<'_>) -> Result<i32, PolicyErrorKind> {
-    let limits = Limits::default();
-    let mut session = Session::start_unchecked(target, &limits, Sha256::new(), Timestamp(0))?;
-    let export = target.exports.abi_version;
-    session.call::<(), i32>(&export, ())
+/// Instantiates the module once under the tenant's `limits`: `_initialize` and the ABI
+/// version check, as every call starts (the bind-time probe).
+pub(crate) fn probe(target: Target<'_>, limits: &Limits) -> Result<(), PolicyErrorKind> {
+    Session::start(target, limits, Sha256::new(), Timestamp(0)).map(drop)
 }
 
 impl<'m> Session<'m> {
@@ -206,12 +208,22 @@ impl<'m> Session<'m> {
         })?;
         let alloc = self.exports.alloc;
         let ptr = self.call::<i32, i32>(&alloc, len)?;
+        let mem = self.memory()?;
         if ptr == 0 && len != 0 {
-            return Err(PolicyErrorKind::MemoryLimitExceeded {
+            // Out of memory as the module's allocator sees it: the limit, if a growth was
+            // refused; else the allocator failed on its own, and the error says how much
+            // memory the instance had.
+            if self.store.data().limits.denied_memory() {
+                return Err(PolicyErrorKind::MemoryLimitExceeded {
+                    limit: self.limits.memory_bytes,
+                });
+            }
+            return Err(PolicyErrorKind::AllocFailed {
+                requested: u64::from(len.unsigned_abs()),
+                memory_bytes: mem.data_size(&self.store) as u64,
                 limit: self.limits.memory_bytes,
             });
         }
-        let mem = self.memory()?;
         memory::write(mem.data_mut(&mut self.store), ptr as u32, input).map_err(|e| {
             PolicyErrorKind::InvalidOutput {
                 path: "fleetward_alloc".to_string(),
@@ -268,10 +280,13 @@ fn classify(err: &wasmtime::Error, store: &Store<StoreData>, limits: &Limits) ->
             frames: frames(err),
         },
         None => PolicyErrorKind::Internal {
-            message: format!("{err:#}"),
+            message: crate::text::untrusted(&format!("{err:#}")),
         },
     }
 }
+
+/// Most frames kept in a trap error (a deep recursion would otherwise list thousands).
+const MAX_FRAMES: usize = 16;
 
 /// Guest function names from the error's backtrace, innermost first.
 fn frames(err: &wasmtime::Error) -> Vec<String> {
@@ -279,8 +294,10 @@ fn frames(err: &wasmtime::Error) -> Vec<String> {
         .map(|bt| {
             bt.frames()
                 .iter()
+                .take(MAX_FRAMES)
                 .map(|f| match f.func_name() {
-                    Some(name) => name.to_string(),
+                    // The name section is the module's text.
+                    Some(name) => crate::text::untrusted(name),
                     None => format!("wasm-function[{}]", f.func_index()),
                 })
                 .collect()

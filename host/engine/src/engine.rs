@@ -6,10 +6,11 @@
 //! time: a module lives as long as a `PolicyModule` or `TenantPolicy` holds it, because tenants
 //! replace their modules over the controller's lifetime and old versions must be freed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -17,12 +18,13 @@ use wasmtime::{InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use crate::cache::{self, CachedInfo, DiskCache};
 use crate::call::Target;
+use crate::compile::Compile;
 use crate::config::MAX_WASM_STACK;
 use crate::epoch::Ticker;
 use crate::module::{Exports, ModuleInner, Variant};
 use crate::registry::Registry;
 use crate::store::StoreData;
-use crate::validate::{ModuleInfo, inspect_with_cap};
+use crate::validate::{ModuleInfo, inspect_with_caps};
 use crate::{
     Digest, EngineConfig, EngineError, Limits, PolicyError, PolicyErrorKind, PolicyModule,
     TenantPolicy, call, wasi,
@@ -49,8 +51,18 @@ struct EngineInner {
     compiles: AtomicU64,
     disk: Option<DiskCache>,
     semaphore: Arc<Semaphore>,
+    /// One compile at a time (see `compile.rs`).
+    compile_gate: Arc<Mutex<()>>,
+    /// Digests (and metered flag) whose compile was refused, with the refusal: the same bytes
+    /// under the same budget fail the same way, so a reload answers at once instead of spending
+    /// the budget again. Bounded by [`MAX_REMEMBERED_REFUSALS`].
+    refused: Mutex<HashMap<(Digest, bool), PolicyErrorKind>>,
     _ticker: Ticker,
 }
+
+/// How many compile refusals the engine remembers (cleared when full: forgetting one only
+/// costs one more budgeted compile).
+const MAX_REMEMBERED_REFUSALS: usize = 256;
 
 /// Bytes of a pool slot's memory and table kept resident on reuse: their dirty pages are reset
 /// by copying/zeroing instead of being decommitted. A Rust policy touches a few MiB per call;
@@ -58,8 +70,9 @@ struct EngineInner {
 /// slower decisions on this VM). Bounded in total by [`warm_slots`].
 const KEEP_RESIDENT: usize = 8 * 1024 * 1024;
 
-/// wasmtime settings shared by the pooled and on-demand variants.
-fn base_config(fuel: bool) -> wasmtime::Config {
+/// wasmtime settings shared by the pooled and on-demand variants and the compiler child
+/// (`compile.rs`): an artifact is only accepted by an engine with the same settings.
+pub(crate) fn base_config(fuel: bool) -> wasmtime::Config {
     let mut c = wasmtime::Config::new();
     c.epoch_interruption(true)
         .consume_fuel(fuel)
@@ -170,6 +183,8 @@ impl Engine {
                 linker,
                 metered,
                 semaphore: Arc::new(Semaphore::new(config.max_concurrent_calls)),
+                compile_gate: Arc::new(Mutex::new(())),
+                refused: Mutex::new(HashMap::new()),
                 config,
                 pooling,
                 modules: Registry::new(),
@@ -186,7 +201,9 @@ impl Engine {
     }
 
     /// Validates and compiles a module, once per digest: from the in-memory map, else the
-    /// on-disk cache, else by compiling (and then writing the cache).
+    /// on-disk cache, else by compiling within the compile budget (and then writing the
+    /// cache). Blocks for up to the budget's time: call it from a blocking context (the
+    /// controller uses `spawn_blocking`), never on an async worker.
     ///
     /// The in-memory map does not keep a module alive: it is freed when the last
     /// [`PolicyModule`] and [`TenantPolicy`] using it are dropped, and a later load of the same
@@ -194,11 +211,16 @@ impl Engine {
     /// same digest load it once and share the module; if that load fails, each waiting caller
     /// retries on its own (errors are not shared). Loads of different digests run in parallel.
     ///
+    /// Nothing of the module runs here: `_initialize` and `fleetward_abi_version` run at
+    /// [`Engine::bind`], under the tenant's limits.
+    ///
     /// # Errors
-    /// [`PolicyErrorKind::ModuleRejected`] listing every problem (size, not Wasm, forbidden
-    /// imports by `module::name`, missing or mistyped exports); [`PolicyErrorKind::AbiMismatch`]
-    /// if `fleetward_abi_version` does not return 1; any call failure of that first
-    /// instantiation (e.g. a trapping `_initialize`).
+    /// [`PolicyErrorKind::ModuleTooLarge`], [`PolicyErrorKind::InvalidModule`],
+    /// [`PolicyErrorKind::ModuleOverCap`] (before compiling); [`PolicyErrorKind::ModuleRejected`]
+    /// listing every ABI-shape problem (forbidden imports by `module::name`, missing or
+    /// mistyped exports); [`PolicyErrorKind::CompileTimedOut`],
+    /// [`PolicyErrorKind::CompileMemoryExceeded`], [`PolicyErrorKind::CompileFailed`] from the
+    /// compiler, [`PolicyErrorKind::CompilerUnavailable`] if it cannot be started.
     pub fn load(&self, bytes: &[u8]) -> Result<PolicyModule, PolicyError> {
         let digest = Digest::of(bytes);
         let inner = self
@@ -228,41 +250,71 @@ impl Engine {
         self.inner.compiles.load(Ordering::Relaxed)
     }
 
-    /// Inspects, compiles and probes a module, then writes the disk cache entry.
+    /// Inspects and compiles a module, then writes the disk cache entry.
     fn load_uncached(&self, digest: &Digest, bytes: &[u8]) -> Result<PolicyModule, PolicyError> {
         let err = |kind| PolicyError::new(kind).with_digest(digest);
-        let mut info = inspect_with_cap(bytes, self.inner.config.max_module_size)?;
+        let config = &self.inner.config;
+        let info = inspect_with_caps(
+            bytes,
+            config.max_module_size,
+            config.max_memory_per_instance,
+        )?;
         if !info.problems.is_empty() {
             return Err(err(PolicyErrorKind::ModuleRejected {
                 reasons: info.problems,
             }));
         }
-        self.inner.compiles.fetch_add(1, Ordering::Relaxed);
-        let compiled = wasmtime::Module::from_binary(&self.inner.wasmtime, bytes).map_err(|e| {
-            err(PolicyErrorKind::ModuleRejected {
-                reasons: vec![format!("invalid Wasm: {e:#}")],
-            })
-        })?;
+        let compiled = self.compile(digest, bytes, false).map_err(err)?;
         let pre = self.inner.linker.instantiate_pre(&compiled).map_err(|e| {
             err(PolicyErrorKind::ModuleRejected {
-                reasons: vec![format!("cannot link: {e:#}")],
+                reasons: vec![crate::text::untrusted(&format!("cannot link: {e:#}"))],
             })
         })?;
         let exports = Exports::resolve(&compiled).map_err(err)?;
-        let found = call::abi_version(Target {
-            engine: &self.inner.wasmtime,
-            pre: &pre,
-            exports: &exports,
-        })
-        .map_err(err)?;
-        if u32::try_from(found) != Ok(fleetward_sdk::wire::ABI_VERSION) {
-            return Err(err(PolicyErrorKind::AbiMismatch {
-                found: i64::from(found),
-            }));
-        }
-        info.abi_version = u32::try_from(found).ok();
         self.store_on_disk(digest, &info, &compiled);
         Ok(PolicyModule::new(info, pre, exports, bytes))
+    }
+
+    /// Compiles `bytes` for the plain (`fuel` false) or metered engine through the configured
+    /// compiler, within the budget, unless the same compile was already refused.
+    fn compile(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+        fuel: bool,
+    ) -> Result<wasmtime::Module, PolicyErrorKind> {
+        let key = (digest.clone(), fuel);
+        if let Some(refusal) = lock(&self.inner.refused).get(&key).and_then(remembered) {
+            return Err(refusal);
+        }
+        let engine = match (&self.inner.metered, fuel) {
+            (Some((metered, _)), true) => metered,
+            _ => &self.inner.wasmtime,
+        };
+        self.inner.compiles.fetch_add(1, Ordering::Relaxed);
+        let compile = Compile {
+            compiler: &self.inner.config.compiler,
+            budget: self.inner.config.compile_budget,
+            fuel: engine.get_consume_fuel(),
+            gate: &self.inner.compile_gate,
+        };
+        let artifact = compile.run(bytes).inspect_err(|kind| {
+            if let Some(copy) = remembered(kind) {
+                let mut refused = lock(&self.inner.refused);
+                if refused.len() >= MAX_REMEMBERED_REFUSALS {
+                    refused.clear();
+                }
+                refused.insert(key.clone(), copy);
+            }
+        })?;
+        if let Some(rss) = artifact.peak_rss {
+            tracing::debug!(%digest, peak_rss = rss, "module compiled in a child process");
+        }
+        cache::deserialize_verified(engine, &artifact.bytes).map_err(|e| {
+            PolicyErrorKind::CompileFailed {
+                message: format!("the compiler's artifact does not load: {e:#}"),
+            }
+        })
     }
 
     /// The module from a disk cache entry, if there is a usable one. The entry records what
@@ -283,9 +335,6 @@ impl Engine {
                 return None;
             }
         };
-        if cached.abi_version != fleetward_sdk::wire::ABI_VERSION {
-            return None;
-        }
         let linked = self
             .inner
             .linker
@@ -305,10 +354,11 @@ impl Engine {
         let info = ModuleInfo {
             digest: digest.clone(),
             size,
-            abi_version: Some(cached.abi_version),
+            abi_version: cached.abi_version,
             decisions: cached.decisions,
             imports: cached.imports,
             validates_config: cached.validates_config,
+            initial_memory_bytes: cached.initial_memory_bytes,
             problems: Vec::new(),
         };
         Some(PolicyModule::new(info, pre, exports, bytes))
@@ -316,14 +366,15 @@ impl Engine {
 
     /// Writes the disk cache entry for a module that passed every load check.
     fn store_on_disk(&self, digest: &Digest, info: &ModuleInfo, compiled: &wasmtime::Module) {
-        let (Some(disk), Some(abi_version)) = (&self.inner.disk, info.abi_version) else {
+        let Some(disk) = &self.inner.disk else {
             return;
         };
         let cached = CachedInfo {
-            abi_version,
+            abi_version: info.abi_version,
             decisions: info.decisions.clone(),
             imports: info.imports.clone(),
             validates_config: info.validates_config,
+            initial_memory_bytes: info.initial_memory_bytes,
         };
         match compiled.serialize() {
             Ok(artifact) => {
@@ -338,8 +389,11 @@ impl Engine {
     /// Reads a module through a directory handle the host opened on purpose, then [`load`]s it.
     /// `relative_path` cannot escape `dir` (cap-std refuses `..` and absolute paths).
     ///
+    /// Reads at most the module size cap plus one byte, so a huge file or a device costs no
+    /// more than a module may.
+    ///
     /// # Errors
-    /// [`PolicyErrorKind::Io`] if the file cannot be read, `ModuleRejected` if it is over the
+    /// [`PolicyErrorKind::Io`] if the file cannot be read, `ModuleTooLarge` if it is over the
     /// size cap, then everything [`Engine::load`] returns.
     ///
     /// [`load`]: Engine::load
@@ -361,20 +415,27 @@ impl Engine {
             .read_to_end(&mut bytes)
             .map_err(io)?;
         if bytes.len() > cap {
-            return Err(PolicyError::new(PolicyErrorKind::ModuleRejected {
-                reasons: vec![format!("{relative_path} is over the {cap}-byte module cap")],
+            return Err(PolicyError::new(PolicyErrorKind::ModuleTooLarge {
+                size: bytes.len(),
+                limit: cap,
             }));
         }
         self.load(&bytes)
     }
 
-    /// Binds a module to a tenant, its config and limits, and runs the module's
-    /// `fleetward_validate_config` on the config if it exports one. A memory limit above
-    /// [`EngineConfig::max_memory_per_instance`] is clamped to it (and a warning logged).
+    /// Binds a module to a tenant, its config and limits: checks the limits, checks the
+    /// module's initial memory against the tenant's memory limit, instantiates it once under
+    /// the tenant's limits (`_initialize`, `fleetward_abi_version`) and runs
+    /// `fleetward_validate_config` on the config if it exports one.
     ///
     /// # Errors
-    /// [`PolicyErrorKind::ConfigTooLarge`] over 256 KiB; [`PolicyErrorKind::ConfigRejected`]
-    /// with the policy's code and message; any call failure of the validation call.
+    /// [`PolicyErrorKind::LimitOutOfRange`] for a memory limit under 64 KiB or above
+    /// [`EngineConfig::max_memory_per_instance`], a timeout under 1 ms or above
+    /// [`crate::MAX_TIMEOUT`], or a fuel limit of 0; [`PolicyErrorKind::ConfigTooLarge`] over
+    /// 256 KiB; [`PolicyErrorKind::InitialMemoryOverLimit`]; [`PolicyErrorKind::AbiMismatch`];
+    /// [`PolicyErrorKind::ConfigRejected`] with the policy's code and message; any call failure
+    /// of the probe or the validation call (a looping `_initialize` is `TimedOut` at the
+    /// tenant's timeout).
     pub fn bind(
         &self,
         module: &PolicyModule,
@@ -385,12 +446,24 @@ impl Engine {
         TenantPolicy::bind(self.clone(), module, tenant, config, limits)
     }
 
+    /// Instantiates `module` once under `limits` (`_initialize`, `fleetward_abi_version`), as
+    /// [`Engine::bind`] does, and returns the ABI version it speaks: for tools that inspect a
+    /// module without a tenant config.
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::AbiMismatch`], or how the instantiation failed under `limits`.
+    pub fn probe(&self, module: &PolicyModule, limits: &Limits) -> Result<u32, PolicyError> {
+        let target = self.target(module, false).map_err(|k| module.error(k))?;
+        call::probe(target, limits).map_err(|k| module.error(k))?;
+        Ok(fleetward_sdk::wire::ABI_VERSION)
+    }
+
     /// Where the calls of a tenant run: the metered engine if it has a fuel limit (and the
     /// engine meters fuel at all), compiling the module for it on first need; else the plain one.
     ///
     /// # Errors
-    /// `ModuleRejected` if the metered compilation or linking fails (it passed both unmetered,
-    /// so this is not expected).
+    /// The compile refusals of [`Engine::load`] if the metered compilation fails (within the
+    /// same budget; it passed unmetered, so only the budget can make it fail).
     pub(crate) fn target<'m>(
         &'m self,
         module: &'m PolicyModule,
@@ -406,12 +479,14 @@ impl Engine {
         let variant = match module.inner.metered.get() {
             Some(variant) => variant,
             None => {
-                let rejected = |e: wasmtime::Error| PolicyErrorKind::ModuleRejected {
-                    reasons: vec![format!("fuel-metered compilation: {e:#}")],
-                };
-                let compiled =
-                    wasmtime::Module::from_binary(engine, &module.inner.wasm).map_err(rejected)?;
-                let pre = linker.instantiate_pre(&compiled).map_err(rejected)?;
+                let compiled = self.compile(module.digest(), &module.inner.wasm, true)?;
+                let pre = linker.instantiate_pre(&compiled).map_err(|e| {
+                    PolicyErrorKind::ModuleRejected {
+                        reasons: vec![crate::text::untrusted(&format!(
+                            "fuel-metered variant cannot link: {e:#}"
+                        ))],
+                    }
+                })?;
                 let exports = Exports::resolve(&compiled)?;
                 // A concurrent first bind may have won the race; either result is equivalent.
                 let _ = module.inner.metered.set(Variant { pre, exports });
@@ -439,6 +514,28 @@ impl Engine {
 
     pub(crate) fn max_memory_per_instance(&self) -> u64 {
         self.inner.config.max_memory_per_instance
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (the guarded data is a cache: still usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A copy of a compile refusal worth remembering: one the same bytes and budget would meet
+/// again. A host-side failure (compiler missing, internal error) is not remembered.
+fn remembered(kind: &PolicyErrorKind) -> Option<PolicyErrorKind> {
+    match kind {
+        PolicyErrorKind::CompileTimedOut { limit } => {
+            Some(PolicyErrorKind::CompileTimedOut { limit: *limit })
+        }
+        PolicyErrorKind::CompileMemoryExceeded { limit } => {
+            Some(PolicyErrorKind::CompileMemoryExceeded { limit: *limit })
+        }
+        PolicyErrorKind::InvalidModule { message } => Some(PolicyErrorKind::InvalidModule {
+            message: message.clone(),
+        }),
+        _ => None,
     }
 }
 

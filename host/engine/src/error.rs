@@ -111,15 +111,189 @@ impl PolicyError {
     }
 }
 
+/// A structural cap a module is checked against before it is compiled (`docs/abi.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModuleCap {
+    /// [`crate::MAX_FUNCTIONS`], imported and defined functions together.
+    Functions,
+    /// [`crate::MAX_EXPORTS`].
+    Exports,
+    /// [`crate::MAX_IMPORTS`].
+    Imports,
+    /// [`crate::MAX_TYPES`].
+    Types,
+    /// [`crate::MAX_GLOBALS`].
+    Globals,
+    /// [`crate::MAX_DATA_SEGMENTS`].
+    DataSegments,
+    /// [`crate::MAX_ELEM_SEGMENTS`].
+    ElemSegments,
+    /// [`crate::MAX_TABLES`].
+    Tables,
+    /// [`crate::MAX_TABLE_ELEMENTS`], a table's declared initial size.
+    TableElements,
+    /// [`crate::MAX_MEMORIES`].
+    Memories,
+    /// The engine's per-instance memory ceiling, in bytes, against a memory's declared initial
+    /// size ([`crate::EngineConfig::max_memory_per_instance`]).
+    InitialMemory,
+}
+
+impl ModuleCap {
+    /// What is counted, for messages: "functions", "initial memory bytes", ….
+    pub fn noun(self) -> &'static str {
+        match self {
+            ModuleCap::Functions => "functions",
+            ModuleCap::Exports => "exports",
+            ModuleCap::Imports => "imports",
+            ModuleCap::Types => "types",
+            ModuleCap::Globals => "globals",
+            ModuleCap::DataSegments => "data segments",
+            ModuleCap::ElemSegments => "element segments",
+            ModuleCap::Tables => "tables",
+            ModuleCap::TableElements => "initial table elements",
+            ModuleCap::Memories => "memories",
+            ModuleCap::InitialMemory => "initial memory bytes",
+        }
+    }
+}
+
+impl fmt::Display for ModuleCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
 /// How a policy failed.
+///
+/// Every way a module is refused at load or bind has its own kind (so the CLI exits 3 and the
+/// controller labels the Tenant condition precisely): [`ModuleTooLarge`], [`InvalidModule`],
+/// [`ModuleOverCap`], [`ModuleRejected`] (ABI shape), [`CompileTimedOut`],
+/// [`CompileMemoryExceeded`], [`CompileFailed`], [`InitialMemoryOverLimit`],
+/// [`LimitOutOfRange`], [`AbiMismatch`], [`ConfigTooLarge`], [`ConfigRejected`], and the call
+/// kinds when the load-time probe (`_initialize`, `fleetward_abi_version`) fails under the
+/// tenant's limits. Text the module wrote is escaped and bounded
+/// ([`crate::MAX_MODULE_TEXT_BYTES`]) before it is stored here.
+///
+/// [`ModuleTooLarge`]: PolicyErrorKind::ModuleTooLarge
+/// [`InvalidModule`]: PolicyErrorKind::InvalidModule
+/// [`ModuleOverCap`]: PolicyErrorKind::ModuleOverCap
+/// [`ModuleRejected`]: PolicyErrorKind::ModuleRejected
+/// [`CompileTimedOut`]: PolicyErrorKind::CompileTimedOut
+/// [`CompileMemoryExceeded`]: PolicyErrorKind::CompileMemoryExceeded
+/// [`CompileFailed`]: PolicyErrorKind::CompileFailed
+/// [`InitialMemoryOverLimit`]: PolicyErrorKind::InitialMemoryOverLimit
+/// [`LimitOutOfRange`]: PolicyErrorKind::LimitOutOfRange
+/// [`AbiMismatch`]: PolicyErrorKind::AbiMismatch
+/// [`ConfigTooLarge`]: PolicyErrorKind::ConfigTooLarge
+/// [`ConfigRejected`]: PolicyErrorKind::ConfigRejected
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyErrorKind {
-    /// The module cannot be used: too large, not a core Wasm module, forbidden imports (each
-    /// named `module::name`), missing or mistyped exports.
+    /// The module does not have the ABI's shape: forbidden imports (each named
+    /// `module::name`), missing or mistyped exports, no decision export.
     #[error("module rejected: {}", reasons.join("; "))]
     ModuleRejected {
         /// One line per problem.
         reasons: Vec<String>,
+    },
+    /// The module is larger than the engine's module size cap; nothing else was read.
+    #[error("module is {size} bytes, over the {limit}-byte module size cap")]
+    ModuleTooLarge {
+        /// Size of the bytes (or, for a file, at least this much).
+        size: usize,
+        /// [`crate::EngineConfig::max_module_size`].
+        limit: usize,
+    },
+    /// The bytes are not a valid core Wasm module (not Wasm, a component, or invalid code).
+    #[error("not a valid core Wasm module: {message}")]
+    InvalidModule {
+        /// The parser's or compiler's explanation (escaped, bounded).
+        message: String,
+    },
+    /// The module declares more of something than the host allows; refused before compiling.
+    #[error(
+        "module declares {found} {cap}, over the cap of {limit}: the host refuses it before \
+         compiling (docs/abi.md lists the caps)"
+    )]
+    ModuleOverCap {
+        /// Which cap.
+        cap: ModuleCap,
+        /// What the module declares.
+        found: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// Compiling the module took longer than the compile budget; the compiler was stopped.
+    #[error(
+        "compiling the module took longer than the {limit:?} compile budget; the module is \
+         too expensive to compile (reduce its size or number of functions)"
+    )]
+    CompileTimedOut {
+        /// The budget.
+        limit: Duration,
+    },
+    /// Compiling the module needed more memory than the compile budget; the compiler was
+    /// stopped.
+    #[error(
+        "compiling the module needed more than the {limit}-byte compile memory budget; the \
+         module is too expensive to compile (reduce its size or number of functions)"
+    )]
+    CompileMemoryExceeded {
+        /// The budget in bytes.
+        limit: u64,
+    },
+    /// The compiler process ended without a result for another reason (crashed, killed).
+    #[error("compiling the module failed: {message}")]
+    CompileFailed {
+        /// What the compiler reported, or how it ended.
+        message: String,
+    },
+    /// The module could not be compiled because the compiler could not be started: a host
+    /// problem, not the module's (check `FLEETWARD_COMPILER` / the engine's compiler path).
+    #[error("cannot run the module compiler {program}: {message}")]
+    CompilerUnavailable {
+        /// The program the engine tried to run.
+        program: String,
+        /// Why it could not.
+        message: String,
+    },
+    /// The module's declared initial memory is larger than the tenant's memory limit, so no
+    /// call could ever start.
+    #[error(
+        "module declares {declared} bytes of initial memory, over the tenant's memory limit of \
+         {limit} bytes: raise the limit or shrink the module's initial memory"
+    )]
+    InitialMemoryOverLimit {
+        /// Initial memory the module declares, in bytes.
+        declared: u64,
+        /// The tenant's memory limit in bytes.
+        limit: u64,
+    },
+    /// A tenant limit is outside the range the engine enforces.
+    #[error("{what} {value} is out of range: it must be between {min} and {max}")]
+    LimitOutOfRange {
+        /// Which limit and unit, e.g. `"memory limit (bytes)"`.
+        what: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// Smallest accepted.
+        min: u64,
+        /// Largest accepted.
+        max: u64,
+    },
+    /// `fleetward_alloc` returned 0 (out of memory) although the memory limit was not reached.
+    #[error(
+        "fleetward_alloc returned 0 (no memory) for {requested} bytes; the instance had \
+         {memory_bytes} bytes of linear memory, under its {limit}-byte limit: the module's \
+         allocator failed on its own"
+    )]
+    AllocFailed {
+        /// Bytes the host asked for.
+        requested: u64,
+        /// Linear memory size of the instance at that moment.
+        memory_bytes: u64,
+        /// The tenant's memory limit.
+        limit: u64,
     },
     /// `fleetward_abi_version` returned something other than the ABI version this host speaks.
     #[error(
@@ -249,6 +423,16 @@ impl PolicyErrorKind {
     pub fn metric_label(&self) -> &'static str {
         match self {
             PolicyErrorKind::ModuleRejected { .. } => "module_rejected",
+            PolicyErrorKind::ModuleTooLarge { .. } => "module_too_large",
+            PolicyErrorKind::InvalidModule { .. } => "invalid_module",
+            PolicyErrorKind::ModuleOverCap { .. } => "module_over_cap",
+            PolicyErrorKind::CompileTimedOut { .. } => "compile_timed_out",
+            PolicyErrorKind::CompileMemoryExceeded { .. } => "compile_memory_exceeded",
+            PolicyErrorKind::CompileFailed { .. } => "compile_failed",
+            PolicyErrorKind::CompilerUnavailable { .. } => "compiler_unavailable",
+            PolicyErrorKind::InitialMemoryOverLimit { .. } => "initial_memory_over_limit",
+            PolicyErrorKind::LimitOutOfRange { .. } => "limit_out_of_range",
+            PolicyErrorKind::AllocFailed { .. } => "alloc_failed",
             PolicyErrorKind::AbiMismatch { .. } => "abi_mismatch",
             PolicyErrorKind::ConfigRejected { .. } => "config_rejected",
             PolicyErrorKind::ConfigTooLarge { .. } => "config_too_large",

@@ -53,7 +53,10 @@
 //! # Limits and switches worth knowing
 //!
 //! - [`EngineConfig`] has `max_memory_per_instance` (default 128 MiB: pool slot size and
-//!   ceiling of [`Limits::memory_bytes`]; larger tenant limits are clamped with a warning),
+//!   ceiling of [`Limits::memory_bytes`]; a larger tenant limit is refused at bind with
+//!   [`PolicyErrorKind::LimitOutOfRange`], never clamped), `compiler` and `compile_budget`
+//!   (where and within what a module is compiled: a `fleetward __compile-module` child with
+//!   10 s and 512 MiB by default, see [`Compiler`]),
 //!   `pooling` (default on) and `fuel_metering` (default on: tenants with a fuel limit run
 //!   fuel-metered code, everyone else unmetered code; off ignores tenant fuel limits).
 //! - [`Engine::is_pooling`], [`Engine::loaded_modules`] and [`Engine::compiles`] report what
@@ -62,14 +65,19 @@
 //!   8-45% of guest time, so tenants without one run unmetered code.
 //! - The ABI caps are public constants ([`MAX_INPUT_BYTES`], [`MAX_CONFIG_BYTES`],
 //!   [`MAX_OUTPUT_BYTES`], [`MAX_LOG_BYTES`], [`MAX_WASM_STACK`], [`EPOCH_TICK`]).
-//! - [`inspect`] returns `Err(ModuleRejected)` only for bytes that are not a core Wasm module;
-//!   every other problem is listed in [`ModuleInfo::problems`].
+//! - Loading is bounded before anything runs: the structural caps ([`MAX_FUNCTIONS`] and its
+//!   neighbours, all in `docs/abi.md`) are checked from section headers before compiling.
+//!   [`inspect`] returns `Err` for a module over the size cap, not a core Wasm module, or over
+//!   a structural cap; every ABI-shape problem is listed in [`ModuleInfo::problems`].
+//! - Text a module wrote (error messages, logs, names) is escaped and bounded ([`text`]) before
+//!   it is stored in an error or outcome, so it is safe to show anywhere.
 
 // `deny`, not `forbid`: `cache::deserialize_verified` is the one audited exception.
 #![deny(unsafe_code)]
 
 mod cache;
 mod call;
+pub mod compile;
 mod config;
 mod digest;
 mod engine;
@@ -81,16 +89,20 @@ mod output;
 mod policy;
 mod registry;
 mod store;
+pub mod text;
 mod validate;
 mod wasi;
 
 pub use config::{
-    EPOCH_TICK, EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_INPUT_BYTES, MAX_LOG_BYTES,
-    MAX_OUTPUT_BYTES, MAX_WASM_STACK,
+    CompileBudget, Compiler, DEFAULT_COMPILE_MEMORY, DEFAULT_COMPILE_TIME, EPOCH_TICK,
+    EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_DATA_SEGMENTS, MAX_ELEM_SEGMENTS, MAX_EXPORTS,
+    MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS, MAX_INPUT_BYTES, MAX_LOG_BYTES, MAX_MEMORIES,
+    MAX_MODULE_BYTES, MAX_MODULE_TEXT_BYTES, MAX_OUTPUT_BYTES, MAX_TABLE_ELEMENTS, MAX_TABLES,
+    MAX_TIMEOUT, MAX_TYPES, MAX_WASM_STACK,
 };
 pub use digest::{Digest, DigestParseError};
 pub use engine::Engine;
-pub use error::{EngineError, PolicyError, PolicyErrorKind};
+pub use error::{EngineError, ModuleCap, PolicyError, PolicyErrorKind};
 pub use module::PolicyModule;
 pub use policy::{Outcome, TenantPolicy};
 pub use validate::{ModuleInfo, inspect};

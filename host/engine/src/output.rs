@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::PolicyErrorKind;
+use crate::text::untrusted;
 
 /// The `ok` value of an output envelope, as returned by the policy.
 pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Value, PolicyErrorKind> {
@@ -17,8 +18,8 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Value, PolicyErrorKind> {
     };
     let text = std::str::from_utf8(bytes)
         .map_err(|e| invalid("$", format!("output is not UTF-8: {e}")))?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| invalid("$", format!("output is not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| invalid("$", untrusted(&format!("output is not JSON: {e}"))))?;
     let Value::Object(mut map) = value else {
         return Err(invalid(
             "$",
@@ -28,10 +29,10 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Value, PolicyErrorKind> {
     if map.len() != 1 {
         return Err(invalid(
             "$",
-            format!(
+            untrusted(&format!(
                 "output envelope must have exactly one of `ok` or `error`, found keys {:?}",
                 map.keys().collect::<Vec<_>>()
-            ),
+            )),
         ));
     }
     if let Some(ok) = map.remove("ok") {
@@ -41,16 +42,16 @@ pub(crate) fn decode_envelope(bytes: &[u8]) -> Result<Value, PolicyErrorKind> {
         Some(error) => {
             let e: fleetward_sdk::wire::PolicyError = typed("error", error)?;
             Err(PolicyErrorKind::Declined {
-                code: e.code,
-                message: e.message,
+                code: untrusted(&e.code),
+                message: untrusted(&e.message),
             })
         }
         None => Err(invalid(
             "$",
-            format!(
+            untrusted(&format!(
                 "output envelope must have `ok` or `error`, found {:?}",
                 map.keys().collect::<Vec<_>>()
-            ),
+            )),
         )),
     }
 }
@@ -64,9 +65,10 @@ pub(crate) fn typed<T: DeserializeOwned>(root: &str, value: Value) -> Result<T, 
         } else {
             format!("{root}.{inner}")
         };
+        // Both quote the module's output (map keys, unknown variants): its text.
         PolicyErrorKind::InvalidOutput {
-            path,
-            message: e.into_inner().to_string(),
+            path: untrusted(&path),
+            message: untrusted(&e.into_inner().to_string()),
         }
     })
 }

@@ -86,15 +86,13 @@ impl TenantPolicy {
                 limit: MAX_CONFIG_BYTES,
             }));
         }
-        let ceiling = engine.max_memory_per_instance();
-        if limits.memory_bytes > ceiling {
-            tracing::warn!(
-                tenant,
-                requested = limits.memory_bytes,
-                ceiling,
-                "tenant memory limit above the engine's per-instance ceiling; clamped"
-            );
-            limits.memory_bytes = ceiling;
+        check_limits(&limits, engine.max_memory_per_instance()).map_err(err)?;
+        let declared = module.info().initial_memory_bytes;
+        if declared > limits.memory_bytes {
+            return Err(err(PolicyErrorKind::InitialMemoryOverLimit {
+                declared,
+                limit: limits.memory_bytes,
+            }));
         }
         if limits.fuel.is_some() && !engine.fuel_metering() {
             tracing::warn!(
@@ -112,11 +110,16 @@ impl TenantPolicy {
                 limits,
             }),
         };
-        let validate_config = policy
+        let target = policy
             .target()
-            .map_err(|kind| policy.error(CallKind::ValidateConfig, kind))?
-            .exports
-            .validate_config;
+            .map_err(|kind| policy.module().error(kind).with_tenant(tenant))?;
+        let validate_config = target.exports.validate_config;
+        if validate_config.is_none() {
+            // Every call starts like this; a module that cannot start under this tenant's
+            // limits is refused now, not at its first decision.
+            call::probe(target, &policy.inner.limits)
+                .map_err(|kind| policy.module().error(kind).with_tenant(tenant))?;
+        }
         if let Some(export) = validate_config {
             match policy.run(
                 CallKind::ValidateConfig,
@@ -146,7 +149,8 @@ impl TenantPolicy {
         self.inner.module.digest()
     }
 
-    /// The limits in force (memory clamped to the engine's ceiling).
+    /// The limits in force (as given, except a fuel limit dropped when the engine does not
+    /// meter fuel).
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
@@ -343,6 +347,39 @@ impl TenantPolicy {
         let target = self.target().map_err(|e| self.error(call, e))?;
         call::run(target, &self.inner.limits, export, input, now).map_err(|e| self.error(call, e))
     }
+}
+
+/// Refuses limits the engine cannot enforce as written, instead of silently changing them.
+fn check_limits(limits: &Limits, memory_ceiling: u64) -> Result<(), PolicyErrorKind> {
+    let range = |what, value: u64, min: u64, max: u64| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(PolicyErrorKind::LimitOutOfRange {
+                what,
+                value,
+                min,
+                max,
+            })
+        }
+    };
+    range(
+        "memory limit (bytes)",
+        limits.memory_bytes,
+        64 * 1024,
+        memory_ceiling,
+    )?;
+    let millis = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
+    range(
+        "timeout (ms)",
+        millis,
+        1,
+        crate::MAX_TIMEOUT.as_millis() as u64,
+    )?;
+    if let Some(fuel) = limits.fuel {
+        range("fuel", fuel, 1, u64::MAX)?;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for TenantPolicy {

@@ -2,9 +2,15 @@
 //! refuse it.
 //!
 //! This runs before any compilation, so a hostile upload costs a parse, not a Cranelift run,
-//! and so `fleetward policy inspect` can explain a module without an engine. It lists *every*
-//! problem at once (each forbidden import by `module::name`, each missing or mistyped export):
-//! an operator fixing a module should not discover its problems one load at a time.
+//! and so `fleetward policy inspect` can explain a module without an engine. Compile time and
+//! memory grow with what a module declares (a million tiny functions took a minute and 5.5 GB),
+//! so the first thing read is each section's declared count, checked against the caps of
+//! `docs/abi.md` ([`crate::MAX_FUNCTIONS`] and its neighbours) *before* its entries are
+//! iterated: an over-cap module is refused at its first over-cap section header
+//! ([`PolicyErrorKind::ModuleOverCap`], naming the cap), having cost a few header reads. A
+//! module within the caps has *every* ABI problem listed at once (each forbidden import by
+//! `module::name`, each missing or mistyped export): an operator fixing a module should not
+//! discover its problems one load at a time.
 
 use fleetward_sdk::wire::DecisionKind;
 use wasmparser::{
@@ -12,7 +18,12 @@ use wasmparser::{
 };
 
 use crate::Digest;
-use crate::error::{PolicyError, PolicyErrorKind};
+use crate::config::{
+    MAX_DATA_SEGMENTS, MAX_ELEM_SEGMENTS, MAX_EXPORTS, MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS,
+    MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES, MAX_TYPES,
+};
+use crate::error::{ModuleCap, PolicyError, PolicyErrorKind};
+use crate::text::untrusted;
 use crate::wasi::{ALLOWED_IMPORTS, WASI_MODULE};
 
 /// Export names of the ABI.
@@ -38,35 +49,43 @@ pub struct ModuleInfo {
     pub imports: Vec<String>,
     /// Whether it exports `fleetward_validate_config`.
     pub validates_config: bool,
-    /// Why `load` would reject it; empty when the static checks pass.
+    /// Initial size of its linear memory in bytes (0 without one): checked against each
+    /// tenant's memory limit at bind.
+    pub initial_memory_bytes: u64,
+    /// Why `load` would reject it for its ABI shape; empty when the static checks pass.
     pub problems: Vec<String>,
 }
 
-/// Inspects a module without compiling it, with the default 16 MiB size cap.
+/// Inspects a module without compiling it, with the default caps (16 MiB, 128 MiB initial
+/// memory, and the structural caps of `docs/abi.md`).
 ///
 /// # Errors
-/// [`PolicyErrorKind::ModuleRejected`] when the bytes are not a parseable core Wasm module at
-/// all; every other problem is listed in [`ModuleInfo::problems`] instead.
+/// [`PolicyErrorKind::ModuleTooLarge`] over the size cap, [`PolicyErrorKind::InvalidModule`]
+/// when the bytes are not a parseable core Wasm module, [`PolicyErrorKind::ModuleOverCap`] at
+/// the first structural cap exceeded; every ABI-shape problem is listed in
+/// [`ModuleInfo::problems`] instead.
 pub fn inspect(bytes: &[u8]) -> Result<ModuleInfo, PolicyError> {
-    inspect_with_cap(bytes, crate::EngineConfig::default().max_module_size)
+    let d = crate::EngineConfig::default();
+    inspect_with_caps(bytes, d.max_module_size, d.max_memory_per_instance)
 }
 
-/// [`inspect`] with an explicit size cap.
-pub(crate) fn inspect_with_cap(bytes: &[u8], max_size: usize) -> Result<ModuleInfo, PolicyError> {
+/// [`inspect`] with an explicit size cap and initial-memory ceiling.
+pub(crate) fn inspect_with_caps(
+    bytes: &[u8],
+    max_size: usize,
+    max_memory: u64,
+) -> Result<ModuleInfo, PolicyError> {
     let digest = Digest::of(bytes);
-    let parsed = parse(bytes).map_err(|reason| {
-        PolicyError::new(PolicyErrorKind::ModuleRejected {
-            reasons: vec![reason],
-        })
-        .with_digest(&digest)
-    })?;
-    let mut problems = Vec::new();
     if bytes.len() > max_size {
-        problems.push(format!(
-            "module is {} bytes, over the {max_size}-byte cap",
-            bytes.len()
-        ));
+        return Err(PolicyError::new(PolicyErrorKind::ModuleTooLarge {
+            size: bytes.len(),
+            limit: max_size,
+        })
+        .with_digest(&digest));
     }
+    let parsed =
+        parse(bytes, max_memory).map_err(|kind| PolicyError::new(kind).with_digest(&digest))?;
+    let mut problems = Vec::new();
     check_imports(&parsed, &mut problems);
     check_exports(&parsed, &mut problems);
     let decisions: Vec<DecisionKind> = DecisionKind::ALL
@@ -84,8 +103,18 @@ pub(crate) fn inspect_with_cap(bytes: &[u8], max_size: usize) -> Result<ModuleIn
             .map(|i| format!("{}::{}", i.module, i.name))
             .collect(),
         validates_config: parsed.export(VALIDATE_CONFIG).is_some(),
+        initial_memory_bytes: parsed.initial_memory_bytes,
         problems,
     })
+}
+
+/// Refuses a section that declares more than `limit` entries.
+fn cap(cap: ModuleCap, found: u64, limit: u64) -> Result<(), PolicyErrorKind> {
+    if found > limit {
+        Err(PolicyErrorKind::ModuleOverCap { cap, found, limit })
+    } else {
+        Ok(())
+    }
 }
 
 /// One import, reduced to what the checks need.
@@ -110,6 +139,8 @@ struct Parsed {
     memories: Vec<wasmparser::MemoryType>,
     /// Body of `fleetward_abi_version`'s function, if it is a single constant.
     constant_bodies: Vec<Option<i32>>,
+    /// Initial size of the (first) memory in bytes.
+    initial_memory_bytes: u64,
 }
 
 impl Parsed {
@@ -150,8 +181,10 @@ fn signature(ft: &FuncType) -> String {
     format!("{params}->{results}")
 }
 
-fn parse(bytes: &[u8]) -> Result<Parsed, String> {
-    let not_wasm = |e: wasmparser::BinaryReaderError| format!("not a valid Wasm module: {e}");
+fn parse(bytes: &[u8], max_memory: u64) -> Result<Parsed, PolicyErrorKind> {
+    let not_wasm = |e: wasmparser::BinaryReaderError| PolicyErrorKind::InvalidModule {
+        message: untrusted(&e.to_string()),
+    };
     let mut p = Parsed::default();
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(not_wasm)? {
@@ -159,13 +192,16 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 encoding: wasmparser::Encoding::Component,
                 ..
             } => {
-                return Err(
-                    "a Wasm component, not a core module (ABI v1 needs a core module)".to_string(),
-                );
+                return Err(PolicyErrorKind::InvalidModule {
+                    message: "a Wasm component, not a core module (ABI v1 needs a core module)"
+                        .to_string(),
+                });
             }
             Payload::TypeSection(reader) => {
+                cap(ModuleCap::Types, reader.count().into(), MAX_TYPES.into())?;
                 for group in reader {
                     for sub in group.map_err(not_wasm)?.into_types() {
+                        cap(ModuleCap::Types, p.types.len() as u64 + 1, MAX_TYPES.into())?;
                         p.types.push(match &sub.composite_type.inner {
                             CompositeInnerType::Func(ft) => Some(signature(ft)),
                             _ => None,
@@ -174,8 +210,18 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 }
             }
             Payload::ImportSection(reader) => {
+                cap(
+                    ModuleCap::Imports,
+                    reader.count().into(),
+                    MAX_IMPORTS.into(),
+                )?;
                 for import in reader.into_imports() {
                     let import = import.map_err(not_wasm)?;
+                    cap(
+                        ModuleCap::Imports,
+                        p.imports.len() as u64 + 1,
+                        MAX_IMPORTS.into(),
+                    )?;
                     let ty = match import.ty {
                         TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                             p.func_types.push(t);
@@ -188,27 +234,88 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                         TypeRef::Tag(_) => Err("tag"),
                     };
                     p.imports.push(ImportDesc {
-                        module: import.module.to_string(),
-                        name: import.name.to_string(),
+                        module: untrusted(import.module),
+                        name: untrusted(import.name),
                         ty,
                     });
                 }
             }
             Payload::FunctionSection(reader) => {
+                let declared = u64::from(reader.count()) + p.func_types.len() as u64;
+                cap(ModuleCap::Functions, declared, MAX_FUNCTIONS.into())?;
                 for ty in reader {
                     p.func_types.push(ty.map_err(not_wasm)?);
                 }
             }
-            Payload::MemorySection(reader) => {
-                for mem in reader {
-                    p.memories.push(mem.map_err(not_wasm)?);
+            Payload::TableSection(reader) => {
+                cap(ModuleCap::Tables, reader.count().into(), MAX_TABLES.into())?;
+                for table in reader {
+                    let table = table.map_err(not_wasm)?;
+                    cap(
+                        ModuleCap::TableElements,
+                        table.ty.initial,
+                        MAX_TABLE_ELEMENTS,
+                    )?;
                 }
             }
+            Payload::MemorySection(reader) => {
+                cap(
+                    ModuleCap::Memories,
+                    reader.count().into(),
+                    MAX_MEMORIES.into(),
+                )?;
+                for mem in reader {
+                    let mem = mem.map_err(not_wasm)?;
+                    let page = 1u64 << mem.page_size_log2.unwrap_or(16).min(16);
+                    let initial = mem.initial.saturating_mul(page);
+                    cap(ModuleCap::InitialMemory, initial, max_memory)?;
+                    if p.memories.is_empty() {
+                        p.initial_memory_bytes = initial;
+                    }
+                    p.memories.push(mem);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                cap(
+                    ModuleCap::Globals,
+                    reader.count().into(),
+                    MAX_GLOBALS.into(),
+                )?;
+            }
             Payload::ExportSection(reader) => {
+                cap(
+                    ModuleCap::Exports,
+                    reader.count().into(),
+                    MAX_EXPORTS.into(),
+                )?;
                 for export in reader {
                     let e = export.map_err(not_wasm)?;
                     p.exports.push((e.name.to_string(), e.kind, e.index));
                 }
+            }
+            Payload::ElementSection(reader) => {
+                cap(
+                    ModuleCap::ElemSegments,
+                    reader.count().into(),
+                    MAX_ELEM_SEGMENTS.into(),
+                )?;
+            }
+            Payload::DataCountSection { count, .. } => {
+                cap(
+                    ModuleCap::DataSegments,
+                    count.into(),
+                    MAX_DATA_SEGMENTS.into(),
+                )?;
+            }
+            Payload::DataSection(reader) => {
+                cap(
+                    ModuleCap::DataSegments,
+                    reader.count().into(),
+                    MAX_DATA_SEGMENTS.into(),
+                )?;
+            }
+            Payload::CodeSectionStart { count, .. } => {
+                cap(ModuleCap::Functions, count.into(), MAX_FUNCTIONS.into())?;
             }
             Payload::CodeSectionEntry(body) => {
                 p.constant_bodies.push(constant_body(&body));

@@ -5,6 +5,7 @@ mod failures;
 mod faults;
 mod leader;
 mod least_privilege;
+mod loading;
 mod placement;
 mod real_cluster;
 mod remediation;

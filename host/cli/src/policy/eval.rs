@@ -79,9 +79,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<
     let limits = args.limits.limits();
     let engine = runtime::engine(&limits)?;
     let module = runtime::load(&engine, &args.module)?;
-    let policy = engine
-        .bind(&module, &args.tenant, config, limits)
-        .map_err(runtime::policy_error)?;
+    let policy = runtime::bind(&engine, &module, &args.tenant, config, limits)?;
     let outcome = policy
         .call_json_blocking(args.decision, &request, now)
         .map_err(runtime::policy_error)?;

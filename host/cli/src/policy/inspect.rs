@@ -25,14 +25,22 @@ pub struct InspectArgs {
 /// # Errors
 /// Unreadable file (2), or bytes the engine cannot even parse (3).
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<Status, CliError> {
-    let bytes = runtime::read(&args.module)?;
-    let mut info = fleetward_engine::inspect(&bytes).map_err(runtime::policy_error)?;
+    let bytes = runtime::read_module(&args.module)?;
+    let mut info = fleetward_engine::inspect(&bytes).map_err(runtime::load_error)?;
     if info.problems.is_empty() {
-        // Static inspection cannot run `fleetward_abi_version`; loading does (and compiles), so a
-        // module that passes the static checks reports its real ABI version or why it fails.
-        let engine = runtime::engine(&fleetward_engine::Limits::default())?;
+        // Static inspection cannot run `fleetward_abi_version`; loading (a budgeted compile)
+        // and a probe under the default limits do, so a module that passes the static checks
+        // reports its real ABI version or why it fails.
+        let limits = fleetward_engine::Limits::default();
+        let engine = runtime::engine(&limits)?;
         match engine.load(&bytes) {
-            Ok(module) => info = module.info().clone(),
+            Ok(module) => {
+                info = module.info().clone();
+                match engine.probe(&module, &limits) {
+                    Ok(version) => info.abi_version = Some(version),
+                    Err(err) => info.problems.push(err.kind.to_string()),
+                }
+            }
             Err(err) => info.problems.push(err.kind.to_string()),
         }
     }

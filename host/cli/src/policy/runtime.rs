@@ -12,20 +12,28 @@ use serde_json::Value;
 
 use crate::exit::{CliError, Status, one_line_chain};
 
-/// Limit flags shared by `eval` and `test`. Unset flags keep the engine's defaults.
+/// Limit flags shared by `eval` and `test`. Unset flags keep the engine's defaults; values
+/// outside the ranges below are usage errors (exit 2) naming the range, not silently adjusted.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct LimitArgs {
-    /// Fuel (instruction budget) per call [default: unlimited, the production default; fuel used is
-    /// reported either way].
-    #[arg(long, value_name = "N")]
+    /// Fuel (instruction budget) per call, at least 1 [default: unlimited, the production
+    /// default; fuel used is reported either way].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub fuel: Option<u64>,
-    /// Wall-clock limit per call in milliseconds [default: the engine's, 100].
-    #[arg(long, value_name = "N")]
+    /// Wall-clock limit per call in milliseconds, 1 to 10000 (the Tenant CRD's range)
+    /// [default: the engine's, 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MS))]
     pub timeout_ms: Option<u64>,
-    /// Linear-memory limit per call in MiB [default: the engine's, 64].
-    #[arg(long, value_name = "N")]
+    /// Linear-memory limit per call in MiB, 1 to 4096 (a 32-bit Wasm memory's size)
+    /// [default: the engine's, 64].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_MEMORY_MIB))]
     pub memory_mib: Option<u64>,
 }
+
+/// Largest `--timeout-ms`: [`fleetward_engine::MAX_TIMEOUT`].
+pub const MAX_TIMEOUT_MS: u64 = fleetward_engine::MAX_TIMEOUT.as_millis() as u64;
+/// Largest `--memory-mib`: all a 32-bit Wasm memory can address.
+pub const MAX_MEMORY_MIB: u64 = 4096;
 
 impl LimitArgs {
     /// The engine limits these flags describe.
@@ -73,6 +81,35 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
+/// Reads a module file, at most the engine's module size cap plus one byte: a 200 MB file or
+/// `/dev/zero` costs 16 MiB of reading, like the controller's own bounded loader.
+///
+/// # Errors
+/// [`CliError::Read`] naming the path; a module over the cap is refused as
+/// [`PolicyErrorKind::ModuleTooLarge`] (exit 3).
+pub fn read_module(path: &Path) -> Result<Vec<u8>, CliError> {
+    let cap = fleetward_engine::MAX_MODULE_BYTES;
+    let io = |source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, cap as u64 + 1), &mut bytes)
+        .map_err(io)?;
+    if bytes.len() > cap {
+        return Err(CliError::Policy {
+            context: format!("module {}", path.display()),
+            source: PolicyErrorKind::ModuleTooLarge {
+                size: bytes.len(),
+                limit: cap,
+            },
+            status: Status::Rejected,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Reads a JSON file named on the command line (`-` reads stdin).
 ///
 /// # Errors
@@ -101,8 +138,41 @@ pub fn read_json(path: &Path) -> Result<Value, CliError> {
 /// # Errors
 /// [`CliError::Read`] or the engine's rejection as [`CliError::Policy`] (exit 3).
 pub fn load(engine: &Engine, path: &Path) -> Result<PolicyModule, CliError> {
-    let bytes = read(path)?;
-    engine.load(&bytes).map_err(policy_error)
+    let bytes = read_module(path)?;
+    engine.load(&bytes).map_err(load_error)
+}
+
+/// Binds a module; any refusal is a load refusal (exit 3), whatever its kind: a `_initialize`
+/// that times out under the tenant's limits rejects the module just as a forbidden import does.
+///
+/// # Errors
+/// The engine's refusal as [`CliError::Policy`].
+pub fn bind(
+    engine: &Engine,
+    module: &PolicyModule,
+    tenant: &str,
+    config: Value,
+    limits: Limits,
+) -> Result<fleetward_engine::TenantPolicy, CliError> {
+    engine
+        .bind(module, tenant, config, limits)
+        .map_err(load_error)
+}
+
+/// [`policy_error`] for a failure while loading or binding: exit 3 unless the host is at fault
+/// (I/O 2, engine-internal or compiler-unavailable 1).
+pub fn load_error(err: PolicyError) -> CliError {
+    let mut cli = policy_error(err);
+    if let CliError::Policy { source, status, .. } = &mut cli {
+        *status = match source {
+            PolicyErrorKind::Io { .. } => Status::Usage,
+            PolicyErrorKind::Internal { .. } | PolicyErrorKind::CompilerUnavailable { .. } => {
+                Status::Failed
+            }
+            _ => Status::Rejected,
+        };
+    }
+    cli
 }
 
 /// The wire name of a call.
@@ -119,6 +189,14 @@ pub fn call_name(call: CallKind) -> &'static str {
 pub fn status_of(kind: &PolicyErrorKind) -> Status {
     match kind {
         PolicyErrorKind::ModuleRejected { .. }
+        | PolicyErrorKind::ModuleTooLarge { .. }
+        | PolicyErrorKind::InvalidModule { .. }
+        | PolicyErrorKind::ModuleOverCap { .. }
+        | PolicyErrorKind::CompileTimedOut { .. }
+        | PolicyErrorKind::CompileMemoryExceeded { .. }
+        | PolicyErrorKind::CompileFailed { .. }
+        | PolicyErrorKind::InitialMemoryOverLimit { .. }
+        | PolicyErrorKind::LimitOutOfRange { .. }
         | PolicyErrorKind::AbiMismatch { .. }
         | PolicyErrorKind::ConfigRejected { .. }
         | PolicyErrorKind::ConfigTooLarge { .. } => Status::Rejected,

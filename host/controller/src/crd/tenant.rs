@@ -114,19 +114,21 @@ pub struct ConfigMapKeyRef {
 }
 
 /// Sandbox limits for each call. Unset fields take the engine defaults (64 MiB, 100 ms, no fuel).
+/// The ranges are what the engine enforces as written (docs/abi.md): nothing is clamped.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyLimits {
-    /// Linear memory cap in MiB.
+    /// Linear memory cap in MiB, at most 128 (the controller's per-instance memory ceiling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 4096))]
+    #[schemars(range(min = 1, max = 128))]
     pub memory_mib: Option<u32>,
     /// Wall-clock cap per call in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub timeout_ms: Option<u32>,
-    /// Instruction fuel per call; unset means unmetered.
+    /// Instruction fuel per call, at least 1; unset means unmetered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub fuel: Option<u64>,
 }
 

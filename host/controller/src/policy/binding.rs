@@ -71,6 +71,10 @@ pub struct Slot {
 
 /// Turns verified module bytes into a bound policy (the Wasm engine in production:
 /// `crate::wasm::EngineLoader`).
+///
+/// Asynchronous because loading can take up to the engine's compile budget (seconds, for a
+/// module built to be expensive): the production loader runs it on tokio's blocking pool so no
+/// async worker, and so no other tenant's reconcile, waits for it.
 pub trait ModuleLoader: Send + Sync + Debug {
     /// Compiles (or fetches from cache) and binds `bytes` for `tenant`.
     ///
@@ -78,9 +82,9 @@ pub trait ModuleLoader: Send + Sync + Debug {
     /// A [`PolicyFailure`] naming why the module or config was rejected.
     fn load(
         &self,
-        tenant: &str,
-        bytes: &[u8],
+        tenant: String,
+        bytes: Vec<u8>,
         config: serde_json::Value,
-        limits: &PolicyLimits,
-    ) -> std::result::Result<Arc<dyn DecisionPolicy>, PolicyFailure>;
+        limits: PolicyLimits,
+    ) -> BoxFuture<'static, std::result::Result<Arc<dyn DecisionPolicy>, PolicyFailure>>;
 }

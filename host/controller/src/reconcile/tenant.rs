@@ -1,11 +1,20 @@
 //! The Tenant reconciler: (re)load each decision kind's module when the Tenant or its ConfigMap
 //! changes, verify the digest, keep serving the last good module when a new one is rejected, and
 //! say so in status.
+//!
+//! A module is the tenant's code and may be built to be expensive to load, so loading never
+//! holds an async worker (the loader runs on the blocking pool; the engine compiles within a
+//! budget, in a child process under `fleetward run`), and a refused binding is not loaded again
+//! until it changes or its back-off ([`retry_after`]: 30 s doubling to 10 min) has passed. A
+//! Tenant is reconciled on every status change, and its status changes with every decision
+//! counter; without the back-off each of those would pay the refusal again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use fleetward_sdk::wire::DecisionKind;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -29,7 +38,33 @@ pub struct TenantLoader {
     /// The controller's module directory, if configured.
     pub module_dir: Option<cap_std::fs::Dir>,
     loaded: Mutex<HashMap<(String, DecisionKind), String>>,
+    /// Bindings whose last load was refused: not loaded again before `retry_at` unless the
+    /// binding changes.
+    refused: Mutex<HashMap<(String, DecisionKind), Refused>>,
 }
+
+/// A refused binding and when it may be tried again.
+#[derive(Clone, Debug)]
+struct Refused {
+    /// The binding's fingerprint when it was refused.
+    fingerprint: String,
+    failure: PolicyFailure,
+    /// Consecutive refusals of this fingerprint.
+    attempts: u32,
+    retry_at: Instant,
+}
+
+/// Back-off after the `attempts`-th consecutive refusal of one binding: 30 s, doubling, at most
+/// 10 minutes.
+pub fn retry_after(attempts: u32) -> Duration {
+    let base = Duration::from_secs(30);
+    base.saturating_mul(1u32 << attempts.saturating_sub(1).min(5))
+        .min(Duration::from_secs(600))
+}
+
+/// Longest `PoliciesReady` message (the three kinds' messages joined), in bytes: status stays
+/// small whatever a module or its loader says.
+const MAX_CONDITION_MESSAGE: usize = 4096;
 
 impl TenantLoader {
     /// A loader reading files from `module_dir`.
@@ -38,6 +73,7 @@ impl TenantLoader {
             loader,
             module_dir,
             loaded: Default::default(),
+            refused: Default::default(),
         }
     }
 }
@@ -114,7 +150,7 @@ async fn fetch(
                     ),
                 )
             })?;
-            dir.read(path).map_err(|e| {
+            read_bounded(dir, path).map_err(|e| {
                 failure(
                     "source_not_found",
                     format!("reading {path:?} in the module directory: {e}"),
@@ -122,6 +158,18 @@ async fn fetch(
             })
         }
     }
+}
+
+/// Reads at most the engine's module size cap plus one byte (the engine then refuses an
+/// over-cap module as `module_too_large`): a huge file or a device costs no more than a module
+/// may.
+fn read_bounded(dir: &cap_std::fs::Dir, path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    dir.open(path)?
+        .take(fleetward_engine::MAX_MODULE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Reconciles one Tenant.
@@ -148,6 +196,9 @@ pub async fn reconcile(
             if let Ok(mut l) = loader.loaded.lock() {
                 l.remove(&(tenant.clone(), kind));
             }
+            if let Ok(mut r) = loader.refused.lock() {
+                r.remove(&(tenant.clone(), kind));
+            }
             continue;
         };
         let want = normalise_digest(&b.sha256);
@@ -167,9 +218,19 @@ pub async fn reconcile(
             .lock()
             .map(|l| l.get(&(tenant.clone(), kind)) == Some(&fingerprint))
             .unwrap_or(false);
+        let backing_off = loader.refused.lock().ok().and_then(|r| {
+            r.get(&(tenant.clone(), kind))
+                .filter(|f| f.fingerprint == fingerprint && Instant::now() < f.retry_at)
+                .cloned()
+        });
+        let mut attempted = false;
         let result = if unchanged && serving_digest.is_some() {
             Ok(None)
+        } else if let Some(refused) = backing_off {
+            // Refused before and unchanged since: report it again, do not load it again yet.
+            Err(refused.failure)
         } else {
+            attempted = true;
             match fetch(&ctx, &loader, b).await {
                 Err(f) => Err(f),
                 Ok(bytes) => {
@@ -183,7 +244,8 @@ pub async fn reconcile(
                         let config = b.config.clone().unwrap_or(serde_json::Value::Null);
                         loader
                             .loader
-                            .load(&tenant, &bytes, config, &b.limits)
+                            .load(tenant.clone(), bytes, config, b.limits.clone())
+                            .await
                             .map(Some)
                     }
                 }
@@ -203,6 +265,9 @@ pub async fn reconcile(
                 if let Ok(mut l) = loader.loaded.lock() {
                     l.insert((tenant.clone(), kind), fingerprint);
                 }
+                if let Ok(mut r) = loader.refused.lock() {
+                    r.remove(&(tenant.clone(), kind));
+                }
                 ctx.event(t.as_ref(), false, "PolicyLoaded", format!("{kind}: {want}"))
                     .await;
             }
@@ -214,6 +279,25 @@ pub async fn reconcile(
                 }
             }
             Err(f) => {
+                if attempted {
+                    ctx.metrics.load_rejection(&tenant, kind.as_str(), &f.label);
+                    if let Ok(mut r) = loader.refused.lock() {
+                        let key = (tenant.clone(), kind);
+                        let attempts = r
+                            .get(&key)
+                            .filter(|old| old.fingerprint == fingerprint)
+                            .map_or(1, |old| old.attempts.saturating_add(1));
+                        r.insert(
+                            key,
+                            Refused {
+                                fingerprint: fingerprint.clone(),
+                                failure: f.clone(),
+                                attempts,
+                                retry_at: Instant::now() + retry_after(attempts),
+                            },
+                        );
+                    }
+                }
                 let serving = prev.as_ref().and_then(|s| s.serving.clone());
                 let msg = match &serving {
                     Some(p) => format!(
@@ -272,11 +356,14 @@ pub async fn reconcile(
         );
     } else {
         let reason = reason_from_label(&problems[0].0);
-        let msg = problems
-            .iter()
-            .map(|(_, m)| m.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let msg = bounded(
+            &problems
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            MAX_CONDITION_MESSAGE,
+        );
         set_condition(
             &mut st.conditions,
             "PoliciesReady",
@@ -298,12 +385,32 @@ pub async fn reconcile(
             .await
             .map_err(kube_err("writing tenant status"))?;
     }
-    let retry = if problems.is_empty() {
-        ctx.settings.resync
-    } else {
-        Duration::from_secs(30)
+    // A refused binding is looked at again when its back-off ends (or when it changes, which
+    // is a watch event).
+    let next_retry = loader.refused.lock().ok().and_then(|r| {
+        r.iter()
+            .filter(|((name, _), _)| *name == tenant)
+            .map(|(_, f)| f.retry_at.saturating_duration_since(Instant::now()))
+            .min()
+    });
+    let retry = match next_retry {
+        Some(wait) if !problems.is_empty() => wait.max(Duration::from_secs(1)),
+        _ if problems.is_empty() => ctx.settings.resync,
+        _ => Duration::from_secs(30),
     };
     Ok(Action::requeue(retry))
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, saying so.
+fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [cut: {} bytes in all]", &s[..end], s.len())
 }
 
 /// Tenants that reference a ConfigMap (for the ConfigMap watch mapper).

@@ -78,23 +78,42 @@ fn memory_growth_past_the_cap_is_memory_limit_exceeded() {
 }
 
 #[test]
-fn initial_memory_over_the_cap_is_memory_limit_exceeded() {
+fn initial_memory_over_the_tenant_limit_is_refused_at_bind_and_loads_under_a_larger_one() {
     let bytes = wasm(&policy_with("", 1, "(unreachable)", "").replace(
         r#"(memory (export "memory") 2)"#,
         r#"(memory (export "memory") 200)"#,
     ));
+    let module = engine().load(&bytes).unwrap();
     // 200 pages = 12.5 MiB > 8 MiB.
-    let err = fail(
-        &bytes,
-        Limits {
-            memory_bytes: 8 * 1024 * 1024,
-            ..Limits::default()
-        },
-    );
+    let err = engine()
+        .bind(
+            &module,
+            "acme",
+            Value::Null,
+            Limits {
+                memory_bytes: 8 * 1024 * 1024,
+                ..Limits::default()
+            },
+        )
+        .expect_err("over the tenant's limit");
     assert!(
-        matches!(err.kind, PolicyErrorKind::MemoryLimitExceeded { .. }),
+        matches!(err.kind, PolicyErrorKind::InitialMemoryOverLimit { declared, limit }
+            if declared == 200 * 65536 && limit == 8 * 1024 * 1024),
         "{err}"
     );
+    assert_eq!(err.metric_label(), "initial_memory_over_limit");
+    // The load-time check uses the tenant's limits: 16 MiB admits it.
+    engine()
+        .bind(
+            &module,
+            "acme",
+            Value::Null,
+            Limits {
+                memory_bytes: 16 * 1024 * 1024,
+                ..Limits::default()
+            },
+        )
+        .expect("binds under a limit that admits its initial memory");
     assert_healthy();
 }
 
@@ -329,24 +348,33 @@ fn proc_exit_ends_the_call_with_its_code() {
 }
 
 #[test]
-fn abi_mismatch_is_refused_at_load() {
-    let err = load_err(&wasm(&policy_with("", 2, "(i64.const 0)", "")));
+fn abi_mismatch_is_refused_at_bind() {
+    let module = engine()
+        .load(&wasm(&policy_with("", 2, "(i64.const 0)", "")))
+        .unwrap();
+    let err = engine()
+        .bind(&module, "acme", Value::Null, Limits::default())
+        .expect_err("ABI 2");
     assert!(
-        matches!(err, PolicyErrorKind::AbiMismatch { found: 2 }),
+        matches!(err.kind, PolicyErrorKind::AbiMismatch { found: 2 }),
         "{err}"
     );
     assert_healthy();
 }
 
 #[test]
-fn not_wasm_and_components_are_rejected() {
-    let reasons = rejected_reasons(b"\0asm garbage");
-    assert!(
-        reasons[0].contains("not a valid Wasm module"),
-        "{reasons:?}"
-    );
-    let reasons = rejected_reasons(&wasm("(component)"));
-    assert!(reasons[0].contains("component"), "{reasons:?}");
+fn not_wasm_and_components_are_invalid_modules() {
+    for (bytes, says) in [
+        (b"\0asm garbage".to_vec(), "unknown binary version"),
+        (wasm("(component)"), "component"),
+    ] {
+        match load_err(&bytes) {
+            PolicyErrorKind::InvalidModule { message } => {
+                assert!(message.contains(says), "{message}")
+            }
+            other => panic!("expected InvalidModule, got {other:?}"),
+        }
+    }
     assert_healthy();
 }
 

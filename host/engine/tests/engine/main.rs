@@ -3,6 +3,7 @@
 mod api;
 mod go;
 mod hostile;
+mod loading;
 mod modules;
 mod reference;
 mod sandbox;

@@ -23,7 +23,12 @@ fn reference_modules_pass_static_inspection() {
         assert!(info.problems.is_empty(), "{path}: {:?}", info.problems);
         assert!(info.decisions.contains(&kind), "{path}");
         let module = engine().load(&std::fs::read(path).unwrap()).unwrap();
-        assert_eq!(module.info().abi_version, Some(1));
+        assert_eq!(
+            engine()
+                .probe(&module, &fleetward_engine::Limits::default())
+                .unwrap(),
+            1
+        );
     }
 }
 

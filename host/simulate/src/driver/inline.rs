@@ -27,15 +27,19 @@ use futures::future::BoxFuture;
 pub struct InlineLoader(pub Arc<dyn ModuleLoader>);
 
 impl ModuleLoader for InlineLoader {
+    /// Loads before the returned future is first polled, like the calls (the load itself still
+    /// runs on the blocking pool): a simulated tenant's modules are ready at the same virtual
+    /// instant in every run.
     fn load(
         &self,
-        tenant: &str,
-        bytes: &[u8],
+        tenant: String,
+        bytes: Vec<u8>,
         config: serde_json::Value,
-        limits: &PolicyLimits,
-    ) -> Result<Arc<dyn DecisionPolicy>, PolicyFailure> {
-        let inner = self.0.load(tenant, bytes, config, limits)?;
-        Ok(Arc::new(InlinePolicy(inner)))
+        limits: PolicyLimits,
+    ) -> BoxFuture<'static, Result<Arc<dyn DecisionPolicy>, PolicyFailure>> {
+        let loaded = futures::executor::block_on(self.0.load(tenant, bytes, config, limits));
+        let r = loaded.map(|inner| Arc::new(InlinePolicy(inner)) as Arc<dyn DecisionPolicy>);
+        Box::pin(std::future::ready(r))
     }
 }
 
