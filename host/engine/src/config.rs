@@ -33,8 +33,10 @@ pub const MAX_IMPORTS: u32 = 100;
 pub const MAX_TYPES: u32 = 10_000;
 /// Most globals a module may declare.
 pub const MAX_GLOBALS: u32 = 10_000;
-/// Most data segments a module may declare.
-pub const MAX_DATA_SEGMENTS: u32 = 10_000;
+/// Most data segments a module may declare: wasmparser's own limit. Standard Go emits one
+/// segment per data symbol (about 40,000 for a policy), so a lower cap would refuse every Go
+/// policy; the 16 MiB size cap bounds their total bytes anyway.
+pub const MAX_DATA_SEGMENTS: u32 = 100_000;
 /// Most element segments a module may declare.
 pub const MAX_ELEM_SEGMENTS: u32 = 1_000;
 /// Most tables a module may declare (also what a call's store allows).
