@@ -45,6 +45,10 @@ pub struct ControllerConfig {
     pub module_dir: Option<cap_std::fs::Dir>,
     /// Metrics registry (default fresh).
     pub metrics: Arc<Metrics>,
+    /// Builds each remote seed's client from its kubeconfig Secret (default
+    /// [`crate::seeds::KubeconfigConnector`]; tests and simulation pass an
+    /// [`crate::seeds::InProcessConnector`]).
+    pub seed_connector: Arc<dyn crate::seeds::SeedConnector>,
 }
 
 impl ControllerConfig {
@@ -58,6 +62,7 @@ impl ControllerConfig {
             loader,
             module_dir: None,
             metrics: Arc::new(Metrics::new()),
+            seed_connector: Arc::new(crate::seeds::KubeconfigConnector::default()),
         }
     }
 }

@@ -54,4 +54,5 @@ pub mod metrics;
 pub mod policy;
 pub mod reconcile;
 pub mod run;
+pub mod seeds;
 pub mod wasm;
