@@ -25,6 +25,22 @@ pub enum Fault {
     Timeout,
 }
 
+/// The whole API server failing, as a seed whose API server is down, hung, slow or erroring
+/// looks to a client (see [`Faults::begin_outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Every request fails to connect (in-process: the transport returns a
+    /// `ConnectionRefused` I/O error, as a closed port would).
+    Unreachable,
+    /// Every request waits, unanswered, until the outage ends (a hung API server or a black-holed
+    /// network); only the client's own timeout ends it sooner.
+    Hang,
+    /// Every request is answered after this extra delay.
+    Slow(std::time::Duration),
+    /// Every request is answered with this error.
+    Errors(Fault),
+}
+
 /// Which requests a fault applies to; `None` fields match anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FaultRule {
@@ -109,12 +125,15 @@ pub struct Faults {
     state: Mutex<State>,
     store: Arc<Mutex<Store>>,
     cut: watch::Sender<u64>,
+    outage: watch::Sender<Option<Outage>>,
 }
 
 impl Faults {
     pub(crate) fn new(seed: u64, store: Arc<Mutex<Store>>) -> Faults {
         let (cut, _) = watch::channel(0);
+        let (outage, _) = watch::channel(None);
         Faults {
+            outage,
             state: Mutex::new(State {
                 armed: Vec::new(),
                 rng: Rng::new(seed ^ 0xFA17),
@@ -165,6 +184,66 @@ impl Faults {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .expire_history();
+    }
+
+    /// Starts an outage of the whole server: every request from now on — reads, writes, new
+    /// watches — meets `outage` until [`Faults::end_outage`]. Open watch streams are cut at once
+    /// (their connections would die with the server; for `Slow` they re-watch slowly). Replaces
+    /// an outage already running.
+    pub fn begin_outage(&self, outage: Outage) {
+        self.outage.send_replace(Some(outage));
+        self.cut_watches();
+    }
+
+    /// Ends the outage: waiting (hung) requests are served now, new ones as usual.
+    pub fn end_outage(&self) {
+        self.outage.send_replace(None);
+    }
+
+    /// The outage running now, if any.
+    pub fn outage(&self) -> Option<Outage> {
+        *self.outage.borrow()
+    }
+
+    /// Applies the running outage to one request: `Err` for an unreachable server, `Ok(Some)`
+    /// with the error response's status for an erroring one, `Ok(None)` to serve it (after
+    /// waiting out a hang or a slow server's delay).
+    pub(crate) async fn meet_outage(&self) -> Result<Option<ApiError>, std::io::Error> {
+        let mut rx = self.outage.subscribe();
+        loop {
+            let current = *rx.borrow_and_update();
+            match current {
+                None => return Ok(None),
+                Some(Outage::Unreachable) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "connection refused (emulated API server outage)",
+                    ));
+                }
+                Some(Outage::Errors(f)) => {
+                    let subject = Subject {
+                        group: "",
+                        resource: "",
+                    };
+                    return Ok(Some(match f {
+                        Fault::Conflict => ApiError::conflict(subject, ""),
+                        Fault::TooManyRequests => ApiError::too_many_requests(),
+                        Fault::InternalError => ApiError::internal("emulated API server outage"),
+                        Fault::Timeout => ApiError::timeout(),
+                    }));
+                }
+                Some(Outage::Slow(d)) => {
+                    tokio::time::sleep(d).await;
+                    return Ok(None);
+                }
+                Some(Outage::Hang) => {
+                    // Wait for the outage to change (end, or turn into another kind).
+                    if rx.changed().await.is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     /// Disarms every request fault.

@@ -49,7 +49,7 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use crate::audit::{Verb, WriteEvent};
-pub use crate::faults::{Fault, FaultRule, Faults};
+pub use crate::faults::{Fault, FaultRule, Faults, Outage};
 pub use crate::server::{EmulatorError, ServerHandle};
 
 use crate::api::Shared;

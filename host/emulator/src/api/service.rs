@@ -1,7 +1,6 @@
 //! The in-process transport: a `tower::Service` a `kube::Client` is built on. No sockets, no
 //! timers of its own, so it runs under a paused tokio clock.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ pub(crate) struct EmulatorService {
     pub user_agent: Option<String>,
 }
 
-type BoxFut = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+type BoxFut = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, std::io::Error>> + Send>>;
 
 impl<B> tower::Service<Request<B>> for EmulatorService
 where
@@ -30,10 +29,11 @@ where
     B::Error: std::fmt::Display,
 {
     type Response = Response<ResponseBody>;
-    type Error = Infallible;
+    /// Only an [`crate::Outage::Unreachable`] server fails a request at the transport.
+    type Error = std::io::Error;
     type Future = BoxFut;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
         Poll::Ready(Ok(()))
     }
 
@@ -41,6 +41,9 @@ where
         let shared = self.shared.clone();
         let ua = self.user_agent.clone();
         Box::pin(async move {
+            if let Some(err) = shared.faults.meet_outage().await? {
+                return Ok(response::error(&err));
+            }
             let (parts, body) = req.into_parts();
             let bytes = match body.collect().await {
                 Ok(c) => c.to_bytes(),

@@ -117,3 +117,49 @@ async fn writes_are_counted_and_broadcast_with_user_agent() -> anyhow::Result<()
     assert_eq!(emu.object_count(), 5);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_outage_refuses_errors_hangs_and_slows_every_request() -> anyhow::Result<()> {
+    use fleetward_emulator::Outage;
+    use std::time::Duration;
+    let emu = Emulator::new();
+    let api: Api<ConfigMap> = Api::namespaced(emu.client(), "default");
+    create_cm(&api, "x").await?;
+
+    emu.faults().begin_outage(Outage::Unreachable);
+    let err = api.get("x").await.unwrap_err();
+    assert!(
+        !matches!(err, kube::Error::Api(_)),
+        "an unreachable server gives a transport error, not a Status: {err:?}"
+    );
+    assert!(format!("{err:?}").contains("ConnectionRefused"), "{err:?}");
+
+    emu.faults()
+        .begin_outage(Outage::Errors(Fault::InternalError));
+    assert_eq!(api_status(api.get("x").await.unwrap_err()).code, 500);
+
+    emu.faults().begin_outage(Outage::Hang);
+    let hung = tokio::time::timeout(Duration::from_secs(30), api.get("x")).await;
+    assert!(hung.is_err(), "a hung server answers nothing: {hung:?}");
+    // A request waiting in the hang is served once the outage ends.
+    let waiting = tokio::spawn({
+        let api = api.clone();
+        async move { api.get("x").await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    emu.faults().end_outage();
+    assert_eq!(waiting.await??.metadata.name.as_deref(), Some("x"));
+
+    emu.faults()
+        .begin_outage(Outage::Slow(Duration::from_secs(3)));
+    let started = tokio::time::Instant::now();
+    api.get("x").await?;
+    assert_eq!(started.elapsed().as_secs(), 3, "slow by exactly the delay");
+    emu.faults().end_outage();
+    let started = tokio::time::Instant::now();
+    api.get("x").await?;
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(emu.faults().outage(), None);
+    Ok(())
+}
