@@ -5,28 +5,29 @@
 //! [`ControllerConfig`] carrying the clock and the optional decision sink.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as CtrlConfig, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
-use crate::core::provision::{LABEL_CLUSTER_NAME, LABEL_CLUSTER_NAMESPACE, LABEL_MANAGED_BY};
 use crate::crd::{ManagedCluster, Seed, Tenant};
 use crate::decision::DecisionSink;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::policy::{ModuleLoader, PolicyRegistry};
 use crate::reconcile::tenant::{TenantLoader, tenants_using};
-use crate::reconcile::{Context, Settings, children, cluster, plan_queue, seed, tenant};
+use crate::reconcile::{Context, ManagementCaches, Settings, cluster, plan_queue, seed, tenant};
+use crate::seeds::SeedRegistry;
+use crate::seeds::conn::{ConnSettings, NamespaceIndex};
 
 /// How to run the controllers. Build with [`ControllerConfig::new`] and adjust fields.
 #[derive(Debug)]
@@ -109,14 +110,6 @@ impl Drop for ControllerHandle {
     }
 }
 
-fn labels_ref(
-    labels: &std::collections::BTreeMap<String, String>,
-) -> Option<ObjectRef<ManagedCluster>> {
-    let ns = labels.get(LABEL_CLUSTER_NAMESPACE)?;
-    let name = labels.get(LABEL_CLUSTER_NAME)?;
-    Some(ObjectRef::new(name).within(ns))
-}
-
 fn error_policy<K: Resource<DynamicType = ()>>(
     controller: &'static str,
 ) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
@@ -151,9 +144,15 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         watcher::Config::default(),
     )
     .with_config(cfg.clone());
+    // Child events from every seed's caches, and requeues of a seed's clusters when its access
+    // changes, reach the cluster controller through this channel; probe requests reach the
+    // seed controller through the other.
+    let (cluster_tx, cluster_rx) = mpsc::unbounded_channel::<ObjectRef<ManagedCluster>>();
+    let (seed_tx, seed_rx) = mpsc::unbounded_channel::<ObjectRef<Seed>>();
     // A cluster's placement (or deletion) changes its seed's count.
     let seeds_ctrl = Controller::new(Api::<Seed>::all(client.clone()), watcher::Config::default())
         .with_config(cfg.clone())
+        .reconcile_on(receiver_stream(seed_rx))
         .watches(
             Api::<ManagedCluster>::all(client.clone()),
             watcher::Config::default(),
@@ -169,8 +168,49 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         watcher::Config::default(),
     )
     .with_config(cfg);
-    let seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>> =
-        Default::default();
+    let seed_namespaces: NamespaceIndex = Default::default();
+    let seed_conns = Arc::new(SeedRegistry::new(
+        config.seed_connector.clone(),
+        client.clone(),
+        ConnSettings {
+            timeout: config.settings.seed_timeout,
+            concurrency: config.settings.seed_concurrency,
+        },
+        cluster_tx.clone(),
+        seed_tx.clone(),
+        seed_namespaces.clone(),
+        config.metrics.clone(),
+    ));
+    let mut tasks = Vec::new();
+    let (namespaces, namespaces_task) = metadata_cache::<Namespace>(client.clone(), {
+        let (clusters, tx) = (clusters_ctrl.store(), cluster_tx.clone());
+        move |ns| {
+            // A tenant label change on a namespace re-checks its clusters' tenancy.
+            let name = ns.name_any();
+            for c in clusters.state() {
+                if c.namespace().as_deref() == Some(name.as_str()) {
+                    let _ = tx.send(ObjectRef::from_obj(c.as_ref()));
+                }
+            }
+        }
+    });
+    tasks.push(namespaces_task);
+    let (secrets, secrets_task) = metadata_cache::<Secret>(client.clone(), {
+        let (seeds, tx) = (seeds_ctrl.store(), seed_tx.clone());
+        move |secret| {
+            // A changed kubeconfig Secret reconnects the seeds naming it.
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            for s in seeds.state() {
+                if let Some(r) = &s.spec.location.kubeconfig_secret
+                    && r.namespace == ns
+                    && r.name == name
+                {
+                    let _ = tx.send(ObjectRef::from_obj(s.as_ref()));
+                }
+            }
+        }
+    });
+    tasks.push(secrets_task);
     let policies = PolicyRegistry::default();
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -183,20 +223,19 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         clusters_ctrl.store(),
         tenants_ctrl.store(),
         seed_namespaces.clone(),
+        ManagementCaches {
+            namespaces: namespaces.clone(),
+            secrets: secrets.clone(),
+            seed_conns: seed_conns.clone(),
+        },
     ));
-    let managed = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}=fleetward"));
     let cstore = clusters_ctrl.store();
     let cstore2 = clusters_ctrl.store();
-    let md_ar = children::api_resource(
-        &serde_json::json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment"}),
-    )
-    .ok();
-    let m_ar = children::api_resource(
-        &serde_json::json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
-    )
-    .ok();
     let tenant_seen = TenantFingerprints::default();
-    let mut clusters_ctrl = clusters_ctrl
+    // Children on every seed (the management cluster included) are watched by the seeds'
+    // connections (`seeds::conn`), which send their clusters through `cluster_rx`.
+    let clusters_ctrl = clusters_ctrl
+        .reconcile_on(receiver_stream(cluster_rx))
         .watches(
             Api::<Seed>::all(client.clone()),
             watcher::Config::default(),
@@ -228,36 +267,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
                     .map(|c| ObjectRef::from_obj(c.as_ref()))
                     .collect::<Vec<_>>()
             },
-        )
-        .watches(
-            Api::<Deployment>::all(client.clone()),
-            managed.clone(),
-            |d| labels_ref(d.labels()),
-        )
-        .watches(
-            Api::<StatefulSet>::all(client.clone()),
-            managed.clone(),
-            |d| labels_ref(d.labels()),
         );
-    if let (Some(md_ar), Some(m_ar)) = (md_ar, m_ar) {
-        let idx = seed_namespaces.clone();
-        clusters_ctrl = clusters_ctrl
-            .watches_with(
-                Api::<DynamicObject>::all_with(client.clone(), &md_ar),
-                md_ar.clone(),
-                managed.clone(),
-                |d| labels_ref(d.labels()),
-            )
-            .watches_with(
-                Api::<DynamicObject>::all_with(client.clone(), &m_ar),
-                m_ar.clone(),
-                watcher::Config::default(),
-                move |m| {
-                    let ns = m.namespace().unwrap_or_default();
-                    idx.read().ok().and_then(|i| i.get(&ns).cloned())
-                },
-            );
-    }
     let tstore = tenants_ctrl.store();
     let tenants_ctrl = tenants_ctrl.watches(
         Api::<ConfigMap>::all(client.clone()),
@@ -274,7 +284,6 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         },
     );
     let loader = Arc::new(TenantLoader::new(config.loader.clone(), config.module_dir));
-    let mut tasks = Vec::new();
     let c = ctx.clone();
     tasks.push(tokio::spawn(
         tenants_ctrl
@@ -297,9 +306,13 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             .for_each(|_| async {}),
     ));
     let c = ctx.clone();
-    tasks.push(tokio::spawn(
+    let secrets_ready = secrets.clone();
+    let seeds_shutdown = shutdown();
+    tasks.push(tokio::spawn(async move {
+        // A Seed's Secret must be known before it is judged missing.
+        wait_ready(&secrets_ready).await;
         seeds_ctrl
-            .graceful_shutdown_on(shutdown())
+            .graceful_shutdown_on(seeds_shutdown)
             .run(
                 |s, ctx| async move {
                     let key = format!("seed//{}", s.name_any());
@@ -312,8 +325,9 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
                 error_policy::<Seed>("seed"),
                 c,
             )
-            .for_each(|_| async {}),
-    ));
+            .for_each(|_| async {})
+            .await
+    }));
     tasks.push(tokio::spawn(plan_queue::run(ctx.clone(), shutdown())));
     let c = ctx.clone();
     let tenants_ready = ctx.tenants.clone();
@@ -322,16 +336,16 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         // Place nothing before the tenants' policies and the seeds are known.
         // Re-poll: kube-runtime's readiness signal wakes only its most recent waiter, and the
         // tenant/seed controllers wait on the same signal.
-        let tick = std::time::Duration::from_millis(200);
-        while tokio::time::timeout(tick, tenants_ready.wait_until_ready())
-            .await
-            .is_err()
-        {}
-        while tokio::time::timeout(tick, seeds_ready.wait_until_ready())
-            .await
-            .is_err()
-        {}
-        tracing::debug!("tenant and seed caches ready; starting the cluster controller");
+        wait_ready(&tenants_ready).await;
+        wait_ready(&seeds_ready).await;
+        wait_ready(&namespaces).await;
+        // The management cluster's children must be listed before a reconcile compares with
+        // them (the same 200 ms re-poll as `wait_ready`).
+        let local = c.seed_conns.local();
+        while !local.wait_synced().await {}
+        tracing::debug!(
+            "tenant, seed, namespace and child caches ready; starting the cluster controller"
+        );
         clusters_ctrl
             .graceful_shutdown_on(shutdown())
             .run(
@@ -359,6 +373,70 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         metrics: config.metrics,
         policies,
     }
+}
+
+/// Waits until a reflector store has its first full list.
+///
+/// Re-polls: kube-runtime's readiness signal wakes only its most recent waiter, and several
+/// tasks wait on the same stores.
+async fn wait_ready<K>(store: &Store<K>)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let tick = std::time::Duration::from_millis(200);
+    while tokio::time::timeout(tick, store.wait_until_ready())
+        .await
+        .is_err()
+    {}
+}
+
+/// A stream over an unbounded channel (no tokio-stream dependency for one adapter).
+fn receiver_stream<T: Send + 'static>(
+    mut rx: mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A metadata-only reflector of `K` across the cluster, calling `changed` for every applied or
+/// deleted object; returns its store and the task running it.
+fn metadata_cache<K>(
+    client: Client,
+    changed: impl Fn(&PartialObjectMeta<K>) + Send + 'static,
+) -> (Store<PartialObjectMeta<K>>, JoinHandle<()>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let writer = reflector::store::Writer::<PartialObjectMeta<K>>::default();
+    let store = writer.as_reader();
+    let stream = reflector::reflector(
+        writer,
+        watcher(
+            Api::<PartialObjectMeta<K>>::all(client),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear()),
+    );
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => changed(&o),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying")
+                }
+            }
+        }
+    });
+    (store, task)
 }
 
 /// What of a Tenant its clusters depend on, remembered per tenant so the cluster controller

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -20,6 +21,8 @@ pub struct Metrics {
     vetoes: Family<Labels, Counter>,
     writes: Family<Labels, Counter>,
     load_rejections: Family<Labels, Counter>,
+    seed_reachable: Family<Labels, Gauge>,
+    seed_requests_failed: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -41,6 +44,18 @@ impl Metrics {
         let vetoes = Family::<Labels, Counter>::default();
         let writes = Family::<Labels, Counter>::default();
         let load_rejections = Family::<Labels, Counter>::default();
+        let seed_reachable = Family::<Labels, Gauge>::default();
+        let seed_requests_failed = Family::<Labels, Counter>::default();
+        registry.register(
+            "seed_reachable",
+            "1 when the seed's API server answered the last probe, 0 when it failed (by seed; the management cluster is seed=\"\")",
+            seed_reachable.clone(),
+        );
+        registry.register(
+            "seed_requests_failed",
+            "Requests and watches to a seed's API server that failed for a seed-level reason (transport, timeout, 401/403, 5xx), by seed",
+            seed_requests_failed.clone(),
+        );
         registry.register(
             "policy_load_rejections",
             "Tenant policy modules refused at load, by tenant, kind and reason (one per attempt)",
@@ -85,7 +100,23 @@ impl Metrics {
             vetoes,
             writes,
             load_rejections,
+            seed_reachable,
+            seed_requests_failed,
         }
+    }
+
+    /// Sets whether a seed answered its last probe.
+    pub fn seed_reachable(&self, seed: &str, reachable: bool) {
+        self.seed_reachable
+            .get_or_create(&vec![("seed", seed.into())])
+            .set(i64::from(reachable));
+    }
+
+    /// Counts a request or watch to a seed that failed for a seed-level reason.
+    pub fn seed_request_failed(&self, seed: &str) {
+        self.seed_requests_failed
+            .get_or_create(&vec![("seed", seed.into())])
+            .inc();
     }
 
     /// Counts a refused load attempt of a tenant's module (`reason` is the

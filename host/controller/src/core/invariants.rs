@@ -43,6 +43,8 @@ pub enum Invariant {
     UpgradesPaused,
     /// The step names a node pool the cluster does not have.
     UnknownTarget,
+    /// No step starts on a cluster whose seed's API server cannot be worked on now.
+    SeedReachable,
 }
 
 impl Invariant {
@@ -60,6 +62,7 @@ impl Invariant {
             Invariant::SeedConcurrency => "SeedConcurrency",
             Invariant::UpgradesPaused => "UpgradesPaused",
             Invariant::UnknownTarget => "UnknownTarget",
+            Invariant::SeedReachable => "SeedReachable",
         }
     }
 }
@@ -204,6 +207,7 @@ pub fn admit(
     proposed: &[UpgradeStep],
     in_flight: &InFlight,
     limits: &UpgradeLimits,
+    unavailable_seeds: &BTreeSet<String>,
 ) -> Admission {
     let by_id: BTreeMap<&ClusterRef, &FleetCluster> =
         tenant_clusters.iter().map(|c| (&c.id, c)).collect();
@@ -233,6 +237,17 @@ pub fn admit(
         }
         if let Err((inv, msg)) = check_step(cluster, step) {
             out.vetoed.push(veto(inv, msg));
+            continue;
+        }
+        if let Some(seed) = cluster
+            .seed
+            .as_ref()
+            .filter(|s| unavailable_seeds.contains(*s))
+        {
+            out.vetoed.push(veto(
+                Invariant::SeedReachable,
+                format!("seed {seed}'s API server cannot be worked on now"),
+            ));
             continue;
         }
         if total >= limits.max_concurrent {
@@ -516,7 +531,13 @@ pub(crate) mod tests {
             cp_step("c", "1.32.0"),
             cp_step("d", "1.32.0"),
         ];
-        let adm = admit(&fleet, &proposed, &InFlight::default(), &LIMITS);
+        let adm = admit(
+            &fleet,
+            &proposed,
+            &InFlight::default(),
+            &LIMITS,
+            &BTreeSet::new(),
+        );
         let admitted: Vec<_> = adm
             .admitted
             .iter()
@@ -538,10 +559,30 @@ pub(crate) mod tests {
             per_seed: Default::default(),
         };
         assert!(
-            admit(&fleet, &proposed[1..2], &busy, &LIMITS)
+            admit(&fleet, &proposed[1..2], &busy, &LIMITS, &BTreeSet::new())
                 .admitted
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn no_step_starts_on_a_seed_that_cannot_be_worked_on() {
+        let fleet = vec![
+            cluster("a", "s1", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+            cluster("b", "s2", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+        ];
+        let proposed = vec![cp_step("a", "1.32.0"), cp_step("b", "1.32.0")];
+        let down = BTreeSet::from(["s1".to_string()]);
+        let adm = admit(&fleet, &proposed, &InFlight::default(), &LIMITS, &down);
+        let admitted: Vec<_> = adm
+            .admitted
+            .iter()
+            .map(|s| s.cluster.name.as_str())
+            .collect();
+        assert_eq!(admitted, ["b"]);
+        assert_eq!(adm.vetoed.len(), 1);
+        assert_eq!(adm.vetoed[0].invariant, Invariant::SeedReachable);
+        assert!(adm.vetoed[0].message.contains("seed s1"));
     }
 
     fn observed(cp: &[&str], pool: &str) -> ObservedCluster {

@@ -13,3 +13,4 @@ pub mod placement;
 pub mod planning;
 pub mod provision;
 pub mod remediation;
+pub mod seeds;

@@ -10,9 +10,14 @@ use fleetward_sdk::wire::{
 use crate::crd::{ManagedClusterSpec, SeedSpec};
 
 /// A Seed as a placement candidate, hosting `clusters` clusters now; `None` when its version
-/// range does not parse. A seed reached through a kubeconfig Secret (remote seeds are not
-/// provisioned yet) or marked unschedulable is not ready.
-pub fn seed_candidate(name: String, spec: &SeedSpec, clusters: u32) -> Option<SeedCandidate> {
+/// range does not parse. A seed marked unschedulable, or whose API server cannot be worked on
+/// now (`reachable` false), is not ready.
+pub fn seed_candidate(
+    name: String,
+    spec: &SeedSpec,
+    clusters: u32,
+    reachable: bool,
+) -> Option<SeedCandidate> {
     Some(SeedCandidate {
         clusters,
         region: spec.region.clone(),
@@ -20,7 +25,7 @@ pub fn seed_candidate(name: String, spec: &SeedSpec, clusters: u32) -> Option<Se
         zone: spec.zone.clone(),
         labels: spec.labels.clone(),
         capacity: spec.capacity,
-        ready: !spec.unschedulable && spec.location.kubeconfig_secret.is_none(),
+        ready: !spec.unschedulable && reachable,
         min_version: KubeVersion::parse(&spec.min_version).ok()?,
         max_version: KubeVersion::parse(&spec.max_version).ok()?,
         name,
@@ -172,13 +177,17 @@ pub(crate) mod tests {
             "minVersion": "1.30", "maxVersion": "1.33.0", "location": {}
         }))
         .unwrap();
-        let c = seed_candidate("s".into(), &spec, 2).unwrap();
+        let c = seed_candidate("s".into(), &spec, 2, true).unwrap();
         assert_eq!((c.clusters, c.capacity, c.ready), (2, 5, true));
         assert_eq!(c.min_version, KubeVersion::new(1, 30, 0));
+        assert!(
+            !seed_candidate("s".into(), &spec, 2, false).unwrap().ready,
+            "an unreachable API server is not ready"
+        );
         spec.unschedulable = true;
-        assert!(!seed_candidate("s".into(), &spec, 2).unwrap().ready);
+        assert!(!seed_candidate("s".into(), &spec, 2, true).unwrap().ready);
         spec.max_version = "latest".into();
-        assert_eq!(seed_candidate("s".into(), &spec, 2), None);
+        assert_eq!(seed_candidate("s".into(), &spec, 2, true), None);
     }
 
     #[test]

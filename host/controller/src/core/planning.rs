@@ -316,6 +316,13 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
     if !ready("NodesReady") {
         reasons.push("nodes not ready".into());
     }
+    if st
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "SeedReachable" && c.status != crate::crd::ConditionStatus::True)
+    {
+        reasons.push(format!("seed {seed} API server unreachable"));
+    }
     Some(FleetCluster {
         id: ClusterRef::new(mc.namespace()?, mc.name_any()),
         labels: mc.spec.labels.clone(),

@@ -58,9 +58,10 @@ pub struct SeedSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedLocation {
-    /// A Secret holding a kubeconfig for a remote seed. Unset: the seed is the cluster the
-    /// controller runs in. Remote seeds are accepted but not yet provisioned to: such a seed
-    /// reports `Ready=False, reason RemoteSeedNotSupported` and is never a placement candidate.
+    /// A Secret (in the management cluster) holding a self-contained kubeconfig for the seed's
+    /// own API server: inline credentials only (`token`, `client-certificate-data`, …; no file
+    /// paths, no `exec`). Unset: the seed is the cluster the controller runs in. The controller
+    /// watches the Secret and reconnects when it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig_secret: Option<KubeconfigSecretRef>,
 }
@@ -88,4 +89,9 @@ pub struct SeedStatus {
     /// `Ready`, `SeedFault`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The API server a remote seed's clusters live on (from its kubeconfig when first
+    /// connected). A kubeconfig that later points elsewhere is refused while clusters are placed
+    /// here, so a cluster's seed never moves silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }

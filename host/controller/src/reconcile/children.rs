@@ -1,14 +1,17 @@
-//! Applying a cluster's desired child objects: GET, compare, server-side apply only on drift
-//! (or apply at once for a cluster placed in this reconcile, whose children cannot exist yet).
+//! Applying a cluster's desired child objects on its seed: compare with the seed's reflector
+//! cache, server-side apply only on drift (or at once for a cluster placed in this reconcile,
+//! whose children cannot exist yet). Every request goes through the seed connection's guard
+//! (timeout, seed-level error accounting; see [`crate::seeds::conn`]).
 
-use kube::Resource;
-use kube::api::{Api, DynamicObject, GetParams, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind, Request};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
 use serde_json::Value;
 
 use crate::core::diff::is_subset;
 use crate::error::{Error, Result, kube_err};
 use crate::reconcile::Context;
+use crate::seeds::SeedConn;
+use crate::seeds::conn::{WATCHED, api_resource as watched_resource};
 
 /// Field manager for everything the controller owns.
 pub const FIELD_MANAGER: &str = "fleetward";
@@ -18,31 +21,20 @@ pub fn api_resource(obj: &Value) -> Result<ApiResource> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
     let kind = obj["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let plural = match kind {
-        "Namespace" => "namespaces",
-        "Service" => "services",
-        "Deployment" => "deployments",
-        "StatefulSet" => "statefulsets",
-        "MachineDeployment" => "machinedeployments",
-        "Machine" => "machines",
-        other => {
-            return Err(Error::Invalid {
-                what: "child object".into(),
-                message: format!("unknown kind {other}"),
-            });
-        }
-    };
-    Ok(ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(group, version, kind),
-        plural,
-    ))
+    if !WATCHED.iter().any(|(_, _, k, _)| *k == kind) {
+        return Err(Error::Invalid {
+            what: "child object".into(),
+            message: format!("unknown kind {kind}"),
+        });
+    }
+    Ok(watched_resource(group, version, kind))
 }
 
-/// A dynamic API for the object's kind and namespace.
-pub fn api_for(ctx: &Context, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+/// A dynamic API for the object's kind and namespace on the seed.
+pub fn api_for(conn: &SeedConn, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
     match namespace {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
-        None => Api::all_with(ctx.client.clone(), ar),
+        Some(ns) => Api::namespaced_with(conn.client.clone(), ns, ar),
+        None => Api::all_with(conn.client.clone(), ar),
     }
 }
 
@@ -55,95 +47,62 @@ fn identity(desired: &Value) -> Result<(ApiResource, &str, Option<&str>)> {
     ))
 }
 
-/// Ensures one object: returns the live object (after the apply when one was needed).
-pub async fn ensure(ctx: &Context, desired: &Value) -> Result<Value> {
+/// Ensures one object: returns the live object (from the seed's cache, or the apply's answer
+/// when it drifted or is missing).
+pub async fn ensure(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Value> {
     let (ar, name, ns) = identity(desired)?;
-    if let Some(live) = get_value(ctx, &ar, ns, name).await?
+    if let Some(live) = conn.cached(&ar.kind, ns, name)
         && is_subset(desired, &live)
     {
         return Ok(live);
     }
-    apply(ctx, desired).await
+    apply(ctx, conn, desired).await
 }
 
-/// Applies one object without reading it first: for children that cannot exist yet (their
+/// Applies one object without comparing first: for children that cannot exist yet (their
 /// cluster was placed in this reconcile). Server-side apply is idempotent, so a child left
 /// behind by a crash before the placement's status write is simply applied again.
-pub async fn apply(ctx: &Context, desired: &Value) -> Result<Value> {
+pub async fn apply(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Value> {
     let (ar, name, ns) = identity(desired)?;
-    let api = api_for(ctx, &ar, ns);
+    let api = api_for(conn, &ar, ns);
     ctx.metrics.write(&ar.kind);
-    let applied = api
-        .patch(
+    let applied = conn
+        .guard(api.patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(desired),
-        )
+        ))
         .await
-        .map_err(kube_err(format!("applying {} {name}", ar.kind)))?;
+        .map_err(kube_err(format!(
+            "applying {} {name} on {}",
+            ar.kind,
+            conn.display_name()
+        )))?;
     serde_json::to_value(&applied).map_err(|source| Error::Serialize {
         what: name.to_string(),
         source,
     })
 }
 
-/// GETs an object as plain JSON (`None` when it does not exist).
-///
-/// The comparison with the desired object needs JSON; reading straight into a `Value` skips
-/// the `DynamicObject` round trip (parse, then serialise again), which was a sixth of a
-/// resync's CPU time.
-async fn get_value(
-    ctx: &Context,
-    ar: &ApiResource,
-    namespace: Option<&str>,
-    name: &str,
-) -> Result<Option<Value>> {
-    let req = Request::new(DynamicObject::url_path(ar, namespace))
-        .get(name, &GetParams::default())
-        .map_err(|e| Error::Invalid {
-            what: format!("{} {name}", ar.kind),
-            message: e.to_string(),
-        })?;
-    match ctx.client.request::<Value>(req).await {
-        Ok(v) => Ok(Some(v)),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(kube_err(format!("reading {} {name}", ar.kind))(e)),
-    }
-}
-
-/// LISTs a kind in a namespace as plain JSON items (no `DynamicObject` round trip either).
-pub async fn list_json(ctx: &Context, ar: &ApiResource, namespace: &str) -> Result<Vec<Value>> {
-    let what = || format!("listing {} in {namespace}", ar.kind);
-    let req = Request::new(DynamicObject::url_path(ar, Some(namespace)))
-        .list(&ListParams::default())
-        .map_err(|e| Error::Invalid {
-            what: what(),
-            message: e.to_string(),
-        })?;
-    let mut list: Value = ctx.client.request(req).await.map_err(kube_err(what()))?;
-    Ok(match list.get_mut("items").map(Value::take) {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    })
-}
-
-/// Deletes an object if it exists; true when it is gone.
-pub async fn delete(ctx: &Context, desired: &Value) -> Result<bool> {
+/// Deletes an object if it exists; true when it is gone. Reads the server, not the cache: a
+/// cluster's finalizer must not be released on a cache that has not seen the object yet.
+pub async fn delete(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<bool> {
     let (ar, name, ns) = identity(desired)?;
-    let api = api_for(ctx, &ar, ns);
-    match api
-        .get_opt(name)
+    let api = api_for(conn, &ar, ns);
+    let on = conn.display_name();
+    match conn
+        .guard(api.get_opt(name))
         .await
-        .map_err(kube_err(format!("reading {} {name}", ar.kind)))?
+        .map_err(kube_err(format!("reading {} {name} on {on}", ar.kind)))?
     {
         None => Ok(true),
         Some(obj) if obj.metadata.deletion_timestamp.is_some() => Ok(false),
         Some(_) => {
             ctx.metrics.write(&ar.kind);
-            match api.delete(name, &Default::default()).await {
+            match conn.guard(api.delete(name, &Default::default())).await {
                 Ok(_) => Ok(false),
                 Err(kube::Error::Api(s)) if s.code == 404 => Ok(true),
-                Err(e) => Err(kube_err(format!("deleting {} {name}", ar.kind))(e)),
+                Err(e) => Err(kube_err(format!("deleting {} {name} on {on}", ar.kind))(e)),
             }
         }
     }

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fleetward_sdk::wire::{DecisionKind, UpgradeLimits};
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
@@ -31,6 +32,7 @@ use crate::crd::{ManagedCluster, Seed, Tenant};
 use crate::decision::DecisionSink;
 use crate::metrics::Metrics;
 use crate::policy::{PolicyFailure, PolicyRegistry};
+use crate::seeds::SeedRegistry;
 
 /// Tunables of the host's safety rules. Every field documents its default.
 #[derive(Clone, Debug)]
@@ -50,6 +52,17 @@ pub struct Settings {
     /// How long the planner waits after a tenant's first plan request before planning, so a
     /// burst of cluster events becomes one plan (default 100 ms; see [`plan_queue`]).
     pub plan_coalesce: Duration,
+    /// How long one request to a seed's API server may take before the seed is suspected and
+    /// probed (default 10 s). Bounds how long a hung seed holds a worker.
+    pub seed_timeout: Duration,
+    /// How often a reachable remote seed is probed (default 60 s; one LIST of at most one
+    /// namespace: 40 seeds cost 0.7 requests/s).
+    pub seed_probe_interval: Duration,
+    /// How often an unreachable or misconfigured remote seed is tried again (default 10 s).
+    pub seed_retry: Duration,
+    /// Cluster reconciles working on one seed at once (default 4); more come back 1 s later
+    /// instead of waiting, so a hung seed holds at most this many workers.
+    pub seed_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -64,6 +77,10 @@ impl Default for Settings {
             resync: Duration::from_secs(600),
             history_len: 10,
             plan_coalesce: Duration::from_millis(100),
+            seed_timeout: Duration::from_secs(10),
+            seed_probe_interval: Duration::from_secs(60),
+            seed_retry: Duration::from_secs(10),
+            seed_concurrency: 4,
         }
     }
 }
@@ -93,6 +110,12 @@ pub struct Context {
     pub clusters: Store<ManagedCluster>,
     /// Tenants (reflector cache).
     pub tenants: Store<Tenant>,
+    /// The management cluster's Namespaces, metadata only (tenancy labels).
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// The management cluster's Secrets, metadata only (which seed kubeconfig changed).
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Connections to the seeds' API servers.
+    pub seed_conns: Arc<SeedRegistry>,
     /// The tenants' failing decision kinds (set by whoever decided, read for `PolicyDegraded`).
     pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
     pub(crate) recorder: Recorder,
@@ -104,6 +127,13 @@ pub struct Context {
     pub(crate) own_writes: own_writes::OwnWrites,
     /// Decision outcomes already announced with an Event (see [`decisions`]).
     pub(crate) announced: decisions::Announced,
+}
+
+/// The caches and connections [`Context::new`] takes from the wiring (`app.rs`).
+pub(crate) struct ManagementCaches {
+    pub(crate) namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub(crate) secrets: Store<PartialObjectMeta<Secret>>,
+    pub(crate) seed_conns: Arc<SeedRegistry>,
 }
 
 /// State the cluster reconciler owns for placement.
@@ -154,6 +184,7 @@ impl Context {
         clusters: Store<ManagedCluster>,
         tenants: Store<Tenant>,
         seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
+        caches: ManagementCaches,
     ) -> Self {
         let reporter = Reporter {
             controller: "fleetward".into(),
@@ -170,6 +201,9 @@ impl Context {
             seeds,
             clusters,
             tenants,
+            namespaces: caches.namespaces,
+            secrets: caches.secrets,
+            seed_conns: caches.seed_conns,
             degraded: Default::default(),
             backoff: Backoff::default(),
             placement: Placement {

@@ -147,7 +147,26 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         );
         return Ok(recheck);
     };
-    let adm = invariants::admit(&req.clusters, &decision.start, &in_flight, &req.limits);
+    // Seeds whose API server cannot be worked on now: no step starts there.
+    let unavailable: std::collections::BTreeSet<String> = ctx
+        .seeds
+        .state()
+        .iter()
+        .filter(|s| {
+            !matches!(
+                ctx.seed_conns.access(Some(s)),
+                crate::seeds::Access::Ready(_)
+            )
+        })
+        .map(|s| s.name_any())
+        .collect();
+    let adm = invariants::admit(
+        &req.clusters,
+        &decision.start,
+        &in_flight,
+        &req.limits,
+        &unavailable,
+    );
     let plan = planning::conclude(
         &req,
         planning::Decided {

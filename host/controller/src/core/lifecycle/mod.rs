@@ -274,6 +274,32 @@ impl Next {
         self.requeue_within(Duration::from_secs(60));
     }
 
+    /// The cluster's seed cannot be worked on now (unreachable, misconfigured, still
+    /// connecting): `SeedReachable=False` and nothing else changes — no child is written, no
+    /// step starts, no problem is recorded, so an API outage is never taken for a cluster
+    /// failure. The Seed reconciler requeues the cluster when the seed's access changes.
+    pub fn seed_unreachable(&mut self, seed: &str, problem: &str) {
+        self.condition(
+            "SeedReachable",
+            ConditionStatus::False,
+            "SeedUnreachable",
+            format!("seed {seed}: {problem}"),
+        );
+    }
+
+    /// The seed answers: `SeedReachable=True` if the cluster ever reported it false (a cluster
+    /// that never lost its seed carries no such condition, and costs no write).
+    pub fn seed_reachable(&mut self) {
+        if self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "SeedReachable")
+        {
+            self.condition("SeedReachable", ConditionStatus::True, "SeedReachable", "");
+        }
+    }
+
     /// Records a placement: the seed and the initial versions.
     pub fn placed(&mut self, spec: &ManagedClusterSpec, seed: &str, desired: KubeVersion) {
         self.status.seed = Some(seed.to_string());

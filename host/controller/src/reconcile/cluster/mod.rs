@@ -23,12 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::core::health::Observation;
 use crate::core::lifecycle::{self, Next};
@@ -39,6 +38,7 @@ use crate::error::{Result, kube_err};
 use crate::policy::Decided;
 use crate::reconcile::decisions::Outcome;
 use crate::reconcile::{Context, children, own_writes};
+use crate::seeds::Access;
 
 /// Reconciles one ManagedCluster.
 ///
@@ -164,14 +164,32 @@ impl Run<'_> {
             self.next.unplaced(&failing);
             return Ok(false);
         }
-        if let Some(seed) = &self.next.status.seed {
-            self.ctx
-                .placement
-                .book
-                .lock()
-                .await
-                .record(&cref(self.mc), &tenant, seed);
-        }
+        let seed_name = self.next.status.seed.clone().unwrap_or_default();
+        self.ctx
+            .placement
+            .book
+            .lock()
+            .await
+            .record(&cref(self.mc), &tenant, &seed_name);
+        // Everything below reads and writes the seed: only while it can be worked on, and
+        // with one of its permits (a hung seed holds at most `seed_concurrency` workers).
+        let seed = self.ctx.seeds.get(&ObjectRef::new(&seed_name));
+        let conn = match self.ctx.seed_conns.access(seed.as_deref()) {
+            Access::Ready(conn) => conn,
+            Access::Pending => {
+                self.next.requeue_within(Duration::from_secs(1));
+                return Ok(false);
+            }
+            Access::Unavailable(problem) => {
+                self.next.seed_unreachable(&seed_name, &problem.to_string());
+                return Ok(false);
+            }
+        };
+        let Some(_permit) = conn.try_permit() else {
+            self.next.requeue_within(Duration::from_secs(1));
+            return Ok(false);
+        };
+        self.next.seed_reachable();
         let (ns, name) = (self.mc.namespace().unwrap_or_default(), self.mc.name_any());
         let input = self.next.render(&ns, &name, &self.mc.spec, desired)?;
         if let Ok(mut idx) = self.ctx.placement.seed_namespaces.write() {
@@ -188,19 +206,19 @@ impl Run<'_> {
         let mut live = Vec::new();
         for obj in input.objects() {
             live.push(if placed_now {
-                children::apply(self.ctx, &obj).await?
+                children::apply(self.ctx, &conn, &obj).await?
             } else {
-                children::ensure(self.ctx, &obj).await?
+                children::ensure(self.ctx, &conn, &obj).await?
             });
         }
-        let machines = self.list_machines(&input.namespace()).await?;
+        let machines = conn.cached_in("Machine", &input.namespace());
         let obs = Observation::parse(&live, &machines);
         let rollout = self.next.rollout(&input, &obs);
         self.next.complete_step(rollout, &obs);
         let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
         let load = self.seed_load();
         if let Some((problem, history)) = self.next.health(&obs, load, threshold) {
-            self.remediate(&input.namespace(), problem, history, threshold)
+            self.remediate(&conn, &input.namespace(), problem, history, threshold)
                 .await?;
         }
         let failing = self.ctx.degraded_for(&tenant);
@@ -217,23 +235,16 @@ impl Run<'_> {
     /// Reads the namespace's tenant label; [`lifecycle::tenancy`] decides.
     async fn check_tenancy(&self) -> Result<std::result::Result<(), String>> {
         let ns = self.mc.namespace().unwrap_or_default();
-        let nsobj = Api::<Namespace>::all(self.ctx.client.clone())
-            .get_opt(&ns)
-            .await
-            .map_err(kube_err("reading namespace"))?;
-        let label = nsobj
-            .as_ref()
+        // From the management cluster's Namespace cache (metadata only): a GET per reconcile
+        // was one request per cluster per resync.
+        let label = self
+            .ctx
+            .namespaces
+            .get(&ObjectRef::new(&ns))
             .and_then(|n| n.labels().get(TENANT_LABEL).cloned());
         let tenant = self.tenant();
         let exists = self.ctx.tenants.get(&ObjectRef::new(tenant)).is_some();
         Ok(lifecycle::tenancy(&ns, label.as_deref(), tenant, exists))
-    }
-
-    async fn list_machines(&self, ns: &str) -> Result<Vec<Value>> {
-        let ar = children::api_resource(
-            &json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine"}),
-        )?;
-        children::list_json(self.ctx, &ar, ns).await
     }
 
     /// How many clusters share this cluster's seed and how many of them are unhealthy, from
@@ -288,12 +299,25 @@ async fn cleanup(mc: &ManagedCluster, ctx: &Context, api: &Api<ManagedCluster>) 
     let st = mc.status.clone().unwrap_or_default();
     let ns = mc.namespace().unwrap_or_default();
     if let Some(input) = lifecycle::teardown(&ns, &mc.name_any(), &mc.spec, &st) {
+        // The children are on the cluster's seed: wait (keeping the finalizer) while it cannot
+        // be worked on; the Seed reconciler requeues this cluster when that changes. A Seed
+        // object that no longer exists is taken to be the management cluster.
+        let seed_name = st.seed.clone().unwrap_or_default();
+        let seed = ctx.seeds.get(&ObjectRef::new(&seed_name));
+        let conn = match ctx.seed_conns.access(seed.as_deref()) {
+            Access::Ready(conn) => conn,
+            Access::Pending => return Ok(Action::requeue(Duration::from_secs(1))),
+            Access::Unavailable(problem) => {
+                tracing::info!(cluster = %format!("{ns}/{}", mc.name_any()), seed = %seed_name, reason = problem.reason(), "deletion waits for the seed");
+                return Ok(Action::requeue(ctx.settings.seed_retry));
+            }
+        };
         let mut objs = input.objects();
         // Pools first, the namespace last.
         objs.reverse();
         let mut all_gone = true;
         for o in &objs {
-            all_gone &= children::delete(ctx, o).await?;
+            all_gone &= children::delete(ctx, &conn, o).await?;
         }
         if !all_gone {
             return Ok(Action::requeue(Duration::from_secs(2)));

@@ -9,6 +9,7 @@ use crate::core::placement;
 use crate::decision::DecisionOutcome;
 use crate::error::Result;
 use crate::policy::DecideEnv;
+use crate::seeds::Access;
 
 impl Run<'_> {
     /// Places the cluster on a seed; false when it stays unplaced for now (the conditions say
@@ -36,18 +37,30 @@ impl Run<'_> {
             self.next.placed(&self.mc.spec, &seed, desired);
             return Ok(true);
         }
-        let seeds: Vec<_> = self
-            .ctx
-            .seeds
-            .state()
+        let all_seeds = self.ctx.seeds.state();
+        let seeds: Vec<_> = all_seeds
             .iter()
             .filter_map(|s| {
                 let name = s.name_any();
-                placement::seed_candidate(name.clone(), &s.spec, book.on_seed(&name))
+                let reachable = self.ctx.seed_conns.placeable(s);
+                placement::seed_candidate(name.clone(), &s.spec, book.on_seed(&name), reachable)
             })
             .collect();
         let cluster = placement::cluster_to_place(id.clone(), &self.mc.spec, desired);
-        let (cands, rejected) = placement::candidates(&cluster, &seeds);
+        let (cands, mut rejected) = placement::candidates(&cluster, &seeds);
+        // Say why a seed is not ready when it is its API server.
+        for r in &mut rejected {
+            let seed = all_seeds.iter().find(|s| s.name_any() == r.seed);
+            if r.reason == "not ready"
+                && let Some(seed) = seed.filter(|s| !s.spec.unschedulable)
+            {
+                r.reason = match self.ctx.seed_conns.access(Some(seed)) {
+                    Access::Unavailable(p) => format!("not ready ({})", p.reason()),
+                    Access::Pending => "not ready (connecting)".into(),
+                    Access::Ready(_) => r.reason.clone(),
+                };
+            }
+        }
         if cands.is_empty() {
             self.next.no_candidate(&rejected);
             return Ok(false);

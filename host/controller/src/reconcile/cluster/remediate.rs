@@ -11,12 +11,14 @@ use crate::core::provision::RESTARTED_AT;
 use crate::error::{Result, kube_err};
 use crate::policy::DecideEnv;
 use crate::reconcile::children;
+use crate::seeds::SeedConn;
 
 impl Run<'_> {
     /// Asks the policy about `problem`, then writes, records and announces what the core made
     /// of the answer.
     pub(super) async fn remediate(
         &mut self,
+        conn: &SeedConn,
         seed_ns: &str,
         problem: Problem,
         history: Vec<RemediationRecord>,
@@ -58,10 +60,10 @@ impl Run<'_> {
         };
         match step.write {
             Some(RemediationWrite::Restart { component }) => {
-                self.restart(seed_ns, &component).await?
+                self.restart(conn, seed_ns, &component).await?
             }
             Some(RemediationWrite::Recreate { machine }) => {
-                self.recreate(seed_ns, &machine).await?
+                self.recreate(conn, seed_ns, &machine).await?
             }
             Some(RemediationWrite::Escalate { note }) => {
                 self.ctx
@@ -78,24 +80,24 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn restart(&self, ns: &str, component: &str) -> Result<()> {
+    async fn restart(&self, conn: &SeedConn, ns: &str, component: &str) -> Result<()> {
         let kind = if component == "etcd" {
             "StatefulSet"
         } else {
             "Deployment"
         };
         let ar = children::api_resource(&json!({"apiVersion": "apps/v1", "kind": kind}))?;
-        let api = children::api_for(self.ctx, &ar, Some(ns));
+        let api = children::api_for(conn, &ar, Some(ns));
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: self.next.now.to_string()}}}}});
         self.ctx.metrics.write(kind);
-        api.patch(component, &PatchParams::default(), &Patch::Merge(&patch))
+        conn.guard(api.patch(component, &PatchParams::default(), &Patch::Merge(&patch)))
             .await
             .map_err(kube_err(format!("restarting {component}")))?;
         Ok(())
     }
 
-    async fn recreate(&self, ns: &str, machine: &str) -> Result<()> {
+    async fn recreate(&self, conn: &SeedConn, ns: &str, machine: &str) -> Result<()> {
         let m = json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine", "metadata": {"name": machine, "namespace": ns}});
-        children::delete(self.ctx, &m).await.map(|_| ())
+        children::delete(self.ctx, conn, &m).await.map(|_| ())
     }
 }
