@@ -182,7 +182,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         config.metrics.clone(),
     ));
     let mut tasks = Vec::new();
-    let (namespaces, namespaces_task) = metadata_cache::<Namespace>(client.clone(), {
+    let (namespaces, namespaces_task) = metadata_cache::<Namespace>(client.clone(), shutdown(), {
         let (clusters, tx) = (clusters_ctrl.store(), cluster_tx.clone());
         move |ns| {
             // A tenant label change on a namespace re-checks its clusters' tenancy.
@@ -195,7 +195,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         }
     });
     tasks.push(namespaces_task);
-    let (secrets, secrets_task) = metadata_cache::<Secret>(client.clone(), {
+    let (secrets, secrets_task) = metadata_cache::<Secret>(client.clone(), shutdown(), {
         let (seeds, tx) = (seeds_ctrl.store(), seed_tx.clone());
         move |secret| {
             // A changed kubeconfig Secret reconnects the seeds naming it.
@@ -308,9 +308,14 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
     let c = ctx.clone();
     let secrets_ready = secrets.clone();
     let seeds_shutdown = shutdown();
+    let seeds_stopped = shutdown();
     tasks.push(tokio::spawn(async move {
-        // A Seed's Secret must be known before it is judged missing.
-        wait_ready(&secrets_ready).await;
+        // A Seed's Secret must be known before it is judged missing. (A controller stopped
+        // before its caches listed stops here too.)
+        tokio::select! {
+            () = wait_ready(&secrets_ready) => {}
+            () = seeds_stopped => return,
+        }
         seeds_ctrl
             .graceful_shutdown_on(seeds_shutdown)
             .run(
@@ -332,17 +337,26 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
     let c = ctx.clone();
     let tenants_ready = ctx.tenants.clone();
     let seeds_ready = ctx.seeds.clone();
+    let clusters_stopped = shutdown();
     tasks.push(tokio::spawn(async move {
-        // Place nothing before the tenants' policies and the seeds are known.
-        // Re-poll: kube-runtime's readiness signal wakes only its most recent waiter, and the
-        // tenant/seed controllers wait on the same signal.
-        wait_ready(&tenants_ready).await;
-        wait_ready(&seeds_ready).await;
-        wait_ready(&namespaces).await;
-        // The management cluster's children must be listed before a reconcile compares with
-        // them (the same 200 ms re-poll as `wait_ready`).
-        let local = c.seed_conns.local();
-        while !local.wait_synced().await {}
+        let caches_ready = async {
+            // Place nothing before the tenants' policies and the seeds are known.
+            // Re-poll: kube-runtime's readiness signal wakes only its most recent waiter, and
+            // the tenant/seed controllers wait on the same signal.
+            wait_ready(&tenants_ready).await;
+            wait_ready(&seeds_ready).await;
+            wait_ready(&namespaces).await;
+            // The management cluster's children must be listed before a reconcile compares
+            // with them.
+            let local = c.seed_conns.local();
+            while !local.wait_synced().await {}
+        };
+        // A controller stopped before its caches listed (say, a kind that cannot be watched)
+        // must still stop.
+        tokio::select! {
+            () = caches_ready => {}
+            () = clusters_stopped => return,
+        }
         tracing::debug!(
             "tenant, seed, namespace and child caches ready; starting the cluster controller"
         );
@@ -399,9 +413,11 @@ fn receiver_stream<T: Send + 'static>(
 }
 
 /// A metadata-only reflector of `K` across the cluster, calling `changed` for every applied or
-/// deleted object; returns its store and the task running it.
+/// deleted object; returns its store and the task running it, which ends with `shutdown` (a
+/// watch never ends by itself, and [`ControllerHandle::shutdown`] waits for every task).
 fn metadata_cache<K>(
     client: Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     changed: impl Fn(&PartialObjectMeta<K>) + Send + 'static,
 ) -> (Store<PartialObjectMeta<K>>, JoinHandle<()>)
 where
@@ -423,7 +439,8 @@ where
         )
         .default_backoff()
         .modify(|o| o.managed_fields_mut().clear()),
-    );
+    )
+    .take_until(shutdown);
     let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
