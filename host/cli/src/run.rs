@@ -18,7 +18,8 @@ pub struct RunOptions {
     /// Kubeconfig file (default: in-cluster config, then `$KUBECONFIG`, then `~/.kube/config`).
     #[arg(long, env = "FLEETWARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
-    /// Namespace the controller runs in (its leader-election Lease lives there).
+    /// Namespace the controller runs in: its leader-election Lease, and the seed kubeconfig
+    /// Secrets (the only Secrets it reads).
     #[arg(long, env = "FLEETWARD_NAMESPACE", default_value = "fleetward-system")]
     pub namespace: String,
     /// Directory tenant policy modules may be read from (`module.file`), opened as a capability.

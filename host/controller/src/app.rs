@@ -182,20 +182,27 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         config.metrics.clone(),
     ));
     let mut tasks = Vec::new();
-    let (namespaces, namespaces_task) = metadata_cache::<Namespace>(client.clone(), shutdown(), {
-        let (clusters, tx) = (clusters_ctrl.store(), cluster_tx.clone());
-        move |ns| {
-            // A tenant label change on a namespace re-checks its clusters' tenancy.
-            let name = ns.name_any();
-            for c in clusters.state() {
-                if c.namespace().as_deref() == Some(name.as_str()) {
-                    let _ = tx.send(ObjectRef::from_obj(c.as_ref()));
+    let (namespaces, namespaces_task) = metadata_cache(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        shutdown(),
+        {
+            let (clusters, tx) = (clusters_ctrl.store(), cluster_tx.clone());
+            move |ns| {
+                // A tenant label change on a namespace re-checks its clusters' tenancy.
+                let name = ns.name_any();
+                for c in clusters.state() {
+                    if c.namespace().as_deref() == Some(name.as_str()) {
+                        let _ = tx.send(ObjectRef::from_obj(c.as_ref()));
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     tasks.push(namespaces_task);
-    let (secrets, secrets_task) = metadata_cache::<Secret>(client.clone(), shutdown(), {
+    // Seed kubeconfig Secrets live in one namespace: the controller reads no other Secrets.
+    let secrets_api: Api<PartialObjectMeta<Secret>> =
+        Api::namespaced(client.clone(), &config.settings.seed_secret_namespace);
+    let (secrets, secrets_task) = metadata_cache(secrets_api, shutdown(), {
         let (seeds, tx) = (seeds_ctrl.store(), seed_tx.clone());
         move |secret| {
             // A changed kubeconfig Secret reconnects the seeds naming it.
@@ -412,11 +419,11 @@ fn receiver_stream<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// A metadata-only reflector of `K` across the cluster, calling `changed` for every applied or
+/// A metadata-only reflector of `K` (across the cluster or in a namespace: `api`), calling `changed` for every applied or
 /// deleted object; returns its store and the task running it, which ends with `shutdown` (a
 /// watch never ends by itself, and [`ControllerHandle::shutdown`] waits for every task).
 fn metadata_cache<K>(
-    client: Client,
+    api: Api<PartialObjectMeta<K>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     changed: impl Fn(&PartialObjectMeta<K>) + Send + 'static,
 ) -> (Store<PartialObjectMeta<K>>, JoinHandle<()>)
@@ -433,12 +440,9 @@ where
     let store = writer.as_reader();
     let stream = reflector::reflector(
         writer,
-        watcher(
-            Api::<PartialObjectMeta<K>>::all(client),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear()),
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|o| o.managed_fields_mut().clear()),
     )
     .take_until(shutdown);
     let task = tokio::spawn(async move {

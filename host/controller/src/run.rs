@@ -23,7 +23,8 @@ use crate::wasm::EngineLoader;
 pub struct RunConfig {
     /// The API server to reconcile against.
     pub client: kube::Client,
-    /// Namespace of the leader-election Lease (CLI default `fleetward-system`).
+    /// The controller's namespace: its leader-election Lease, and the only namespace whose
+    /// Secrets (seed kubeconfigs) it reads (CLI default `fleetward-system`).
     pub namespace: String,
     /// Directory tenant policy modules may be read from (`module.file`), opened as a
     /// capability (default: none, so `module.file` bindings fail to load).
@@ -132,6 +133,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     cfg.concurrency = config.concurrency;
     cfg.module_dir = module_dir;
     cfg.metrics = metrics;
+    cfg.settings.seed_secret_namespace = config.namespace.clone();
     let handle = start(client, cfg);
     health.set_ready(true);
     let lost = async {

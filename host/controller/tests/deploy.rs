@@ -55,11 +55,27 @@ fn rbac_grants_what_the_controller_uses_and_no_wildcards() {
     ] {
         assert!(allows(g, r, v), "ClusterRole lacks {v} {g}/{r}");
     }
-    assert!(!allows("", "secrets", "get"), "no secret access is needed");
+    assert!(
+        !allows("", "secrets", "get"),
+        "no cluster-wide Secret access: seed kubeconfigs are read in fleetward-system only"
+    );
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains("\"*\""), "no wildcard rules");
-    let lease_role = all.iter().find(|d| d["kind"] == "Role").unwrap();
+    let role = |name: &str| {
+        all.iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("Role {name}"))
+    };
+    let lease_role = role("fleetward-leader-election");
     assert_eq!(lease_role["rules"][0]["resources"][0], "leases");
+    let secrets_role = role("fleetward-seed-kubeconfigs");
+    assert_eq!(secrets_role["metadata"]["namespace"], "fleetward-system");
+    assert_eq!(secrets_role["rules"][0]["resources"][0], "secrets");
+    assert_eq!(
+        secrets_role["rules"][0]["verbs"],
+        serde_json::json!(["get", "list", "watch"]),
+        "read only"
+    );
 }
 
 #[test]

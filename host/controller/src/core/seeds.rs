@@ -18,6 +18,13 @@ pub enum SeedProblem {
         /// `namespace/name`.
         secret: String,
     },
+    /// The Seed names a Secret outside the one namespace the controller reads Secrets in.
+    SecretNamespaceNotAllowed {
+        /// `namespace/name`.
+        secret: String,
+        /// The namespace seed kubeconfig Secrets must be in.
+        allowed: String,
+    },
     /// The Secret exists but its kubeconfig is missing, unparsable or not self-contained, or a
     /// client cannot be built from it.
     KubeconfigInvalid {
@@ -55,6 +62,7 @@ impl SeedProblem {
     pub fn reason(&self) -> &'static str {
         match self {
             SeedProblem::SecretNotFound { .. } => "KubeconfigSecretNotFound",
+            SeedProblem::SecretNamespaceNotAllowed { .. } => "KubeconfigSecretNamespaceNotAllowed",
             SeedProblem::KubeconfigInvalid { .. } => "KubeconfigInvalid",
             SeedProblem::Unreachable { .. } => "SeedUnreachable",
             SeedProblem::Unauthorized { .. } => "SeedUnauthorized",
@@ -70,6 +78,10 @@ impl fmt::Display for SeedProblem {
             SeedProblem::SecretNotFound { secret } => write!(
                 f,
                 "kubeconfig Secret {secret} not found: create it in the management cluster with the seed's kubeconfig under the key the Seed names (default `kubeconfig`); see docs/operating.md, Onboarding a seed"
+            ),
+            SeedProblem::SecretNamespaceNotAllowed { secret, allowed } => write!(
+                f,
+                "kubeconfig Secret {secret} is outside namespace {allowed}, the only namespace whose Secrets the controller reads (its --namespace); move the Secret to {allowed} and point the Seed's location.kubeconfigSecret at it"
             ),
             SeedProblem::KubeconfigInvalid { message } => write!(
                 f,

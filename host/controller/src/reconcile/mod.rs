@@ -63,6 +63,10 @@ pub struct Settings {
     /// Cluster reconciles working on one seed at once (default 4); more come back 1 s later
     /// instead of waiting, so a hung seed holds at most this many workers.
     pub seed_concurrency: usize,
+    /// The one namespace whose Secrets the controller reads: seed kubeconfig Secrets must live
+    /// here (default `fleetward-system`; `fleetward run` uses its `--namespace`). Reading
+    /// Secrets cluster-wide would hand the controller every tenant's credentials.
+    pub seed_secret_namespace: String,
 }
 
 impl Default for Settings {
@@ -81,6 +85,7 @@ impl Default for Settings {
             seed_probe_interval: Duration::from_secs(60),
             seed_retry: Duration::from_secs(10),
             seed_concurrency: 4,
+            seed_secret_namespace: "fleetward-system".into(),
         }
     }
 }

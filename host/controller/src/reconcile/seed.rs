@@ -179,6 +179,13 @@ async fn connect(
 ) -> Result<std::result::Result<Arc<SeedConn>, SeedProblem>> {
     let name = seed.name_any();
     let secret_name = format!("{}/{}", secret.namespace, secret.name);
+    if secret.namespace != ctx.settings.seed_secret_namespace {
+        ctx.seed_conns.remove(&name);
+        return Ok(Err(SeedProblem::SecretNamespaceNotAllowed {
+            secret: secret_name,
+            allowed: ctx.settings.seed_secret_namespace.clone(),
+        }));
+    }
     let meta = ctx
         .secrets
         .get(&ObjectRef::new(&secret.name).within(&secret.namespace));

@@ -215,8 +215,9 @@ impl SeedConnector for KubeconfigConnector {
 }
 
 /// A connector over clients built in-process, looked up by the kubeconfig's server URL (tests
-/// and simulation: each seed an in-process emulator). An unknown URL is a connect error, as an
-/// unresolvable host would be.
+/// and simulation: each seed an in-process emulator). An unknown URL gets a client whose every
+/// request is refused, as with a host nothing listens on: building a client never contacts the
+/// server, so the seed's probe reports it `SeedUnreachable`, exactly as in production.
 #[derive(Clone, Default)]
 pub struct InProcessConnector {
     servers: BTreeMap<String, Client>,
@@ -254,17 +255,43 @@ impl SeedConnector for InProcessConnector {
         kubeconfig: &'a SeedKubeconfig,
     ) -> BoxFuture<'a, Result<Client, ConnectError>> {
         Box::pin(async move {
-            self.servers
-                .get(&kubeconfig.server)
-                .cloned()
-                .ok_or_else(|| {
-                    ConnectError(format!(
-                        "no in-process server at {} (known: {})",
-                        kubeconfig.server,
-                        self.servers.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
-                })
+            Ok(match self.servers.get(&kubeconfig.server) {
+                Some(client) => client.clone(),
+                None => Client::new(
+                    NothingListens {
+                        server: kubeconfig.server.clone(),
+                    },
+                    "default",
+                ),
+            })
         })
+    }
+}
+
+/// A transport refusing every request: the in-process stand-in for a server URL nothing
+/// answers at.
+#[derive(Clone, Debug)]
+struct NothingListens {
+    server: String,
+}
+
+impl<B> tower::Service<http::Request<B>> for NothingListens {
+    type Response = http::Response<http_body_util::Empty<bytes::Bytes>>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: http::Request<B>) -> Self::Future {
+        std::future::ready(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            format!("connection refused: nothing serves {}", self.server),
+        )))
     }
 }
 
@@ -345,5 +372,27 @@ mod tests {
     fn messages_stay_one_bounded_line() {
         assert_eq!(one_line("a\nb"), "a…");
         assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_in_process_server_is_unreachable_not_invalid() {
+        let k = SeedKubeconfig::parse(
+            token_kubeconfig("gone", "https://gone.test:6443", "t").as_bytes(),
+        )
+        .expect("valid");
+        let client = InProcessConnector::new()
+            .connect(&k)
+            .await
+            .expect("building a client never contacts the server");
+        let err = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+            .list(&Default::default())
+            .await
+            .expect_err("nothing serves it");
+        let problem = crate::core::seeds::classify(&err).expect("a seed-level problem");
+        assert_eq!(problem.reason(), "SeedUnreachable", "{problem}");
+        assert!(
+            problem.to_string().contains("https://gone.test:6443"),
+            "{problem}"
+        );
     }
 }
