@@ -12,10 +12,9 @@
 //!   binary's shared etcd under its own prefix, ~3 s each) with the Cluster API CRDs and
 //!   `deploy/seed/` applied, and its own fake infrastructure. The Secret holds a client
 //!   certificate kubeconfig for the `fleetward-seed` ServiceAccount, which has only
-//!   `deploy/seed/rbac.yaml`; the controller uses the production `KubeconfigConnector`. No
-//!   kube-controller-manager runs on a real seed (no namespace controller or garbage
-//!   collector): deleting a cluster there leaves its namespace `Terminating`, so deletion
-//!   scenarios run on the emulator.
+//!   `deploy/seed/rbac.yaml`; the controller uses the production `KubeconfigConnector`.
+//!   kube-controller-manager runs its namespace controller and garbage collector on every real
+//!   seed, so a cluster's namespace deleted there really goes.
 //!
 //! Every seed's child writes feed the same [`WriteLedger`](crate::WriteLedger) as the
 //! management server's ManagedCluster writes, so invariants are checked across servers.
@@ -188,8 +187,8 @@ impl RemoteSeed {
         }
     }
 
-    /// Another real kube-apiserver with the Cluster API CRDs, `deploy/seed/` and fake
-    /// infrastructure; its writes fed into `ledger`.
+    /// Another real kube-apiserver with kube-controller-manager (namespace controller, garbage
+    /// collector), the Cluster API CRDs, `deploy/seed/` and fake infrastructure; its writes fed into `ledger`.
     async fn real(
         name: &str,
         region: &str,
@@ -197,9 +196,12 @@ impl RemoteSeed {
         ledger: &Arc<Mutex<WriteLedger>>,
         limits: &UpgradeLimits,
     ) -> Result<RemoteSeed> {
-        let cluster = TestCluster::start_with(management.binary().to_path_buf())
+        let mut cluster = TestCluster::start_with(management.binary().to_path_buf())
             .await
             .with_context(|| format!("starting seed {name}'s API server"))?;
+        cluster
+            .start_controller_manager(&["garbagecollector", "namespace"])
+            .await?;
         let client = cluster.client(&Identity::admin()).await?;
         apply_manifest(&client, &repo_root().join("testenv/crds/cluster-api.json")).await?;
         let seed_deploy = repo_root().join("deploy/seed");
