@@ -610,8 +610,13 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
         );
     h.put_seed_kubeconfig("exec", &exec).await?;
     h.seed_at("exec", "x", 10, secret("exec")).await?;
+    // The same key-less Secret named with its key: fine.
+    h.seed_at("withkey", "x", 10, json!({"kubeconfigSecret": {"namespace": fleetward_tests::POLICY_NAMESPACE, "name": "seed-nokey-kubeconfig", "key": "config"}}))
+        .await?;
     h.start_controller();
     h.wait_seed_ready(seed, ConditionStatus::True, None, budget(&h, 120, 60))
+        .await?;
+    h.wait_seed_ready("withkey", ConditionStatus::True, None, budget(&h, 120, 60))
         .await?;
 
     let expect: [(&str, &str, &[&str]); 4] = [
@@ -627,7 +632,7 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
         (
             "nokey",
             "KubeconfigInvalid",
-            &["kubeconfig", "fix the Secret"],
+            &["has no key `kubeconfig` (it has: config)", "fix the Secret"],
         ),
         (
             "garbage",
@@ -686,6 +691,44 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
     if c.status != ConditionStatus::True {
         bail!("missing: {c:?}");
     }
+    h.stop_controller().await;
+    Ok(())
+}
+
+/// A seed's Secret rotated to another API server while clusters live on the old one is refused
+/// (`SeedServerChanged`), nothing is written to the other server, and restoring the Secret
+/// restores the seed.
+#[tokio::test(start_paused = true)]
+async fn a_kubeconfig_pointing_at_another_server_is_refused() -> Result<()> {
+    crate::init_tracing();
+    let mut h = Harness::new().await?;
+    three_seed_fleet(&mut h, 1).await?;
+    h.start_controller();
+    h.wait_all_at("1.31.4", 3, Duration::from_secs(1800))
+        .await?;
+    let (eu, us) = (SEEDS[0].0, SEEDS[1].0);
+    let eu_kubeconfig = h.remote(eu).kubeconfig().to_string();
+    let us_kubeconfig = h.remote(us).kubeconfig().to_string();
+    h.put_seed_kubeconfig(eu, &us_kubeconfig).await?;
+    let c = h
+        .wait_seed_ready(
+            eu,
+            ConditionStatus::False,
+            Some("SeedServerChanged"),
+            Duration::from_secs(300),
+        )
+        .await?;
+    ensure!(
+        c.message.contains(&h.remote(us).url) && c.message.contains("restore the Secret"),
+        "{c:?}"
+    );
+    children_only_on_their_seed(&h).await?;
+    h.put_seed_kubeconfig(eu, &eu_kubeconfig).await?;
+    h.wait_seed_ready(eu, ConditionStatus::True, None, Duration::from_secs(300))
+        .await?;
+    h.wait_all_at("1.31.4", 3, Duration::from_secs(600)).await?;
+    children_only_on_their_seed(&h).await?;
+    assert_no_violations(&h)?;
     h.stop_controller().await;
     Ok(())
 }
