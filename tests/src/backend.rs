@@ -195,7 +195,33 @@ pub async fn watch_writes(
     ledger: Arc<Mutex<WriteLedger>>,
     limits: UpgradeLimits,
 ) -> Result<()> {
-    for (ar, kind) in watched_kinds() {
+    watch_kinds(client, ledger, limits, watched_kinds()).await
+}
+
+/// [`watch_writes`] on a remote seed's API server: its children only (ManagedClusters live on
+/// the management server, which has its own feed into the same ledger).
+///
+/// # Errors
+/// The initial LISTs.
+pub(crate) async fn watch_seed_writes(
+    client: &Client,
+    ledger: Arc<Mutex<WriteLedger>>,
+    limits: UpgradeLimits,
+) -> Result<()> {
+    let kinds = watched_kinds()
+        .into_iter()
+        .filter(|(_, kind)| *kind != "ManagedCluster")
+        .collect();
+    watch_kinds(client, ledger, limits, kinds).await
+}
+
+async fn watch_kinds(
+    client: &Client,
+    ledger: Arc<Mutex<WriteLedger>>,
+    limits: UpgradeLimits,
+    kinds: Vec<(ApiResource, &'static str)>,
+) -> Result<()> {
+    for (ar, kind) in kinds {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         let list = api
             .list(&Default::default())

@@ -11,6 +11,7 @@ mod backend;
 pub mod kubectl;
 mod ledger;
 pub mod rbac;
+mod seeds;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ pub use backend::{
     repo_root, wait_crds_established,
 };
 pub use ledger::{ObservedWrite, WriteLedger};
+pub use seeds::{RemoteSeed, SEED_SERVICE_ACCOUNT, SeedChild, fleetward_children};
 
 /// Namespace holding the policy ConfigMaps.
 pub const POLICY_NAMESPACE: &str = "fleetward-system";
@@ -113,6 +115,8 @@ pub struct Harness {
     controller_client: Client,
     engine: Engine,
     clock: Arc<dyn Clock>,
+    // Before `server`: a seed's fake infra and watches stop before the management server.
+    remote_seeds: Vec<RemoteSeed>,
     // Last, so it drops last: the controller and fake infra stop before their API server.
     server: Server,
 }
@@ -154,6 +158,28 @@ fn real_infra_timings() -> InfraTimings {
     }
 }
 
+/// Feeds `ledger` from every write `emu` commits, until the emulator goes away.
+fn feed_ledger(emu: &Emulator, ledger: Arc<Mutex<WriteLedger>>, limits: UpgradeLimits) {
+    let mut rx = emu.subscribe_writes();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    if let Ok(mut l) = ledger.lock() {
+                        l.apply(&ObservedWrite::from(&ev), &limits);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    if let Ok(mut l) = ledger.lock() {
+                        l.lagged = true;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 impl Harness {
     /// An emulator with the CRDs installed, the policy namespace, and fake infra running.
     ///
@@ -171,26 +197,7 @@ impl Harness {
         let emu = Emulator::new();
         let client = emu.client_with_user_agent("e2e-test");
         let ledger = Arc::new(Mutex::new(WriteLedger::default()));
-        let mut rx = emu.subscribe_writes();
-        let l = ledger.clone();
-        let limits = settings.upgrade_limits.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(ev) => {
-                        if let Ok(mut l) = l.lock() {
-                            l.apply(&ObservedWrite::from(&ev), &limits);
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        if let Ok(mut l) = l.lock() {
-                            l.lagged = true;
-                        }
-                    }
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
+        feed_ledger(&emu, ledger.clone(), settings.upgrade_limits.clone());
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         for c in crd::crds() {
             crds.create(&PostParams::default(), &c)
@@ -225,6 +232,7 @@ impl Harness {
             controller: None,
             engine,
             clock: Arc::new(VirtualClock::starting_at(base)),
+            remote_seeds: Vec::new(),
         })
     }
 
@@ -288,6 +296,7 @@ impl Harness {
             controller_client,
             engine,
             clock: Arc::new(SystemClock),
+            remote_seeds: Vec::new(),
         }))
     }
 
@@ -325,6 +334,9 @@ impl Harness {
         cfg.clock = self.clock.clone();
         cfg.decision_sink = Some(tx);
         cfg.settings = self.settings.clone();
+        if let Some(connector) = self.seed_connector() {
+            cfg.seed_connector = connector;
+        }
         let decisions = self.decisions.clone();
         tokio::spawn(async move {
             while let Some(d) = rx.recv().await {

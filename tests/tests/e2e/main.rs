@@ -10,6 +10,7 @@ mod placement;
 mod real_cluster;
 mod remediation;
 mod restart;
+mod seeds;
 mod tenants;
 mod upgrades;
 
