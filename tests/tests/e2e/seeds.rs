@@ -610,6 +610,15 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
         );
     h.put_seed_kubeconfig("exec", &exec).await?;
     h.seed_at("exec", "x", 10, secret("exec")).await?;
+    // A Secret outside the controller's namespace (the only one whose Secrets it reads); it
+    // need not exist for the Seed to be refused.
+    h.seed_at(
+        "elsewhere",
+        "x",
+        10,
+        json!({"kubeconfigSecret": {"namespace": "default", "name": "seed-kubeconfig"}}),
+    )
+    .await?;
     // The same key-less Secret named with its key: fine.
     h.seed_at("withkey", "x", 10, json!({"kubeconfigSecret": {"namespace": fleetward_tests::POLICY_NAMESPACE, "name": "seed-nokey-kubeconfig", "key": "config"}}))
         .await?;
@@ -619,7 +628,7 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
     h.wait_seed_ready("withkey", ConditionStatus::True, None, budget(&h, 120, 60))
         .await?;
 
-    let expect: [(&str, &str, &[&str]); 4] = [
+    let expect: [(&str, &str, &[&str]); 5] = [
         (
             "missing",
             "KubeconfigSecretNotFound",
@@ -638,6 +647,14 @@ async fn a_broken_kubeconfig_secret_says_what_to_do(backend: Backend) -> Result<
             "garbage",
             "KubeconfigInvalid",
             &["not a kubeconfig", "fix the Secret"],
+        ),
+        (
+            "elsewhere",
+            "KubeconfigSecretNamespaceNotAllowed",
+            &[
+                "default/seed-kubeconfig is outside namespace fleetward-system",
+                "move the Secret to fleetward-system",
+            ],
         ),
         (
             "exec",
