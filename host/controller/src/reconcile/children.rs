@@ -107,3 +107,44 @@ pub async fn delete(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<b
         }
     }
 }
+
+/// The cluster's children and Machines as the seed's server has them now, bypassing the caches:
+/// what a disruptive action is decided on. Each kind has its own watch, so in a burst of changes
+/// (a seed recovering: every workload healed at once) the caches can disagree with each other
+/// and with the server for a moment; a restart or recreate must not be decided on that.
+/// A child that does not exist reads as JSON `null`, as it would parse from a missing cache entry.
+pub async fn read_fresh(
+    conn: &SeedConn,
+    desired: &[Value],
+    namespace: &str,
+) -> Result<(Vec<Value>, Vec<Value>)> {
+    let on = conn.display_name();
+    let mut live = Vec::with_capacity(desired.len());
+    for d in desired {
+        let (ar, name, ns) = identity(d)?;
+        let obj = conn
+            .guard(api_for(conn, &ar, ns).get_opt(name))
+            .await
+            .map_err(kube_err(format!("reading {} {name} on {on}", ar.kind)))?;
+        live.push(
+            obj.and_then(|o| serde_json::to_value(o).ok())
+                .unwrap_or(Value::Null),
+        );
+    }
+    let machines = watched_resource("cluster.x-k8s.io", "v1beta1", "Machine");
+    let list = conn
+        .guard(api_for(conn, &machines, Some(namespace)).list(&Default::default()))
+        .await
+        .map_err(kube_err(format!("listing Machines in {namespace} on {on}")))?;
+    let mut machines: Vec<Value> = list
+        .items
+        .into_iter()
+        .filter_map(|m| serde_json::to_value(m).ok())
+        .collect();
+    machines.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
+    Ok((live, machines))
+}

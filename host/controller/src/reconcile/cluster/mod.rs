@@ -217,9 +217,16 @@ impl Run<'_> {
         self.next.complete_step(rollout, &obs);
         let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
         let load = self.seed_load();
-        if let Some((problem, history)) = self.next.health(&obs, load, threshold) {
-            self.remediate(&conn, &input.namespace(), problem, history, threshold)
-                .await?;
+        if self.next.health(&obs, load, threshold).is_some() {
+            // About to ask for a disruptive action: confirm the problem on the server itself,
+            // not on caches that may lag it by part of a burst (see `children::read_fresh`).
+            let (live, machines) =
+                children::read_fresh(&conn, &input.objects(), &input.namespace()).await?;
+            let fresh = Observation::parse(&live, &machines);
+            if let Some((problem, history)) = self.next.health(&fresh, load, threshold) {
+                self.remediate(&conn, &input.namespace(), problem, history, threshold)
+                    .await?;
+            }
         }
         let failing = self.ctx.degraded_for(&tenant);
         Ok(self.next.conclude(
