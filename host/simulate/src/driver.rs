@@ -129,7 +129,10 @@ pub fn affected_clusters(s: &Scenario, rec: &Recorder, action: &Action) -> Vec<C
         | Action::HealWorkload { cluster, .. }
         | Action::BreakMachine { cluster, .. }
         | Action::HealMachine { cluster, .. } => vec![cluster.clone()],
-        Action::SeedDown { seed } | Action::SeedUp { seed } => rec.clusters_on_seed(seed),
+        Action::SeedDown { seed }
+        | Action::SeedUp { seed }
+        | Action::SeedApi { seed, .. }
+        | Action::SeedApiUp { seed } => rec.clusters_on_seed(seed),
         Action::UpdatePolicy { tenant, .. } => s
             .clusters
             .iter()

@@ -12,7 +12,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::invariants::{self, Violation};
-use crate::scenario::{Action, Scenario};
+use crate::scenario::{Action, Scenario, Topology};
+
+/// The API server URL of a seed's own emulated API server (`topology: seeds`), as its
+/// kubeconfig names it.
+pub fn seed_server(seed: &str) -> String {
+    format!("https://{seed}.seeds.simulate:6443")
+}
 
 /// What a span on the timeline stands for.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -134,6 +140,49 @@ impl LedgerEntry {
     }
 }
 
+/// One seed as the run saw it: its API server, the clusters placed on it, the outages injected
+/// into its API and its `Ready` condition as the controller wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeedTrack {
+    /// Seed name.
+    pub name: String,
+    /// Its API server (`management` when the seed is the management server itself).
+    pub server: String,
+    /// Clusters placed on it at the end of the run (`namespace/name`), sorted.
+    pub clusters: Vec<String>,
+    /// Injected API outages, in time order.
+    pub outages: Vec<SeedOutage>,
+    /// The Seed's `Ready` condition each time it changed (status or reason), in time order.
+    pub ready: Vec<ReadyChange>,
+    /// Successful mutating requests its API server served (the management server's count when
+    /// the seed is the management server).
+    pub writes: u64,
+}
+
+/// An injected outage of a seed's API server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeedOutage {
+    /// How it failed (`down`, `hang`, `slow 2s`, `errors 500`).
+    pub kind: String,
+    /// Start.
+    pub start: i64,
+    /// End (the run's end if it never ended).
+    pub end: i64,
+    /// False when still running at the end of the run.
+    pub closed: bool,
+}
+
+/// The Seed's `Ready` condition from this instant on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadyChange {
+    /// When the controller wrote it.
+    pub at: i64,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// The condition's reason.
+    pub reason: String,
+}
+
 /// A timeline action that was applied, for markers on the chart.
 #[derive(Clone, Debug, Serialize)]
 pub struct EventMark {
@@ -171,13 +220,32 @@ pub enum Observation {
         /// Index within the pool at the time of the break.
         index: usize,
     },
+    /// At the end of the run: how many writes a seed's API server served.
+    SeedWrites {
+        /// Virtual time.
+        at: i64,
+        /// Seed name.
+        seed: String,
+        /// Successful mutating requests.
+        writes: u64,
+    },
+    /// A Seed written in the management server (its status as the controller sees the seed).
+    SeedWrite {
+        /// Virtual time of the write.
+        at: i64,
+        /// The Seed object.
+        object: Value,
+    },
 }
 
 impl Observation {
     /// Virtual time of the observation.
     pub fn at(&self) -> i64 {
         match self {
-            Observation::Write { at, .. } | Observation::FaultGone { at, .. } => *at,
+            Observation::Write { at, .. }
+            | Observation::FaultGone { at, .. }
+            | Observation::SeedWrite { at, .. }
+            | Observation::SeedWrites { at, .. } => *at,
             Observation::Decision(d) => d.at,
             Observation::Violation(v) => v.at,
         }
@@ -205,6 +273,8 @@ pub struct Recording {
     pub events: Vec<EventMark>,
     /// Invariant violations seen in written state.
     pub violations: Vec<Violation>,
+    /// Seeds in name order.
+    pub seeds: Vec<SeedTrack>,
     /// ManagedCluster writes observed (terminal only; see [`crate::summary::Summary::writes`]).
     #[serde(skip)]
     pub writes: u64,
@@ -254,6 +324,7 @@ pub struct Recorder {
     events: Vec<EventMark>,
     violations: Vec<Violation>,
     writes: u64,
+    seeds: BTreeMap<String, SeedTrack>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -275,6 +346,22 @@ impl Recorder {
             tenants: s.tenants.iter().map(|t| t.name.clone()).collect(),
             ..Recorder::default()
         };
+        for seed in &s.seeds {
+            r.seeds.insert(
+                seed.name.clone(),
+                SeedTrack {
+                    name: seed.name.clone(),
+                    server: match s.topology {
+                        Topology::Seeds => seed_server(&seed.name),
+                        Topology::Single => "management".into(),
+                    },
+                    clusters: Vec::new(),
+                    outages: Vec::new(),
+                    ready: Vec::new(),
+                    writes: 0,
+                },
+            );
+        }
         for c in &s.clusters {
             let st = r.clusters.entry(c.id.clone()).or_default();
             st.track = Some(ClusterTrack {
@@ -369,7 +456,40 @@ impl Recorder {
                     close(st, &format!("fault/machine/{pool}/{index}"), at);
                 }
             }
+            Observation::SeedWrite { at, object } => self.seed_write(at, &object),
+            Observation::SeedWrites { seed, writes, .. } => {
+                if let Some(t) = self.seeds.get_mut(&seed) {
+                    t.writes = writes;
+                }
+            }
         }
+    }
+
+    fn seed_write(&mut self, at: i64, obj: &Value) {
+        let Some(track) = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .and_then(|n| self.seeds.get_mut(n))
+        else {
+            return;
+        };
+        let Some(c) = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        else {
+            return;
+        };
+        let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        let (status, reason) = (field("status"), field("reason"));
+        if track
+            .ready
+            .last()
+            .is_some_and(|l| l.status == status && l.reason == reason)
+        {
+            return;
+        }
+        track.ready.push(ReadyChange { at, status, reason });
     }
 
     /// Records that a timeline action was applied, affecting these clusters.
@@ -425,8 +545,39 @@ impl Recorder {
                     );
                 }
                 Action::SeedUp { .. } => close(st, "fault/seed", at),
-                Action::SetVersion { .. } | Action::UpdatePolicy { .. } => {}
+                Action::SetVersion { .. }
+                | Action::UpdatePolicy { .. }
+                | Action::SeedApi { .. }
+                | Action::SeedApiUp { .. } => {}
             }
+        }
+        match action {
+            Action::SeedApi { seed, outage } => {
+                if let Some(t) = self.seeds.get_mut(seed) {
+                    if let Some(open) = t.outages.last_mut().filter(|o| !o.closed) {
+                        open.end = at;
+                        open.closed = true;
+                    }
+                    t.outages.push(SeedOutage {
+                        kind: outage.describe(),
+                        start: at,
+                        end: at,
+                        closed: false,
+                    });
+                }
+            }
+            Action::SeedApiUp { seed } => {
+                if let Some(open) = self
+                    .seeds
+                    .get_mut(seed)
+                    .and_then(|t| t.outages.last_mut())
+                    .filter(|o| !o.closed)
+                {
+                    open.end = at;
+                    open.closed = true;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -689,6 +840,18 @@ impl Recorder {
         let mut violations = self.violations;
         violations.sort();
         violations.dedup();
+        let mut seeds: Vec<SeedTrack> = std::mem::take(&mut self.seeds).into_values().collect();
+        for seed in &mut seeds {
+            seed.clusters = clusters
+                .iter()
+                .filter(|c| c.seed.as_deref() == Some(seed.name.as_str()))
+                .map(|c| c.id.to_string())
+                .collect();
+            seed.clusters.sort();
+            for o in seed.outages.iter_mut().filter(|o| !o.closed) {
+                o.end = end.max(o.start);
+            }
+        }
         Recording {
             scenario: self.scenario,
             description: self.description,
@@ -699,6 +862,7 @@ impl Recorder {
             ledger,
             events: self.events,
             violations,
+            seeds,
             writes: self.writes,
             raw_decisions: self.raw_decisions,
         }

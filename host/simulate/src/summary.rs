@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::record::Recording;
+use crate::record::{Recording, SeedTrack};
 use crate::scenario::format_duration;
 
 /// One tenant's outcome.
@@ -49,6 +49,9 @@ pub struct Summary {
     pub tenants: Vec<TenantSummary>,
     /// Invariant violations in written state (non-zero ⇒ non-zero exit).
     pub violations: usize,
+    /// Per seed, in name order: its API server, clusters, injected API outages, `Ready` over
+    /// time and the writes its server served.
+    pub seeds: Vec<SeedTrack>,
     /// ManagedCluster writes observed. Terminal only: how many status writes a controller
     /// makes can vary by one or two with conflict retries, so it stays out of the files that
     /// must be identical between runs.
@@ -121,6 +124,7 @@ pub fn summarize(r: &Recording) -> Summary {
         simulated_seconds: r.end - r.start,
         tenants,
         violations: r.violations.len(),
+        seeds: r.seeds.clone(),
         writes: r.writes,
         raw_decisions: r.raw_decisions,
     }

@@ -295,3 +295,113 @@ fn trapping_policy_falls_back_or_holds_per_tenant() {
     assert_eq!((initech.policy_errors, initech.fallbacks), (0, 0));
     assert_eq!(initech.upgraded, initech.requested);
 }
+
+/// seed-api-outage.yaml: eu-1's API hangs (T+1h05m..T+1h25m), then answers 500
+/// (..T+1h50m) while both tenants roll out 1.32 from T+1h.
+#[test]
+fn seed_api_outage_stops_only_that_seed_and_repeats_byte_for_byte() {
+    let (a, b) = (out_dir("ex-seedapi-a"), out_dir("ex-seedapi-b"));
+    let exit = simulate("seed-api-outage.yaml", &a);
+    simulate("seed-api-outage.yaml", &b);
+    for ((name, x), (_, y)) in report_files(&a).iter().zip(report_files(&b).iter()) {
+        assert!(
+            x == y,
+            "{name} differs between two runs of seed-api-outage.yaml"
+        );
+    }
+    let t0 = exit.start;
+    let (out_from, out_to) = (t0 + 3600 + 5 * 60, t0 + 3600 + 50 * 60);
+    let spans = json(&a, "spans.json");
+    let all = tracks(&spans);
+    // Every cluster reaches 1.32, none is remediated for the seed's API being gone.
+    for t in &exit.summary.tenants {
+        assert_eq!((t.upgraded, t.requested), (6, 6), "{}", t.tenant);
+        assert_eq!(t.remediations, 0, "{}", t.tenant);
+    }
+    // globex (eu-2, us-1) finishes on schedule: during the outage, as if nothing happened.
+    let globex: Vec<_> = all.iter().filter(|t| t.tenant() == "globex").collect();
+    for t in &globex {
+        assert_ne!(t.seed(), "eu-1", "globex {} placed on eu-1", t.name());
+        assert!(
+            t.completed() < out_to,
+            "globex {} completed {} s after the eu-1 outage ended",
+            t.name(),
+            t.completed() - out_to
+        );
+    }
+    assert!(
+        globex
+            .iter()
+            .any(|t| (out_from..out_to).contains(&t.upgrade_start())),
+        "no globex step started while eu-1 was out"
+    );
+    // acme (all on eu-1): nothing starts or finishes while eu-1's API is out; what was not done
+    // when it went out finishes after it returns.
+    let acme: Vec<_> = all.iter().filter(|t| t.tenant() == "acme").collect();
+    let mut resumed = 0;
+    for t in &acme {
+        assert_eq!(t.seed(), "eu-1", "acme {}", t.name());
+        for kind in ["control_plane", "pool"] {
+            for s in t.spans(kind) {
+                let start = s["start"].as_i64().unwrap_or_default();
+                assert!(
+                    !(out_from + 1..out_to).contains(&start),
+                    "acme {} started a {kind} step at +{} s, while eu-1 was out",
+                    t.name(),
+                    start - t0
+                );
+            }
+        }
+        assert!(
+            !(out_from + 1..out_to).contains(&t.completed()),
+            "acme {} completed while eu-1 was out",
+            t.name()
+        );
+        if t.completed() >= out_to {
+            resumed += 1;
+        }
+    }
+    assert!(resumed >= 2, "only {resumed} acme clusters waited for eu-1");
+    // The report shows each seed: server, clusters, outages, Ready as the controller saw it.
+    let seeds = &exit.summary.seeds;
+    assert_eq!(
+        seeds.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["eu-1", "eu-2", "us-1"]
+    );
+    let eu1 = &seeds[0];
+    assert_eq!(eu1.server, "https://eu-1.seeds.simulate:6443");
+    assert_eq!(eu1.clusters.len(), 6);
+    let outages: Vec<(&str, i64, i64)> = eu1
+        .outages
+        .iter()
+        .map(|o| (o.kind.as_str(), o.start - t0, o.end - t0))
+        .collect();
+    assert_eq!(
+        outages,
+        [("hang", 3900, 5100), ("errors 500", 5100, 6600)],
+        "{eu1:?}"
+    );
+    let unreachable = eu1
+        .ready
+        .iter()
+        .find(|c| c.status == "False")
+        .unwrap_or_else(|| panic!("eu-1 never Ready=False: {eu1:?}"));
+    assert_eq!(unreachable.reason, "SeedUnreachable");
+    assert!((out_from..out_to).contains(&unreachable.at), "{eu1:?}");
+    let last = eu1.ready.last().expect("eu-1 Ready");
+    assert!(last.status == "True" && last.at >= out_to, "{eu1:?}");
+    for other in &seeds[1..] {
+        assert!(other.outages.is_empty());
+        assert!(other.ready.iter().all(|c| c.status == "True"), "{other:?}");
+        assert!(other.writes > 0, "{other:?}");
+    }
+    let html = std::fs::read_to_string(a.join("report.html")).expect("report.html");
+    for seed in ["eu-1", "eu-2", "us-1"] {
+        assert!(
+            html.contains(&format!(r#"data-seed="{seed}""#)),
+            "{seed} row"
+        );
+    }
+    assert!(html.contains("SeedUnreachable"));
+    assert_reports_unchanged("seed-api-outage.yaml", &a);
+}

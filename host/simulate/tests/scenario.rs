@@ -193,3 +193,78 @@ fn rollout_example_has_thirty_clusters_in_three_tenants() {
     let s = fleetward_simulate::scenario::load(&modules_dir().join("rollout.yaml")).expect("loads");
     assert_eq!((s.clusters.len(), s.tenants.len()), (30, 3));
 }
+
+#[test]
+fn seed_api_outages_parse_with_an_implied_end_and_need_seed_topology() {
+    use fleetward_simulate::scenario::{ApiOutage, Topology};
+    let with = |topology: &str, timeline: &str| {
+        let text = VALID.replace("timeline:\n", &format!("{topology}timeline:\n{timeline}"));
+        parse_str(&text, "tiny.yaml", &modules_dir())
+    };
+    let s = with(
+        "",
+        "  - at: T+4h\n    seedApiSlow: {seed: eu-1, delay: 2s, for: 30m}\n  - at: T+5h\n    seedApiErrors: {seed: eu-1}\n  - at: T+6h\n    seedApiUp: {seed: eu-1}\n",
+    )
+    .expect("valid");
+    assert_eq!(s.topology, Topology::Seeds);
+    let api: Vec<(i64, String)> = s
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.action, Action::SeedApi { .. } | Action::SeedApiUp { .. }))
+        .map(|e| ((e.at.0 - s.start.0) / 60, e.action.describe()))
+        .collect();
+    assert_eq!(
+        api,
+        [
+            (240, "seed eu-1's API server turns slow 2s".to_string()),
+            (270, "seed eu-1's API server answers again".to_string()),
+            (
+                300,
+                "seed eu-1's API server answers every request with 500".to_string()
+            ),
+            (360, "seed eu-1's API server answers again".to_string()),
+        ]
+    );
+    assert!(s.timeline.iter().any(|e| matches!(
+        e.action,
+        Action::SeedApi {
+            outage: ApiOutage::Slow { delay_ms: 2000 },
+            ..
+        }
+    )));
+    // Each mistake names its line.
+    for (topology, timeline, needle) in [
+        (
+            "",
+            "  - at: T+4h\n    seedApiHang: {seed: us-9}\n",
+            "unknown seed",
+        ),
+        (
+            "topology: single\n",
+            "  - at: T+4h\n    seedApiDown: {seed: eu-1}\n",
+            "topology: single",
+        ),
+        (
+            "",
+            "  - at: T+4h\n    seedApiSlow: {seed: eu-1}\n",
+            "needs a delay",
+        ),
+        (
+            "",
+            "  - at: T+4h\n    seedApiErrors: {seed: eu-1, code: 418}\n",
+            "unsupported code",
+        ),
+        (
+            "",
+            "  - at: T+47h\n    seedApiDown: {seed: eu-1, for: 2h}\n",
+            "within the run",
+        ),
+        ("topology: mesh\n", "", "unknown topology"),
+    ] {
+        let e = with(topology, timeline).expect_err(needle);
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+        assert!(e.line_column().is_some_and(|(l, _)| l > 0), "{e}");
+    }
+    let single = with("topology: single\n", "").expect("valid");
+    assert_eq!(single.topology, Topology::Single);
+}

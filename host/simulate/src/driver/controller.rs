@@ -9,6 +9,7 @@ use std::sync::Arc;
 use fleetward_controller::app::{self, ControllerConfig};
 use fleetward_controller::clock::VirtualClock;
 use fleetward_controller::decision::DecisionRecord;
+use fleetward_controller::seeds::InProcessConnector;
 use fleetward_controller::wasm::EngineLoader;
 use fleetward_emulator::Emulator;
 use fleetward_engine::{Engine, EngineConfig};
@@ -37,7 +38,9 @@ impl ControllerHandle {
 
 /// Starts the controller against `emulator` with its clock starting at `start`; returns its
 /// handle and the receiving end of its decision sink. `resync` overrides the controller's
-/// periodic resync (seconds; `None`: the controller's default).
+/// periodic resync (seconds; `None`: the controller's default). `seeds` serves the seeds' own
+/// API servers (`topology: seeds`); `None` keeps the controller's default connector, which no
+/// scenario without seed locations ever uses.
 ///
 /// # Errors
 /// [`DriverError::Start`] when the policy engine cannot be created.
@@ -45,6 +48,7 @@ pub async fn start(
     emulator: &Emulator,
     start: Timestamp,
     resync: Option<i64>,
+    seeds: Option<InProcessConnector>,
 ) -> Result<(ControllerHandle, UnboundedReceiver<DecisionRecord>), DriverError> {
     let engine = Engine::new(EngineConfig::default()).map_err(|e| DriverError::Start {
         what: "policy engine".into(),
@@ -65,6 +69,9 @@ pub async fn start(
     // sleep ends only when every task is idle, and the shortest sleep keeps the plan closest to
     // the events that asked for it (tokio's timer resolution is 1 ms).
     config.settings.plan_coalesce = std::time::Duration::from_millis(1);
+    if let Some(connector) = seeds {
+        config.seed_connector = Arc::new(connector);
+    }
     if let Some(secs) = resync {
         config.settings.resync = std::time::Duration::from_secs(secs.max(1) as u64);
     }

@@ -20,8 +20,9 @@ use fleetward_controller::core::provision::{
     LABEL_VERSION, namespace_name,
 };
 use fleetward_controller::decision::DecisionRecord;
+use fleetward_controller::seeds::InProcessConnector;
 use fleetward_emulator::infra::{FakeInfra, FakeInfraHandle, InfraClock, InfraTimings};
-use fleetward_emulator::{Emulator, WriteEvent};
+use fleetward_emulator::{Emulator, Fault, Outage, WriteEvent};
 use fleetward_sdk::wire::{ClusterRef, KubeVersion};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
@@ -32,9 +33,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Driver, DriverError};
 use crate::invariants::Violation;
-use crate::record::{LedgerEntry, Observation};
+use crate::record::{LedgerEntry, Observation, seed_server};
 use crate::scenario::objects;
-use crate::scenario::{Action, Scenario};
+use crate::scenario::{Action, ApiOutage, Scenario, Topology};
 
 /// User agent of the simulator's own writes (scenario objects, timeline actions).
 pub const USER_AGENT: &str = "fleetward-simulate";
@@ -57,14 +58,62 @@ pub struct EmulatedFleet {
 }
 
 struct Running {
+    /// The management server (Seeds, ManagedClusters, Tenants; with `topology: single` also
+    /// every seed's children).
     emulator: Emulator,
     client: kube::Client,
-    infra: FakeInfraHandle,
+    /// The fake kubelet / Cluster API of every server that hosts control planes.
+    infras: Vec<FakeInfraHandle>,
+    /// Each seed's own API server (`topology: seeds`), by seed name.
+    seeds: BTreeMap<String, Emulator>,
     controller: super::controller::ControllerHandle,
     writes: Arc<Mutex<Vec<(i64, WriteEvent)>>>,
     lost: Arc<Mutex<u64>>,
     decisions: UnboundedReceiver<DecisionRecord>,
-    forwarder: tokio::task::JoinHandle<()>,
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Forwards every committed write of `emulator` into `writes`, stamped with virtual time.
+fn forward_writes(
+    emulator: &Emulator,
+    writes: &Arc<Mutex<Vec<(i64, WriteEvent)>>>,
+    lost: &Arc<Mutex<u64>>,
+) -> tokio::task::JoinHandle<()> {
+    let mut rx = emulator.subscribe_writes();
+    let (emulator, writes, lost) = (emulator.clone(), writes.clone(), lost.clone());
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let at = emulator.now().as_second();
+                    if let Ok(mut w) = writes.lock() {
+                        w.push((at, ev));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    if let Ok(mut l) = lost.lock() {
+                        *l += n;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// The emulator's whole-server outage for a scenario's seed API outage.
+fn outage(o: ApiOutage) -> Outage {
+    match o {
+        ApiOutage::Down => Outage::Unreachable,
+        ApiOutage::Hang => Outage::Hang,
+        ApiOutage::Slow { delay_ms } => Outage::Slow(Duration::from_millis(delay_ms)),
+        ApiOutage::Errors { code } => Outage::Errors(match code {
+            409 => Fault::Conflict,
+            429 => Fault::TooManyRequests,
+            504 => Fault::Timeout,
+            _ => Fault::InternalError,
+        }),
+    }
 }
 
 impl std::fmt::Debug for EmulatedFleet {
@@ -307,30 +356,22 @@ impl Driver for EmulatedFleet {
                 message: e.to_string(),
             })?;
         let emulator = Emulator::builder().start_time(start).build();
-        let mut rx = emulator.subscribe_writes();
         let writes: Arc<Mutex<Vec<(i64, WriteEvent)>>> = Arc::default();
         let lost: Arc<Mutex<u64>> = Arc::default();
-        let forwarder = {
-            let (emulator, writes, lost) = (emulator.clone(), writes.clone(), lost.clone());
-            tokio::spawn(async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(ev) => {
-                            let at = emulator.now().as_second();
-                            if let Ok(mut w) = writes.lock() {
-                                w.push((at, ev));
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            if let Ok(mut l) = lost.lock() {
-                                *l += n;
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-            })
-        };
+        let mut forwarders = vec![forward_writes(&emulator, &writes, &lost)];
+        // `topology: seeds`: one API server per seed, on the same (tokio) clock, each with its
+        // own seed for uids so no two servers hand out the same ones.
+        let mut seeds = BTreeMap::new();
+        if scenario.topology == Topology::Seeds {
+            for (i, seed) in scenario.seeds.iter().enumerate() {
+                let server = Emulator::builder()
+                    .start_time(start)
+                    .seed(0x5EED + 1 + i as u64)
+                    .build();
+                forwarders.push(forward_writes(&server, &writes, &lost));
+                seeds.insert(seed.name.clone(), server);
+            }
+        }
         let client = emulator.client_with_user_agent(USER_AGENT);
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         for crd in fleetward_controller::crd::crds() {
@@ -347,18 +388,41 @@ impl Driver for EmulatedFleet {
         for obj in &others {
             create(&client, obj).await?;
         }
-        let infra = FakeInfra::start(
-            emulator.client_with_user_agent("fleetward-fake-infra"),
-            InfraTimings {
-                workload_ready: Duration::from_secs(scenario.infra.workload_ready.max(0) as u64),
-                machine_ready: Duration::from_secs(scenario.infra.machine_ready.max(0) as u64),
-                machine_delete: Duration::from_secs(scenario.infra.machine_delete.max(0) as u64),
-                clock: InfraClock::StartsAt(start),
-                ..InfraTimings::default()
-            },
-        );
-        let (controller, decisions) =
-            super::controller::start(&emulator, scenario.start, scenario.controller_resync).await?;
+        let timings = || InfraTimings {
+            workload_ready: Duration::from_secs(scenario.infra.workload_ready.max(0) as u64),
+            machine_ready: Duration::from_secs(scenario.infra.machine_ready.max(0) as u64),
+            machine_delete: Duration::from_secs(scenario.infra.machine_delete.max(0) as u64),
+            clock: InfraClock::StartsAt(start),
+            ..InfraTimings::default()
+        };
+        // The fake kubelet and Cluster API run where the control planes are: on each seed's own
+        // server, or on the management server when it hosts every seed.
+        let hosts: Vec<&Emulator> = if seeds.is_empty() {
+            vec![&emulator]
+        } else {
+            seeds.values().collect()
+        };
+        let infras = hosts
+            .into_iter()
+            .map(|e| FakeInfra::start(e.client_with_user_agent("fleetward-fake-infra"), timings()))
+            .collect();
+        let connector = (!seeds.is_empty()).then(|| {
+            seeds
+                .iter()
+                .fold(InProcessConnector::new(), |c, (name, server)| {
+                    c.with(
+                        seed_server(name),
+                        server.client_with_user_agent(super::controller::CONTROLLER_USER_AGENT),
+                    )
+                })
+        });
+        let (controller, decisions) = super::controller::start(
+            &emulator,
+            scenario.start,
+            scenario.controller_resync,
+            connector,
+        )
+        .await?;
         // ManagedClusters arrive one virtual second apart, in name order, once the controller
         // runs: placements then happen in a defined order (each sees the seeds as the previous
         // one left them) instead of racing within one instant.
@@ -369,12 +433,13 @@ impl Driver for EmulatedFleet {
         self.running = Some(Running {
             emulator,
             client,
-            infra,
+            infras,
+            seeds,
             controller,
             writes,
             lost,
             decisions,
-            forwarder,
+            forwarders,
         });
         Ok(())
     }
@@ -437,6 +502,11 @@ impl Driver for EmulatedFleet {
                     kind: ev.kind,
                     object: ev.object,
                 });
+            } else if ev.kind == "Seed" {
+                out.push(Observation::SeedWrite {
+                    at: t,
+                    object: ev.object,
+                });
             }
         }
         out.extend(decisions.into_iter().map(Observation::Decision));
@@ -446,7 +516,9 @@ impl Driver for EmulatedFleet {
     }
 
     async fn act(&mut self, action: &Action, affected: &[ClusterRef]) -> Result<(), DriverError> {
-        let infra = self.running()?.infra.clone();
+        // Faults are keyed by namespace and name, and a cluster's seed namespace exists on one
+        // server only: each fake infrastructure gets the fault, the one hosting it applies it.
+        let infras = self.running()?.infras.clone();
         match action {
             Action::SetVersion { version, .. } => {
                 let mc = kind_resource("ManagedCluster");
@@ -467,10 +539,14 @@ impl Driver for EmulatedFleet {
                 }
             }
             Action::BreakWorkload { cluster, workload } => {
-                infra.break_workload(&self.cp_namespace(cluster), workload);
+                for infra in &infras {
+                    infra.break_workload(&self.cp_namespace(cluster), workload);
+                }
             }
             Action::HealWorkload { cluster, workload } => {
-                infra.heal_workload(&self.cp_namespace(cluster), workload);
+                for infra in &infras {
+                    infra.heal_workload(&self.cp_namespace(cluster), workload);
+                }
             }
             Action::BreakMachine {
                 cluster,
@@ -479,7 +555,9 @@ impl Driver for EmulatedFleet {
             } => {
                 let ns = self.cp_namespace(cluster);
                 if let Some(m) = self.machines(cluster, pool).get(*index) {
-                    infra.break_machine(&ns, m);
+                    for infra in &infras {
+                        infra.break_machine(&ns, m);
+                    }
                     self.broken_machines.insert(
                         (ns.clone(), m.clone()),
                         (cluster.clone(), pool.clone(), *index),
@@ -489,7 +567,9 @@ impl Driver for EmulatedFleet {
             Action::HealMachine { cluster, pool } => {
                 let ns = self.cp_namespace(cluster);
                 for m in self.machines(cluster, pool) {
-                    infra.heal_machine(&ns, &m);
+                    for infra in &infras {
+                        infra.heal_machine(&ns, &m);
+                    }
                     self.broken_machines.remove(&(ns.clone(), m));
                 }
             }
@@ -498,10 +578,12 @@ impl Driver for EmulatedFleet {
                 for id in affected {
                     let ns = self.cp_namespace(id);
                     for c in CONTROL_PLANE_COMPONENTS {
-                        if down {
-                            infra.break_workload(&ns, c);
-                        } else {
-                            infra.heal_workload(&ns, c);
+                        for infra in &infras {
+                            if down {
+                                infra.break_workload(&ns, c);
+                            } else {
+                                infra.heal_workload(&ns, c);
+                            }
                         }
                     }
                 }
@@ -512,6 +594,16 @@ impl Driver for EmulatedFleet {
                     &json!({"spec": {"unschedulable": down}}),
                 )
                 .await?;
+            }
+            Action::SeedApi { seed, outage: o } => {
+                if let Some(server) = self.running()?.seeds.get(seed) {
+                    server.faults().begin_outage(outage(*o));
+                }
+            }
+            Action::SeedApiUp { seed } => {
+                if let Some(server) = self.running()?.seeds.get(seed) {
+                    server.faults().end_outage();
+                }
             }
             Action::UpdatePolicy {
                 tenant,
@@ -555,10 +647,32 @@ impl Driver for EmulatedFleet {
         let Some(running) = self.running.take() else {
             return Vec::new();
         };
+        // A hung seed would hold the controller's in-flight requests until its timeout.
+        for server in running.seeds.values() {
+            server.faults().end_outage();
+        }
         running.controller.stop().await;
-        running.infra.shutdown();
-        running.forwarder.abort();
+        for infra in running.infras {
+            infra.shutdown();
+        }
+        for f in running.forwarders {
+            f.abort();
+        }
+        let out: Vec<Observation> = self
+            .scenario
+            .seeds
+            .iter()
+            .map(|s| Observation::SeedWrites {
+                at: running.emulator.now().as_second(),
+                seed: s.name.clone(),
+                writes: running
+                    .seeds
+                    .get(&s.name)
+                    .unwrap_or(&running.emulator)
+                    .write_count(),
+            })
+            .collect();
         drop(running.emulator);
-        Vec::new()
+        out
     }
 }

@@ -92,6 +92,7 @@ pub fn render(r: &Recording, s: &Summary, compare: Option<&Comparison>) -> Strin
     );
 
     summary_table(&mut h, r, s);
+    seeds(&mut h, r);
 
     h.push_str(r#"<h2>Timeline</h2><div class="card chart">"#);
     legend(&mut h, r);
@@ -163,6 +164,62 @@ fn summary_table(h: &mut String, r: &Recording, s: &Summary) {
             t.fallbacks,
             t.vetoes,
             t.decisions
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+/// One row per seed: its API server, clusters, injected API outages, how the controller saw it
+/// (`Ready` over time) and the writes its server served.
+fn seeds(h: &mut String, r: &Recording) {
+    if r.seeds.is_empty() {
+        return;
+    }
+    h.push_str(r#"<h2>Seeds</h2><div class="card"><table><thead><tr><th>seed</th><th>API server</th><th class="num">clusters</th><th>API outages</th><th>Ready (as the controller saw it)</th><th class="num">writes</th></tr></thead><tbody>"#);
+    for seed in &r.seeds {
+        let outages = if seed.outages.is_empty() {
+            "—".to_string()
+        } else {
+            seed.outages
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} {}–{}{}",
+                        esc(&o.kind),
+                        relative(r.start, o.start),
+                        relative(r.start, o.end),
+                        if o.closed { "" } else { " (still out)" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let ready = if seed.ready.is_empty() {
+            "—".to_string()
+        } else {
+            seed.ready
+                .iter()
+                .map(|c| {
+                    format!(
+                        r#"<span class="mono">{}</span> {} <small>{}</small>"#,
+                        relative(r.start, c.at),
+                        esc(&c.status),
+                        esc(&c.reason)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = write!(
+            h,
+            r#"<tr data-seed="{}"><td><b>{}</b></td><td class="mono">{}</td><td class="num" title="{}">{}</td><td>{outages}</td><td>{ready}</td><td class="num">{}</td></tr>"#,
+            esc(&seed.name),
+            esc(&seed.name),
+            // host:port only: the page carries no URL (it is self-contained, nothing to follow).
+            esc(seed.server.trim_start_matches("https://")),
+            esc(&seed.clusters.join(" ")),
+            seed.clusters.len(),
+            seed.writes
         );
     }
     h.push_str("</tbody></table></div>");

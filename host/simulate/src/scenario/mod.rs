@@ -20,7 +20,7 @@ use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion, Labels, Timesta
 pub(crate) use modules::short_hex;
 pub use modules::{BUILTIN_MODULES, Module, ModuleSource};
 pub use parse::{load, parse_str};
-pub use timeline::{Action, Selector, TimedAction, format_duration, parse_duration};
+pub use timeline::{Action, ApiOutage, Selector, TimedAction, format_duration, parse_duration};
 
 /// Why a scenario could not be loaded. Every variant that concerns the file's content names the
 /// line and column (1-based) of the offending YAML node.
@@ -103,6 +103,29 @@ pub struct Scenario {
     pub timeline: Vec<TimedAction>,
     /// Directory module paths are relative to.
     pub base_dir: PathBuf,
+    /// Whether each seed is its own API server (default) or all share the management server.
+    pub topology: Topology,
+}
+
+/// Where the seeds' API servers are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Topology {
+    /// Each seed is its own emulated API server, reached through a kubeconfig Secret named by
+    /// its `Seed` (`spec.location.kubeconfigSecret`), with its own fake kubelet and Cluster API.
+    #[default]
+    Seeds,
+    /// Every seed is the management server itself (Seeds without a location).
+    Single,
+}
+
+impl Topology {
+    /// The spelling in the scenario file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Seeds => "seeds",
+            Topology::Single => "single",
+        }
+    }
 }
 
 impl Scenario {

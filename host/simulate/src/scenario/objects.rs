@@ -3,14 +3,17 @@
 //! The shapes follow `fleetward-controller`'s CRDs (`fleetward.dev/v1alpha1`): a namespace per
 //! tenant labelled `fleetward.dev/tenant`, one ConfigMap per tenant holding its modules under
 //! `binaryData` (key = `<kind>-<digest prefix>.wasm`) and Tenant bindings naming key + digest.
-//! Objects come out in apply order (namespaces, ConfigMaps, Tenants, Seeds, ManagedClusters),
-//! then the scenario's verbatim `objects:`.
+//! Objects come out in apply order (namespaces, ConfigMaps, Tenants, with `topology: seeds` the
+//! seeds' kubeconfig Secrets, Seeds, ManagedClusters), then the scenario's verbatim `objects:`.
 
 use base64::Engine as _;
 use fleetward_sdk::wire::{DecisionKind, KubeVersion};
 use serde_json::{Value, json};
 
-use super::{Cluster, PolicyBinding, Scenario, Seed, Tenant};
+use fleetward_controller::seeds::token_kubeconfig;
+
+use super::{Cluster, PolicyBinding, Scenario, Seed, Tenant, Topology};
+use crate::record::seed_server;
 
 /// Label mapping a namespace to its tenant (the controller's `TENANT_LABEL`).
 pub const TENANT_LABEL: &str = "fleetward.dev/tenant";
@@ -39,14 +42,48 @@ pub fn initial_objects(s: &Scenario) -> Vec<Value> {
     for t in &s.tenants {
         out.push(tenant(t));
     }
+    if s.topology == Topology::Seeds && !s.seeds.is_empty() {
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": SEED_SECRETS_NAMESPACE},
+        }));
+        for seed in &s.seeds {
+            out.push(kubeconfig_secret(seed));
+        }
+    }
     for seed in &s.seeds {
-        out.push(seed_object(seed, false));
+        let mut obj = seed_object(seed, false);
+        if s.topology == Topology::Seeds {
+            obj["spec"]["location"] = json!({"kubeconfigSecret": {
+                "namespace": SEED_SECRETS_NAMESPACE, "name": kubeconfig_secret_name(seed),
+            }});
+        }
+        out.push(obj);
     }
     for c in &s.clusters {
         out.push(managed_cluster(c));
     }
     out.extend(s.objects.iter().cloned());
     out
+}
+
+/// Namespace of the seeds' kubeconfig Secrets in the management server (`topology: seeds`).
+pub const SEED_SECRETS_NAMESPACE: &str = "fleetward-seeds";
+
+/// Name of a seed's kubeconfig Secret.
+pub fn kubeconfig_secret_name(seed: &Seed) -> String {
+    format!("{}-kubeconfig", seed.name)
+}
+
+/// The Secret holding the kubeconfig of a seed's own emulated API server (key `kubeconfig`).
+pub fn kubeconfig_secret(seed: &Seed) -> Value {
+    let kubeconfig = token_kubeconfig(&seed.name, &seed_server(&seed.name), "simulate");
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": kubeconfig_secret_name(seed), "namespace": SEED_SECRETS_NAMESPACE},
+        "type": "Opaque",
+        "data": {"kubeconfig": base64::engine::general_purpose::STANDARD.encode(kubeconfig)},
+    })
 }
 
 /// The ConfigMap key a module is stored under.

@@ -10,10 +10,10 @@ use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion, Labels, Timesta
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::timeline::{Action, Selector, TimedAction, parse_at, parse_duration};
+use super::timeline::{Action, ApiOutage, Selector, TimedAction, parse_at, parse_duration};
 use super::{
     Cluster, FailureMode, InfraTimings, Module, PolicyBinding, Pool, Scenario, ScenarioError, Seed,
-    Tenant, dir_of,
+    Tenant, Topology, dir_of,
 };
 
 /// Default start: Monday 2026-01-05 00:00 UTC (the emulator's default epoch).
@@ -34,6 +34,7 @@ struct RawScenario {
     start: Option<Spanned<String>>,
     duration: Option<Spanned<String>>,
     step: Option<Spanned<String>>,
+    topology: Option<Spanned<String>>,
     #[serde(default)]
     infra: RawInfra,
     #[serde(default)]
@@ -155,6 +156,23 @@ struct RawEvent {
     update_policy: Option<RawUpdatePolicy>,
     seed_down: Option<RawSeedRef>,
     seed_up: Option<RawSeedRef>,
+    seed_api_down: Option<RawSeedApi>,
+    seed_api_hang: Option<RawSeedApi>,
+    seed_api_slow: Option<RawSeedApi>,
+    seed_api_errors: Option<RawSeedApi>,
+    seed_api_up: Option<RawSeedRef>,
+}
+
+/// `seedApiDown`, `seedApiHang`, `seedApiSlow` (needs `delay`), `seedApiErrors` (`code`,
+/// default 500); `for` ends the outage after that long (an implied `seedApiUp`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSeedApi {
+    seed: Spanned<String>,
+    #[serde(rename = "for")]
+    for_: Option<Spanned<String>>,
+    delay: Option<Spanned<String>>,
+    code: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -380,6 +398,22 @@ impl Converter<'_> {
             }
             None => None,
         };
+        let topology = match &raw.topology {
+            None => Topology::default(),
+            Some(t) => match t.value.as_str() {
+                "seeds" => Topology::Seeds,
+                "single" => Topology::Single,
+                other => {
+                    return Err(self.err(
+                        t,
+                        format!(
+                            "unknown topology {other:?}: expected seeds (each seed its own API \
+                             server, the default) or single (every seed on the management server)"
+                        ),
+                    ));
+                }
+            },
+        };
         let tenants = self.tenants(&raw.tenants)?;
         let seeds = self.seeds(&raw.seeds)?;
         let clusters = self.clusters(&raw.clusters, &tenants)?;
@@ -402,7 +436,7 @@ impl Converter<'_> {
         let end = start.0 + duration;
         let mut timeline = Vec::new();
         for ev in &raw.timeline {
-            timeline.push(self.event(ev, start, end, &tenants, &seeds, &clusters)?);
+            timeline.extend(self.event(ev, start, end, topology, &tenants, &seeds, &clusters)?);
         }
         timeline.sort_by_key(|e| e.at);
 
@@ -420,6 +454,7 @@ impl Converter<'_> {
             objects,
             timeline,
             base_dir: self.base_dir.to_path_buf(),
+            topology,
         })
     }
 
@@ -605,15 +640,18 @@ impl Converter<'_> {
         }
     }
 
+    /// One timeline entry; two when a seed API outage says how long it lasts (`for`).
+    #[allow(clippy::too_many_arguments)]
     fn event(
         &mut self,
         ev: &Spanned<RawEvent>,
         start: Timestamp,
         end: i64,
+        topology: Topology,
         tenants: &[Tenant],
         seeds: &[Seed],
         clusters: &[Cluster],
-    ) -> Result<TimedAction, ScenarioError> {
+    ) -> Result<Vec<TimedAction>, ScenarioError> {
         let r = &ev.value;
         let at = parse_at(&r.at.value, start).map_err(|e| self.err(&r.at, e))?;
         if at.0 < start.0 || at.0 > end {
@@ -631,6 +669,11 @@ impl Converter<'_> {
             r.update_policy.is_some(),
             r.seed_down.is_some(),
             r.seed_up.is_some(),
+            r.seed_api_down.is_some(),
+            r.seed_api_hang.is_some(),
+            r.seed_api_slow.is_some(),
+            r.seed_api_errors.is_some(),
+            r.seed_api_up.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -640,8 +683,8 @@ impl Converter<'_> {
                 ev,
                 format!(
                     "a timeline entry needs exactly one action (setVersion, breakWorkload, \
-                     healWorkload, breakMachine, healMachine, updatePolicy, seedDown, seedUp); \
-                     found {set}"
+                     healWorkload, breakMachine, healMachine, updatePolicy, seedDown, seedUp, \
+                     seedApiDown, seedApiHang, seedApiSlow, seedApiErrors, seedApiUp); found {set}"
                 ),
             ));
         }
@@ -652,7 +695,76 @@ impl Converter<'_> {
                 Err(self.err(s, format!("unknown seed {:?}", s.value)))
             }
         };
-        let action = if let Some(v) = &r.set_version {
+        let api_seed = |s: &Spanned<String>| -> Result<String, ScenarioError> {
+            if topology == Topology::Single {
+                return Err(self.err(
+                    s,
+                    "seed API outages need each seed on its own API server: remove \
+                     `topology: single` (or use seedDown/seedUp, which break the seed's workloads)",
+                ));
+            }
+            seed_name(s)
+        };
+        let mut ends: Option<(Timestamp, String)> = None;
+        let mut outage = |a: &RawSeedApi, kind: ApiOutage| -> Result<Action, ScenarioError> {
+            let seed = api_seed(&a.seed)?;
+            if let Some(f) = &a.for_ {
+                let d = self.duration(f)?;
+                if d <= 0 || at.0 + d > end {
+                    return Err(self.err(
+                        f,
+                        "`for` must be positive and end within the run (add a seedApiUp later \
+                         instead, or lengthen duration)",
+                    ));
+                }
+                ends = Some((Timestamp(at.0 + d), seed.clone()));
+            }
+            Ok(Action::SeedApi { seed, outage: kind })
+        };
+        let action = if let Some(a) = &r.seed_api_down {
+            if let Some(d) = &a.delay {
+                return Err(self.err(d, "delay applies to seedApiSlow only"));
+            }
+            outage(a, ApiOutage::Down)?
+        } else if let Some(a) = &r.seed_api_hang {
+            if let Some(d) = &a.delay {
+                return Err(self.err(d, "delay applies to seedApiSlow only"));
+            }
+            outage(a, ApiOutage::Hang)?
+        } else if let Some(a) = &r.seed_api_slow {
+            let Some(d) = &a.delay else {
+                return Err(self.err(&a.seed, "seedApiSlow needs a delay (e.g. delay: 2s)"));
+            };
+            let secs = self.duration(d)?;
+            if !(1..=3_600).contains(&secs) {
+                return Err(self.err(d, "delay must be between 1s and 1h"));
+            }
+            outage(
+                a,
+                ApiOutage::Slow {
+                    delay_ms: secs as u64 * 1000,
+                },
+            )?
+        } else if let Some(a) = &r.seed_api_errors {
+            let code = match &a.code {
+                None => 500,
+                Some(c) if matches!(c.value, 409 | 429 | 500 | 504) => c.value,
+                Some(c) => {
+                    return Err(self.err(
+                        c,
+                        format!(
+                            "unsupported code {}: expected 409, 429, 500 or 504",
+                            c.value
+                        ),
+                    ));
+                }
+            };
+            outage(a, ApiOutage::Errors { code })?
+        } else if let Some(s) = &r.seed_api_up {
+            Action::SeedApiUp {
+                seed: api_seed(&s.seed)?,
+            }
+        } else if let Some(v) = &r.set_version {
             let tenant = match &v.tenant {
                 Some(t) if tenants.iter().any(|x| x.name == t.value) => Some(t.value.clone()),
                 Some(t) => return Err(self.err(t, format!("unknown tenant {:?}", t.value))),
@@ -732,11 +844,16 @@ impl Converter<'_> {
         } else {
             return Err(self.err(ev, "a timeline entry needs an action"));
         };
-        Ok(TimedAction {
-            at,
-            line: ev.referenced.line(),
-            action,
-        })
+        let line = ev.referenced.line();
+        let mut out = vec![TimedAction { at, line, action }];
+        if let Some((at, seed)) = ends {
+            out.push(TimedAction {
+                at,
+                line,
+                action: Action::SeedApiUp { seed },
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -108,6 +108,54 @@ pub enum Action {
         /// Seed name.
         seed: String,
     },
+    /// The seed's API server fails as a whole (`topology: seeds` only): the controller's
+    /// requests to it are refused, hang, are slow or get errors. Unlike [`Action::SeedDown`]
+    /// the workloads on the seed stay healthy; only the API in front of them is gone.
+    SeedApi {
+        /// Seed name.
+        seed: String,
+        /// How it fails.
+        outage: ApiOutage,
+    },
+    /// The seed's API server answers normally again.
+    SeedApiUp {
+        /// Seed name.
+        seed: String,
+    },
+}
+
+/// How a seed's API server fails during a [`Action::SeedApi`] outage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiOutage {
+    /// Connections are refused.
+    Down,
+    /// Requests wait unanswered until the outage ends (or the client gives up).
+    Hang,
+    /// Every request is answered after this many extra milliseconds.
+    Slow {
+        /// Extra delay per request, in milliseconds.
+        delay_ms: u64,
+    },
+    /// Every request is answered with this HTTP status (409, 429, 500 or 504).
+    Errors {
+        /// The status code.
+        code: u16,
+    },
+}
+
+impl ApiOutage {
+    /// Short name for the report (`down`, `hang`, `slow 2s`, `errors 500`).
+    pub fn describe(&self) -> String {
+        match self {
+            ApiOutage::Down => "down".into(),
+            ApiOutage::Hang => "hang".into(),
+            ApiOutage::Slow { delay_ms } if delay_ms % 1000 == 0 => {
+                format!("slow {}", format_duration((delay_ms / 1000) as i64))
+            }
+            ApiOutage::Slow { delay_ms } => format!("slow {delay_ms}ms"),
+            ApiOutage::Errors { code } => format!("errors {code}"),
+        }
+    }
 }
 
 impl Action {
@@ -140,6 +188,17 @@ impl Action {
             ),
             Action::SeedDown { seed } => format!("seed {seed} goes down"),
             Action::SeedUp { seed } => format!("seed {seed} comes back"),
+            Action::SeedApi { seed, outage } => match outage {
+                ApiOutage::Down => format!("seed {seed}'s API server becomes unreachable"),
+                ApiOutage::Hang => format!("seed {seed}'s API server hangs"),
+                ApiOutage::Slow { .. } => {
+                    format!("seed {seed}'s API server turns {}", outage.describe())
+                }
+                ApiOutage::Errors { code } => {
+                    format!("seed {seed}'s API server answers every request with {code}")
+                }
+            },
+            Action::SeedApiUp { seed } => format!("seed {seed}'s API server answers again"),
         }
     }
 }
