@@ -67,8 +67,10 @@ pub fn initial_objects(s: &Scenario) -> Vec<Value> {
     out
 }
 
-/// Namespace of the seeds' kubeconfig Secrets in the management server (`topology: seeds`).
-pub const SEED_SECRETS_NAMESPACE: &str = "fleetward-seeds";
+/// Namespace of the seeds' kubeconfig Secrets in the management server (`topology: seeds`):
+/// the controller's own namespace, the only one whose Secrets it reads
+/// (`Settings::seed_secret_namespace`; a test checks the two agree).
+pub const SEED_SECRETS_NAMESPACE: &str = "fleetward-system";
 
 /// Name of a seed's kubeconfig Secret.
 pub fn kubeconfig_secret_name(seed: &Seed) -> String {
@@ -198,4 +200,15 @@ pub fn managed_cluster(c: &Cluster) -> Value {
 /// The merge patch that sets a cluster's desired version.
 pub fn version_patch(version: KubeVersion) -> Value {
     json!({"spec": {"version": version.to_string()}})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seed_secrets_live_where_the_controller_reads_secrets() {
+        assert_eq!(
+            super::SEED_SECRETS_NAMESPACE,
+            fleetward_controller::reconcile::Settings::default().seed_secret_namespace
+        );
+    }
 }
