@@ -70,6 +70,21 @@ fn total_requests(servers: &[Emulator]) -> RequestCounts {
     sum
 }
 
+/// CPU time of the whole process so far (user + system), from /proc/self/stat: on a machine
+/// shared with other builds, a steadier measure of the work done than wall-clock time.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are the 12th and
+            // 13th of them, in clock ticks (100 per second on Linux).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -255,6 +270,7 @@ async fn run() -> Result<()> {
         .chain(seed_emus.iter().cloned())
         .collect();
     let requests_before = total_requests(&servers);
+    let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let handle = start(emu.client_with_user_agent("fleetward"), cfg);
     let all: Api<ManagedCluster> = Api::all(client.clone());
@@ -295,10 +311,11 @@ async fn run() -> Result<()> {
             anyhow::bail!("not reconciled after 30 minutes ({done}/{n})");
         }
     };
+    let reconcile_cpu = cpu_seconds() - cpu0;
     let reconcile_requests = total_requests(&servers).since(&requests_before);
     let seed_objects: usize = seed_emus.iter().map(Emulator::object_count).sum();
     eprintln!(
-        "reconciled with {} API requests; management server holds {} objects, seed servers {seed_objects}; load {}",
+        "reconciled with {} API requests and {reconcile_cpu:.0} s of process CPU; management server holds {} objects, seed servers {seed_objects}; load {}",
         reconcile_requests.total,
         emu.object_count(),
         load_average()
@@ -338,6 +355,7 @@ async fn run() -> Result<()> {
     // The idle window (real time, at least two resync periods of 30 s) with nothing changing:
     // every request any API server answers in it is idle load. The bench itself makes none.
     eprintln!("idle window of {idle_secs} s; load {}", load_average());
+    let mut idle_writes: Vec<_> = servers.iter().map(Emulator::subscribe_writes).collect();
     let idle_before = total_requests(&servers);
     let idle_started = Instant::now();
     tokio::time::sleep(Duration::from_secs(idle_secs.max(65))).await;
@@ -351,6 +369,20 @@ async fn run() -> Result<()> {
         idle.by_verb,
         load_average()
     );
+    // Name every write the idle window saw (there should be none), with the object after it.
+    for (server, rx) in idle_writes.iter_mut().enumerate() {
+        while let Ok(w) = rx.try_recv() {
+            eprintln!(
+                "  idle write on server {server}: {:?} {} {}/{} by {:?}: status {}",
+                w.verb,
+                w.kind,
+                w.namespace.as_deref().unwrap_or(""),
+                w.name,
+                w.user_agent,
+                w.object.get("status").cloned().unwrap_or_default()
+            );
+        }
+    }
     let mut top: Vec<_> = idle.by_resource.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1));
     for ((resource, verb), count) in top.iter().take(12) {
@@ -364,11 +396,11 @@ async fn run() -> Result<()> {
         );
     }
     println!(
-        "| topology | clusters | tenants | seeds (API servers) | time to reconciled | API requests to reconcile | decisions/s | peak RSS (process) | writes on no-op resync (controller / servers) | idle API load (window) |"
+        "| topology | clusters | tenants | seeds (API servers) | time to reconciled (process CPU) | API requests to reconcile | decisions/s | peak RSS (process) | writes on no-op resync (controller / servers) | idle API load (window) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {n} | {tenants} | {seeds} ({}) | {:.1} s | {} | {:.0} | {:.0} MiB | {} / {} | {:.2} req/s ({} requests, {watches} watch starts, in {idle_elapsed:.0} s) |",
+        "| {} | {n} | {tenants} | {seeds} ({}) | {:.1} s ({reconcile_cpu:.0} s) | {} | {:.0} | {:.0} MiB | {} / {} | {:.2} req/s ({} requests, {watches} watch starts, in {idle_elapsed:.0} s) |",
         if remote { "remote" } else { "single" },
         seed_servers + 1,
         reconciled.as_secs_f64(),
