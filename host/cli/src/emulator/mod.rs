@@ -84,6 +84,12 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<Status, CliError>
             topology.shutdown().await;
             return Ok(Status::Ok);
         }
+        if let Some(dir) = &args.out_dir {
+            std::fs::create_dir_all(dir).map_err(|source| CliError::Write {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let emulator = Emulator::new();
         let server = emulator.serve(args.addr).await.map_err(CliError::runtime)?;
         server
