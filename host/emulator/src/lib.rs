@@ -32,6 +32,7 @@ mod discovery;
 mod faults;
 mod kubeconfig;
 mod registry;
+mod requests;
 mod selectors;
 mod server;
 mod status;
@@ -50,6 +51,7 @@ use serde_json::json;
 
 pub use crate::audit::{Verb, WriteEvent};
 pub use crate::faults::{Fault, FaultRule, Faults, Outage};
+pub use crate::requests::RequestCounts;
 pub use crate::server::{EmulatorError, ServerHandle};
 
 use crate::api::Shared;
@@ -148,6 +150,7 @@ impl EmulatorBuilder {
             faults: Faults::new(self.seed, store.clone()),
             store,
             audit: audit::Audit::new(65_536),
+            requests: requests::Requests::default(),
             bookmark_interval: self.bookmark_interval,
         };
         Emulator {
@@ -222,6 +225,18 @@ impl Emulator {
     /// Successful mutating requests so far (dry runs excluded; no-op updates included).
     pub fn write_count(&self) -> u64 {
         self.shared.audit.write_count()
+    }
+
+    /// Requests answered so far: every verb (watch starts, not watch events), discovery and
+    /// health checks, over HTTP and in-process. A few relaxed atomic loads.
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.total()
+    }
+
+    /// [`Emulator::request_count`] broken down by verb and resource; subtract two snapshots
+    /// with [`RequestCounts::since`] to measure a window.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.shared.requests.snapshot()
     }
 
     /// Every committed object change from now on (bounded broadcast: a receiver that lags

@@ -42,6 +42,7 @@ pub(crate) struct Shared {
     pub store: Arc<Mutex<Store>>,
     pub faults: Faults,
     pub audit: Audit,
+    pub requests: crate::requests::Requests,
     pub bookmark_interval: Duration,
 }
 
@@ -55,6 +56,7 @@ type Resp = Response<ResponseBody>;
 
 /// Handles one request.
 pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
+    shared.requests.request();
     let result = match path::parse(&req.path) {
         Route::Resource(p) => resource(shared, req, p),
         Route::Unknown => Err(ApiError::path_not_found()),
@@ -132,6 +134,7 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
         _ => return Err(ApiError::path_not_found()),
     }
     let verb = verb_of(req, &p).ok_or_else(ApiError::method_not_allowed)?;
+    shared.requests.resource(verb, &rt.group, &rt.plural);
     if sub.is_some() && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch | Verb::Apply) {
         return Err(ApiError::method_not_allowed());
     }

@@ -86,3 +86,53 @@ async fn kubeconfig_file_round_trips() -> anyhow::Result<()> {
 }
 
 use futures::StreamExt as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_counted_by_verb_and_resource_over_both_transports() -> anyhow::Result<()> {
+    use fleetward_emulator::Verb;
+    let emu = Emulator::new();
+    assert_eq!(emu.request_count(), 0);
+    let in_process: Api<ConfigMap> = Api::default_namespaced(emu.client());
+    create_cm(&in_process, "counted").await?;
+    in_process.get("counted").await?;
+    let _ = in_process.get("missing").await; // a 404 is a request too
+    let before = emu.request_counts();
+    assert_eq!(before.total, 3);
+    assert_eq!(before.by_verb.get(&Verb::Get), Some(&2));
+    assert_eq!(before.by_verb.get(&Verb::Create), Some(&1));
+
+    let (client, server) = http_client(&emu).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.list(&ListParams::default()).await?;
+    // A watch start is one request however many events it delivers.
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), "0")
+        .await?
+        .boxed();
+    let first = stream.try_next().await?;
+    assert!(matches!(first, Some(WatchEvent::Added(_))));
+    drop(stream);
+    client_version(&server).await?;
+    let window = emu.request_counts().since(&before);
+    assert_eq!(window.total, 3, "{window:?}");
+    assert_eq!(window.other, 1, "/version");
+    assert_eq!(
+        window.by_resource,
+        [
+            (("configmaps".to_string(), Verb::List), 1),
+            (("configmaps".to_string(), Verb::Watch), 1),
+        ]
+        .into()
+    );
+    assert_eq!(emu.request_count(), 6);
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn client_version(server: &fleetward_emulator::ServerHandle) -> anyhow::Result<()> {
+    let config =
+        kube::Config::from_custom_kubeconfig(server.kubeconfig(), &KubeConfigOptions::default())
+            .await?;
+    kube::Client::try_from(config)?.apiserver_version().await?;
+    Ok(())
+}
