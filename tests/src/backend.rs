@@ -152,28 +152,40 @@ pub async fn wait_crds_established(client: &Client) -> Result<()> {
     }
 }
 
-/// The kinds the write checker follows on the real API server.
+/// The kinds the write checker follows on the real API server: ManagedClusters and the
+/// workloads Fleetward applies on a seed.
 fn watched_kinds() -> Vec<(ApiResource, &'static str)> {
-    let ar = |g: &str, v: &str, k: &str, p: &str| {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p)
-    };
+    let mut kinds = vec![(
+        kind(
+            "fleetward.dev",
+            "v1alpha1",
+            "ManagedCluster",
+            "managedclusters",
+        ),
+        "ManagedCluster",
+    )];
+    kinds.extend(workload_kinds());
+    kinds
+}
+
+/// An API resource by group, version, kind and plural.
+pub(crate) fn kind(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// The workloads Fleetward applies on a seed for each cluster's control plane and pools.
+pub(crate) fn workload_kinds() -> Vec<(ApiResource, &'static str)> {
     vec![
         (
-            ar(
-                "fleetward.dev",
-                "v1alpha1",
-                "ManagedCluster",
-                "managedclusters",
-            ),
-            "ManagedCluster",
+            kind("apps", "v1", "Deployment", "deployments"),
+            "Deployment",
         ),
-        (ar("apps", "v1", "Deployment", "deployments"), "Deployment"),
         (
-            ar("apps", "v1", "StatefulSet", "statefulsets"),
+            kind("apps", "v1", "StatefulSet", "statefulsets"),
             "StatefulSet",
         ),
         (
-            ar(
+            kind(
                 "cluster.x-k8s.io",
                 "v1beta1",
                 "MachineDeployment",

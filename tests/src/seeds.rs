@@ -35,9 +35,7 @@ use fleetward_sdk::wire::UpgradeLimits;
 use fleetward_testenv::{Identity, TestCluster};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -99,27 +97,15 @@ pub struct SeedChild {
 
 /// The kinds Fleetward provisions on a seed.
 fn child_kinds() -> Vec<(ApiResource, &'static str)> {
-    let ar = |g: &str, v: &str, k: &str, p: &str| {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), p)
-    };
-    vec![
-        (ar("", "v1", "Namespace", "namespaces"), "Namespace"),
-        (ar("", "v1", "Service", "services"), "Service"),
-        (ar("apps", "v1", "Deployment", "deployments"), "Deployment"),
+    let mut kinds = vec![
         (
-            ar("apps", "v1", "StatefulSet", "statefulsets"),
-            "StatefulSet",
+            backend::kind("", "v1", "Namespace", "namespaces"),
+            "Namespace",
         ),
-        (
-            ar(
-                "cluster.x-k8s.io",
-                "v1beta1",
-                "MachineDeployment",
-                "machinedeployments",
-            ),
-            "MachineDeployment",
-        ),
-    ]
+        (backend::kind("", "v1", "Service", "services"), "Service"),
+    ];
+    kinds.extend(backend::workload_kinds());
+    kinds
 }
 
 /// Every object Fleetward provisioned on the server behind `client`, of every child kind.
