@@ -13,14 +13,25 @@
 //!   only the fleet objects.
 //! * `single`: every seed is the management server itself (the issue #4 baseline).
 //!
+//! Where the API servers run (`SCALE_SERVERS`):
+//! * `in-process` (default): the emulators live in this process and the controller reaches them
+//!   through in-memory clients; peak RSS is controller + emulators.
+//! * `child`: the bench re-executes itself (`SCALE_ROLE=servers`) to serve every emulator over
+//!   HTTP on 127.0.0.1 from a child process; the controller reaches the seeds with the default
+//!   `KubeconfigConnector`, exactly as in production, and this process's peak RSS is the
+//!   controller's (plus the bench's own fleet creation and final LIST: an upper bound). Request
+//!   counts come from the child over a line protocol on its stdin/stdout.
+//!
 //! ```sh
 //! cargo bench -p fleetward-tests --bench scale                       # 10,000 / 1,000 / 40, remote
 //! SCALE_SEEDS_TOPOLOGY=single cargo bench -p fleetward-tests --bench scale
 //! SCALE_CLUSTERS=1000 SCALE_TENANTS=100 SCALE_IDLE_SECS=60 cargo bench -p fleetward-tests --bench scale
+//! SCALE_SERVERS=child cargo bench -p fleetward-tests --bench scale   # the controller's own RSS
 //! ```
 //! No fake infrastructure runs: workloads never become ready, so "reconciled" means placed and
 //! provisioned (phase `Provisioning`), which is where the controller's own work ends.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +39,11 @@ use anyhow::{Context as _, Result};
 use fleetward_controller::app::{ControllerConfig, start};
 use fleetward_controller::crd::{self, ManagedCluster};
 use fleetward_controller::reconcile::Settings;
-use fleetward_controller::seeds::{InProcessConnector, token_kubeconfig};
+use fleetward_controller::seeds::{
+    InProcessConnector, KubeconfigConnector, SeedConnector, token_kubeconfig,
+};
 use fleetward_controller::wasm::EngineLoader;
-use fleetward_emulator::{Emulator, RequestCounts, Verb};
+use fleetward_emulator::{Emulator, RequestCounts};
 use fleetward_engine::{Engine, EngineConfig};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -38,6 +51,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 const REGIONS: [&str; 4] = ["eu-west", "us-east", "ap-south", "sa-east"];
 
@@ -54,20 +68,234 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// Request counters of every API server, summed per (resource, verb).
-fn total_requests(servers: &[Emulator]) -> RequestCounts {
-    let mut sum = RequestCounts::default();
-    for c in servers.iter().map(Emulator::request_counts) {
-        sum.total += c.total;
-        sum.other += c.other;
-        for (v, n) in c.by_verb {
-            *sum.by_verb.entry(v).or_default() += n;
+/// Request counters of every API server together, summed per verb and (resource, verb); verbs
+/// by name so the child process can report them as JSON.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Counts {
+    total: u64,
+    other: u64,
+    by_verb: BTreeMap<String, u64>,
+    by_resource: Vec<(String, String, u64)>,
+    /// Successful mutating requests (`Emulator::write_count`), summed.
+    writes: u64,
+    /// Objects held by each server, management first.
+    objects: Vec<usize>,
+}
+
+impl Counts {
+    fn of(servers: &[Emulator]) -> Counts {
+        let mut sum = Counts::default();
+        let mut by_resource: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for e in servers {
+            let c: RequestCounts = e.request_counts();
+            sum.total += c.total;
+            sum.other += c.other;
+            for (v, n) in c.by_verb {
+                *sum.by_verb.entry(format!("{v:?}")).or_default() += n;
+            }
+            for ((r, v), n) in c.by_resource {
+                *by_resource.entry((r, format!("{v:?}"))).or_default() += n;
+            }
+            sum.writes += e.write_count();
+            sum.objects.push(e.object_count());
         }
-        for (k, n) in c.by_resource {
-            *sum.by_resource.entry(k).or_default() += n;
+        sum.by_resource = by_resource
+            .into_iter()
+            .map(|((r, v), n)| (r, v, n))
+            .collect();
+        sum
+    }
+
+    /// The requests made between `earlier` and `self` (counters only grow).
+    fn since(&self, earlier: &Counts) -> Counts {
+        let before: BTreeMap<(&str, &str), u64> = earlier
+            .by_resource
+            .iter()
+            .map(|(r, v, n)| ((r.as_str(), v.as_str()), *n))
+            .collect();
+        Counts {
+            total: self.total - earlier.total,
+            other: self.other - earlier.other,
+            by_verb: self
+                .by_verb
+                .iter()
+                .map(|(v, n)| (v.clone(), n - earlier.by_verb.get(v).copied().unwrap_or(0)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            by_resource: self
+                .by_resource
+                .iter()
+                .map(|(r, v, n)| {
+                    let then = before.get(&(r.as_str(), v.as_str())).copied().unwrap_or(0);
+                    (r.clone(), v.clone(), n - then)
+                })
+                .filter(|(_, _, n)| *n > 0)
+                .collect(),
+            writes: self.writes - earlier.writes,
+            objects: self.objects.clone(),
         }
     }
-    sum
+}
+
+/// The management emulator and `seed_servers` seed emulators, sized for `n` clusters.
+fn build_emulators(n: usize, seed_servers: usize) -> Vec<Emulator> {
+    let management = Emulator::builder()
+        .watch_history(4 * n + 10_000)
+        .watch_buffer(8 * n + 10_000)
+        .build();
+    let per_server = n / seed_servers.max(1) + 1;
+    std::iter::once(management)
+        .chain((0..seed_servers).map(|k| {
+            Emulator::builder()
+                .seed(0x5EED + 1 + k as u64)
+                .watch_history(8 * per_server + 10_000)
+                .watch_buffer(8 * per_server + 10_000)
+                .build()
+        }))
+        .collect()
+}
+
+/// The API servers: in this process, or served over HTTP by a child process.
+enum Servers {
+    InProcess(Vec<Emulator>),
+    Child {
+        child: Box<tokio::process::Child>,
+        stdin: tokio::process::ChildStdin,
+        lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+        /// `http://127.0.0.1:PORT` of each server, management first.
+        urls: Vec<String>,
+    },
+}
+
+impl Servers {
+    async fn start(in_child: bool, n: usize, seed_servers: usize) -> Result<Servers> {
+        if !in_child {
+            return Ok(Servers::InProcess(build_emulators(n, seed_servers)));
+        }
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .env("SCALE_ROLE", "servers")
+            .env("SCALE_SERVE_CLUSTERS", n.to_string())
+            .env("SCALE_SERVE_SEED_SERVERS", seed_servers.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the server process")?;
+        let stdin = child.stdin.take().context("child stdin")?;
+        let mut lines =
+            tokio::io::BufReader::new(child.stdout.take().context("child stdout")?).lines();
+        let mut urls = Vec::new();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .context("the server process did not start within 60 s")??
+                .context("the server process exited before it was ready")?;
+            if line == "ready" {
+                break;
+            }
+            urls.push(line);
+        }
+        anyhow::ensure!(
+            urls.len() == seed_servers + 1,
+            "the server process announced {} servers, expected {}",
+            urls.len(),
+            seed_servers + 1
+        );
+        Ok(Servers::Child {
+            child: Box::new(child),
+            stdin,
+            lines,
+            urls,
+        })
+    }
+
+    fn client(&self, server: usize, user_agent: &str) -> Result<kube::Client> {
+        match self {
+            Servers::InProcess(emus) => Ok(emus[server].client_with_user_agent(user_agent)),
+            Servers::Child { urls, .. } => {
+                let config = kube::Config::new(urls[server].parse()?);
+                Ok(kube::Client::try_from(config)?)
+            }
+        }
+    }
+
+    /// The URL a seed kubeconfig names for seed server `k`.
+    fn seed_url(&self, k: usize) -> String {
+        match self {
+            Servers::InProcess(_) => format!("https://seed-server-{k}.emulated:6443"),
+            Servers::Child { urls, .. } => urls[k + 1].clone(),
+        }
+    }
+
+    /// How the controller reaches the seed servers: in-memory clients by URL, or (child) the
+    /// production `KubeconfigConnector` over HTTP.
+    fn connector(&self) -> Arc<dyn SeedConnector> {
+        match self {
+            Servers::InProcess(emus) => {
+                let mut connector = InProcessConnector::new();
+                for (k, e) in emus.iter().skip(1).enumerate() {
+                    connector.insert(self.seed_url(k), e.client_with_user_agent("fleetward"));
+                }
+                Arc::new(connector)
+            }
+            Servers::Child { .. } => Arc::new(KubeconfigConnector::default()),
+        }
+    }
+
+    async fn counts(&mut self) -> Result<Counts> {
+        match self {
+            Servers::InProcess(emus) => Ok(Counts::of(emus)),
+            Servers::Child { stdin, lines, .. } => {
+                stdin.write_all(b"counts\n").await?;
+                stdin.flush().await?;
+                let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                    .await
+                    .context("the server process did not answer within 30 s")??
+                    .context("the server process exited")?;
+                Ok(serde_json::from_str(&line)?)
+            }
+        }
+    }
+
+    /// Peak RSS of the server process, if the servers run in one.
+    fn child_peak_rss_mib(&self) -> Option<f64> {
+        match self {
+            Servers::InProcess(_) => None,
+            Servers::Child { child, .. } => {
+                peak_rss_mib_of(&format!("/proc/{}/status", child.id()?))
+            }
+        }
+    }
+}
+
+/// `SCALE_ROLE=servers`: serve the emulators over HTTP until stdin closes, announcing each URL
+/// on stdout, then answering every `counts` line with one JSON line of [`Counts`].
+async fn serve_emulators() -> Result<()> {
+    let emus = build_emulators(
+        env("SCALE_SERVE_CLUSTERS", 10_000),
+        env("SCALE_SERVE_SEED_SERVERS", 40),
+    );
+    let mut handles = Vec::new();
+    let mut out = tokio::io::stdout();
+    for e in &emus {
+        let handle = e.serve("127.0.0.1:0".parse()?).await?;
+        out.write_all(format!("{}\n", handle.url()).as_bytes())
+            .await?;
+        handles.push(handle);
+    }
+    out.write_all(b"ready\n").await?;
+    out.flush().await?;
+    let mut commands = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(command) = commands.next_line().await? {
+        anyhow::ensure!(command == "counts", "unknown command {command:?}");
+        let line = serde_json::to_string(&Counts::of(&emus))?;
+        out.write_all(format!("{line}\n").as_bytes()).await?;
+        out.flush().await?;
+    }
+    for h in handles {
+        h.shutdown().await;
+    }
+    Ok(())
 }
 
 /// CPU time of the whole process so far (user + system), from /proc/self/stat: on a machine
@@ -86,15 +314,20 @@ fn cpu_seconds() -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
+    peak_rss_mib_of("/proc/self/status").unwrap_or(f64::NAN)
+}
+
+/// `VmHWM` (peak resident set) of a process, from its `/proc/PID/status`.
+fn peak_rss_mib_of(status: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(status).ok()?;
+    let kib = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<f64>()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 async fn create_all<K>(api: &Api<K>, objs: Vec<K>) -> Result<()>
@@ -119,6 +352,9 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if std::env::var("SCALE_ROLE").as_deref() == Ok("servers") {
+        return rt.block_on(serve_emulators());
+    }
     rt.block_on(run())
 }
 
@@ -142,27 +378,23 @@ async fn run() -> Result<()> {
         0
     };
     let idle_secs = env("SCALE_IDLE_SECS", 300) as u64;
+    let in_child = match std::env::var("SCALE_SERVERS").as_deref() {
+        Ok("in-process") | Err(_) => false,
+        Ok("child") => true,
+        Ok(other) => anyhow::bail!("SCALE_SERVERS={other}: expected in-process or child"),
+    };
     eprintln!(
-        "topology {}: {n} clusters, {tenants} tenants, {seeds} seeds, {seed_servers} seed API servers; load {}",
+        "topology {}: {n} clusters, {tenants} tenants, {seeds} seeds, {seed_servers} seed API servers, {}; load {}",
         if remote { "remote" } else { "single" },
+        if in_child {
+            "servers in a child process"
+        } else {
+            "servers in this process"
+        },
         load_average()
     );
-    let emu = Emulator::builder()
-        .watch_history(4 * n + 10_000)
-        .watch_buffer(8 * n + 10_000)
-        .build();
-    let per_server = n / seed_servers.max(1) + 1;
-    let seed_emus: Vec<Emulator> = (0..seed_servers)
-        .map(|k| {
-            Emulator::builder()
-                .seed(0x5EED + 1 + k as u64)
-                .watch_history(8 * per_server + 10_000)
-                .watch_buffer(8 * per_server + 10_000)
-                .build()
-        })
-        .collect();
-    let seed_url = |k: usize| format!("https://seed-server-{k}.emulated:6443");
-    let client = emu.client_with_user_agent("bench");
+    let mut servers = Servers::start(in_child, n, seed_servers).await?;
+    let client = servers.client(0, "bench")?;
     for c in crd::crds() {
         Api::<CustomResourceDefinition>::all(client.clone())
             .create(&PostParams::default(), &c)
@@ -201,7 +433,7 @@ async fn run() -> Result<()> {
                         ByteString(
                             token_kubeconfig(
                                 &format!("seed-{i:02}"),
-                                &seed_url(i % seed_servers),
+                                &servers.seed_url(i % seed_servers),
                                 "bench",
                             )
                             .into_bytes(),
@@ -261,18 +493,15 @@ async fn run() -> Result<()> {
         resync: Duration::from_secs(30),
         ..Settings::default()
     };
-    let mut connector = InProcessConnector::new();
-    for (k, seed_emu) in seed_emus.iter().enumerate() {
-        connector.insert(seed_url(k), seed_emu.client_with_user_agent("fleetward"));
-    }
-    cfg.seed_connector = Arc::new(connector);
-    let servers: Vec<Emulator> = std::iter::once(emu.clone())
-        .chain(seed_emus.iter().cloned())
-        .collect();
-    let requests_before = total_requests(&servers);
+    cfg.seed_connector = servers.connector();
+    // Status catch-up before the idle window: one resync, and one seed probe (a remote Seed's
+    // `status.clusters` is refreshed on its probe interval, not on the resync).
+    let catch_up =
+        cfg.settings.resync.max(cfg.settings.seed_probe_interval) + Duration::from_secs(5);
+    let requests_before = servers.counts().await?;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    let handle = start(emu.client_with_user_agent("fleetward"), cfg);
+    let handle = start(servers.client(0, "fleetward")?, cfg);
     let all: Api<ManagedCluster> = Api::all(client.clone());
     let placed = |m: &str| -> f64 {
         m.lines()
@@ -312,16 +541,19 @@ async fn run() -> Result<()> {
         }
     };
     let reconcile_cpu = cpu_seconds() - cpu0;
-    let reconcile_requests = total_requests(&servers).since(&requests_before);
-    let seed_objects: usize = seed_emus.iter().map(Emulator::object_count).sum();
+    let reconcile_requests = servers.counts().await?.since(&requests_before);
+    let seed_objects: usize = reconcile_requests.objects[1..].iter().sum();
     eprintln!(
         "reconciled with {} API requests and {reconcile_cpu:.0} s of process CPU; management server holds {} objects, seed servers {seed_objects}; load {}",
         reconcile_requests.total,
-        emu.object_count(),
+        reconcile_requests.objects[0],
         load_average()
     );
     if remote {
-        let empty = seed_emus.iter().filter(|e| e.object_count() <= 4).count();
+        let empty = reconcile_requests.objects[1..]
+            .iter()
+            .filter(|&&count| count <= 4)
+            .count();
         anyhow::ensure!(empty == 0, "{empty} seed API servers hold no clusters");
     }
     let metrics = handle.metrics.render();
@@ -330,9 +562,9 @@ async fn run() -> Result<()> {
         .filter(|l| l.starts_with("fleetward_decisions_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    // Quiesce: wait until the controller's write counter stops moving for 5 s.
+    // Quiesce: wait (at most 10 minutes) until the controller's write counter stops moving for 5 s.
     let mut last = handle.metrics.total_writes();
-    loop {
+    for _ in 0..120 {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let now = handle.metrics.total_writes();
         if now == last {
@@ -340,9 +572,9 @@ async fn run() -> Result<()> {
         }
         last = now;
     }
-    // One full resync first: status catch-up writes (seed counts, tenant decision counters that
-    // moved after their last reconcile) are real changes, not resync noise.
-    tokio::time::sleep(Duration::from_secs(35)).await;
+    // Status catch-up writes (seed counts, tenant decision counters that moved after their last
+    // reconcile) are real changes, not resync noise: let one resync and one seed probe pass.
+    tokio::time::sleep(catch_up).await;
     let writes_by_kind = |m: String| {
         m.lines()
             .filter(|l| l.starts_with("fleetward_writes_total{"))
@@ -350,18 +582,21 @@ async fn run() -> Result<()> {
             .collect::<Vec<_>>()
     };
     let kinds_before = writes_by_kind(handle.metrics.render());
-    let emu_writes = || servers.iter().map(Emulator::write_count).sum::<u64>();
-    let (emu_before, ctl_before) = (emu_writes(), handle.metrics.total_writes());
+    let ctl_before = handle.metrics.total_writes();
     // The idle window (real time, at least two resync periods of 30 s) with nothing changing:
     // every request any API server answers in it is idle load. The bench itself makes none.
     eprintln!("idle window of {idle_secs} s; load {}", load_average());
-    let mut idle_writes: Vec<_> = servers.iter().map(Emulator::subscribe_writes).collect();
-    let idle_before = total_requests(&servers);
+    // Each write the idle window sees is named below (in-process servers only).
+    let mut idle_writes: Vec<_> = match &servers {
+        Servers::InProcess(emus) => emus.iter().map(Emulator::subscribe_writes).collect(),
+        Servers::Child { .. } => Vec::new(),
+    };
+    let idle_before = servers.counts().await?;
     let idle_started = Instant::now();
     tokio::time::sleep(Duration::from_secs(idle_secs.max(65))).await;
-    let idle = total_requests(&servers).since(&idle_before);
+    let idle = servers.counts().await?.since(&idle_before);
     let idle_elapsed = idle_started.elapsed().as_secs_f64();
-    let (emu_after, ctl_after) = (emu_writes(), handle.metrics.total_writes());
+    let ctl_after = handle.metrics.total_writes();
     eprintln!(
         "idle: {} requests in {idle_elapsed:.0} s ({} other); by verb {:?}; load {}",
         idle.total,
@@ -384,11 +619,11 @@ async fn run() -> Result<()> {
         }
     }
     let mut top: Vec<_> = idle.by_resource.iter().collect();
-    top.sort_by(|a, b| b.1.cmp(a.1));
-    for ((resource, verb), count) in top.iter().take(12) {
-        eprintln!("  {count:>8} {verb:?} {resource}");
+    top.sort_by_key(|(_, _, count)| std::cmp::Reverse(*count));
+    for (resource, verb, count) in top.iter().take(12) {
+        eprintln!("  {count:>8} {verb} {resource}");
     }
-    let watches = idle.by_verb.get(&Verb::Watch).copied().unwrap_or(0);
+    let watches = idle.by_verb.get("Watch").copied().unwrap_or(0);
     let kinds_after = writes_by_kind(handle.metrics.render());
     if kinds_after != kinds_before {
         eprintln!(
@@ -408,10 +643,16 @@ async fn run() -> Result<()> {
         decisions / reconciled.as_secs_f64(),
         peak_rss_mib(),
         ctl_after - ctl_before,
-        emu_after - emu_before,
+        idle.writes,
         idle.total as f64 / idle_elapsed,
         idle.total,
     );
+    if let Some(rss) = servers.child_peak_rss_mib() {
+        eprintln!(
+            "peak RSS: this process (controller + bench client) {:.0} MiB; server process {rss:.0} MiB",
+            peak_rss_mib()
+        );
+    }
     handle.shutdown().await;
     Ok(())
 }

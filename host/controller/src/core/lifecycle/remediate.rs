@@ -61,10 +61,14 @@ impl Next {
     /// Tracks problems and applies the remediation gate ([`remediation::gate`]): the
     /// `Remediating` condition and the requeue for when a problem becomes due. Returns the
     /// problem and history to ask the policy about, if it is to be asked.
+    ///
+    /// `load` is called only when something is unhealthy: counting a seed's clusters is a pass
+    /// over the whole cluster cache, which a healthy fleet's every resync would otherwise pay
+    /// (O(clusters²) per resync period).
     pub fn health(
         &mut self,
         obs: &Observation,
-        load: SeedLoad,
+        load: impl FnOnce() -> SeedLoad,
         threshold_secs: i64,
     ) -> Option<(Problem, Vec<RemediationRecord>)> {
         let provisioning = matches!(self.status.phase, Phase::Provisioning | Phase::Pending);
@@ -86,6 +90,12 @@ impl Next {
         {
             self.requeue_at(Timestamp(first.0 + threshold_secs));
         }
+        // With nothing observed the gate is `Healthy` whatever the load.
+        let load = if observed.is_empty() {
+            SeedLoad::default()
+        } else {
+            load()
+        };
         let gate = remediation::gate(
             &self.status.problems,
             &observed,

@@ -287,10 +287,10 @@ fn health_waits_for_the_threshold_and_skips_provisioning() {
         unhealthy: 0,
         total: 1,
     };
-    assert_eq!(n.health(&obs, quiet, 60), None);
+    assert_eq!(n.health(&obs, || quiet, 60), None);
     assert!(n.status.problems.is_empty());
     n.status.phase = Phase::Running;
-    assert_eq!(n.health(&obs, quiet, 60), None);
+    assert_eq!(n.health(&obs, || quiet, 60), None);
     assert_eq!(n.status.problems.len(), 1);
     assert_eq!(n.requeue, Duration::from_secs(60));
     assert_eq!(
@@ -303,7 +303,7 @@ fn health_waits_for_the_threshold_and_skips_provisioning() {
         Duration::from_secs(600),
         10,
     );
-    let (problem, history) = later.health(&obs, quiet, 60).expect("due");
+    let (problem, history) = later.health(&obs, || quiet, 60).expect("due");
     assert_eq!(problem, etcd_problem());
     assert!(history.is_empty());
     let broken = Observation {
@@ -318,11 +318,45 @@ fn health_waits_for_the_threshold_and_skips_provisioning() {
         unhealthy: 4,
         total: 5,
     };
-    assert_eq!(later.health(&broken, sick, 60), None);
+    assert_eq!(later.health(&broken, || sick, 60), None);
     assert_eq!(
         condition(&later, "Remediating"),
         (&ConditionStatus::False, "SeedFault")
     );
+}
+
+#[test]
+fn a_healthy_cluster_never_reads_its_seed_load() {
+    // Counting a seed's clusters is a pass over the whole cluster cache; a healthy fleet's
+    // resyncs must not pay it (10,000 clusters: 10^8 comparisons per resync period).
+    let s = spec("1.31.2", serde_json::json!([]));
+    let mut n = placed(&s);
+    n.status.phase = Phase::Running;
+    let healthy = Observation {
+        workloads: vec![workload("etcd", "1.31.2", true)],
+        pools: vec![],
+        machines: vec![],
+    };
+    let no_load = || -> SeedLoad { panic!("seed load read for a healthy cluster") };
+    assert_eq!(n.health(&healthy, no_load, 60), None);
+    assert_eq!(
+        condition(&n, "Remediating"),
+        (&ConditionStatus::False, "Healthy")
+    );
+    let mut read = 0;
+    let sick = Observation {
+        workloads: vec![workload("etcd", "1.31.2", false)],
+        ..healthy
+    };
+    n.health(
+        &sick,
+        || {
+            read += 1;
+            SeedLoad::default()
+        },
+        60,
+    );
+    assert_eq!(read, 1, "an unhealthy cluster reads the load once");
 }
 
 fn answer(action: RemediationAction) -> RemediationDecision {

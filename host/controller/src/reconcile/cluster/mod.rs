@@ -25,7 +25,7 @@ use std::time::Duration;
 use fleetward_sdk::wire::{ClusterRef, DecisionKind};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -216,7 +216,11 @@ impl Run<'_> {
         let rollout = self.next.rollout(&input, &obs);
         self.next.complete_step(rollout, &obs);
         let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
-        let load = self.seed_load();
+        // Read at most once, and only if something is unhealthy (see `Next::health`).
+        let load = std::sync::OnceLock::new();
+        let seed = self.next.status.seed.clone().unwrap_or_default();
+        let ctx = self.ctx;
+        let load = || *load.get_or_init(|| seed_load(&ctx.clusters, &seed));
         if self.next.health(&obs, load, threshold).is_some() {
             // About to ask for a disruptive action: confirm the problem on the server itself,
             // not on caches that may lag it by part of a burst (see `children::read_fresh`).
@@ -252,26 +256,6 @@ impl Run<'_> {
         let tenant = self.tenant();
         let exists = self.ctx.tenants.get(&ObjectRef::new(tenant)).is_some();
         Ok(lifecycle::tenancy(&ns, label.as_deref(), tenant, exists))
-    }
-
-    /// How many clusters share this cluster's seed and how many of them are unhealthy, from
-    /// the cluster cache.
-    fn seed_load(&self) -> SeedLoad {
-        let seed = self.next.status.seed.clone().unwrap_or_default();
-        let on_seed: Vec<_> = self
-            .ctx
-            .clusters
-            .state()
-            .into_iter()
-            .filter(|c| c.status.as_ref().and_then(|s| s.seed.as_ref()) == Some(&seed))
-            .collect();
-        SeedLoad {
-            unhealthy: on_seed
-                .iter()
-                .filter(|c| c.status.as_ref().is_some_and(|s| !s.problems.is_empty()))
-                .count(),
-            total: on_seed.len(),
-        }
     }
 
     /// Records a decision about this cluster through the one recording path
@@ -350,4 +334,20 @@ async fn cleanup(mc: &ManagedCluster, ctx: &Context, api: &Api<ManagedCluster>) 
     .await
     .map_err(kube_err("removing finalizer"))?;
     Ok(Action::await_change())
+}
+
+/// How many clusters are on `seed` and how many of them are unhealthy, from the cluster cache
+/// (one pass over it).
+fn seed_load(clusters: &Store<ManagedCluster>, seed: &str) -> SeedLoad {
+    let mut load = SeedLoad::default();
+    for c in clusters.state() {
+        let Some(status) = c.status.as_ref() else {
+            continue;
+        };
+        if status.seed.as_deref() == Some(seed) {
+            load.total += 1;
+            load.unhealthy += usize::from(!status.problems.is_empty());
+        }
+    }
+    load
 }
