@@ -49,6 +49,19 @@ if [ "${FLEETWARD_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 
   fi
 fi
 
+# kubectl: the tests that drive it (against the emulator and the real API server) skip loudly
+# without it. The machine image ships it as the `kubectl` package; install that if it is missing.
+# (Debian bookworm's own `kubernetes-client` is kubectl 1.20, too old for these tests.)
+if ! command -v kubectl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing the kubectl package for the kubectl tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null) \
+      || echo "setup: WARNING: could not install kubectl; the kubectl tests will be SKIPPED" >&2
+  else
+    echo "setup: WARNING: kubectl missing and not root; the kubectl tests will be SKIPPED" >&2
+  fi
+fi
+
 if command -v go >/dev/null 2>&1; then
   scripts/build-control-plane.sh >/dev/null
 elif [ "${FLEETWARD_REQUIRE_CONTROL_PLANE:-0}" = 1 ]; then

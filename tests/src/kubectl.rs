@@ -12,6 +12,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+
+use crate::{read_manifest, repo_root};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 
@@ -129,6 +131,50 @@ impl Kubectl {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
+}
+
+/// Every object `deploy/kustomization.yaml` lists, as kubectl names it (`kind[.group]/name`).
+///
+/// # Errors
+/// When the kustomization or a file it lists cannot be read, or an object lacks its type or name.
+pub fn deploy_objects() -> Result<Vec<String>> {
+    let deploy = repo_root().join("deploy");
+    let kustomization = read_manifest(&deploy.join("kustomization.yaml"))?;
+    let files = kustomization[0]["resources"]
+        .as_array()
+        .context("kustomization resources")?;
+    let mut names = Vec::new();
+    for f in files {
+        let f = f.as_str().context("resource file name")?;
+        for obj in read_manifest(&deploy.join(f))? {
+            let api_version = obj["apiVersion"].as_str().context("apiVersion")?;
+            let kind = obj["kind"].as_str().context("kind")?.to_lowercase();
+            let name = obj["metadata"]["name"].as_str().context("metadata.name")?;
+            names.push(match api_version.rsplit_once('/') {
+                Some((group, _)) => format!("{kind}.{group}/{name}"),
+                None => format!("{kind}/{name}"),
+            });
+        }
+    }
+    Ok(names)
+}
+
+/// Asserts that an apply's output has exactly one `<object> serverside-applied` line per object
+/// of `deploy/`.
+///
+/// # Panics
+/// When a line is missing or there are others.
+pub fn assert_applied_everything(out: &KubectlOutput, expected: &[String]) {
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
+    for obj in expected {
+        let want = format!("{obj} serverside-applied");
+        assert!(lines.contains(&want.as_str()), "no `{want}` line:\n{out}");
+    }
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per object of deploy/ expected:\n{out}"
+    );
 }
 
 /// One table of `kubectl get` output: its header and its rows, each cell cut at the column's

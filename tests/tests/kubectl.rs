@@ -18,7 +18,9 @@ use anyhow::{Context as _, Result, ensure};
 use fleetward_controller::crd::{ManagedCluster, Seed, Tenant};
 use fleetward_testenv::binary::announce_skip;
 use fleetward_testenv::{ApiServer, Identity, TestCluster};
-use fleetward_tests::kubectl::{Kubectl, KubectlOutput, Table, parse_tables};
+use fleetward_tests::kubectl::{
+    Kubectl, KubectlOutput, Table, assert_applied_everything, deploy_objects, parse_tables,
+};
 use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies, read_manifest, repo_root};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
@@ -52,44 +54,6 @@ async fn apply_deploy(k: &Kubectl) -> Result<KubectlOutput> {
         .await?;
     ensure!(out.success, "apply -k deploy/ failed:\n{out}");
     Ok(out)
-}
-
-/// Every object `deploy/kustomization.yaml` lists, as kubectl names it (`kind[.group]/name`).
-fn deploy_objects() -> Result<Vec<String>> {
-    let deploy = repo_root().join("deploy");
-    let kustomization = read_manifest(&deploy.join("kustomization.yaml"))?;
-    let files = kustomization[0]["resources"]
-        .as_array()
-        .context("kustomization resources")?;
-    let mut names = Vec::new();
-    for f in files {
-        let f = f.as_str().context("resource file name")?;
-        for obj in read_manifest(&deploy.join(f))? {
-            let api_version = obj["apiVersion"].as_str().context("apiVersion")?;
-            let kind = obj["kind"].as_str().context("kind")?.to_lowercase();
-            let name = obj["metadata"]["name"].as_str().context("metadata.name")?;
-            names.push(match api_version.rsplit_once('/') {
-                Some((group, _)) => format!("{kind}.{group}/{name}"),
-                None => format!("{kind}/{name}"),
-            });
-        }
-    }
-    Ok(names)
-}
-
-/// Asserts that an apply's output has exactly one `<object> serverside-applied` line per object
-/// of `deploy/`.
-fn assert_applied_everything(out: &KubectlOutput, expected: &[String]) {
-    let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
-    for obj in expected {
-        let want = format!("{obj} serverside-applied");
-        assert!(lines.contains(&want.as_str()), "no `{want}` line:\n{out}");
-    }
-    assert_eq!(
-        lines.len(),
-        expected.len(),
-        "one line per object of deploy/ expected:\n{out}"
-    );
 }
 
 /// The CRDs of `deploy/crds.yaml`.

@@ -83,6 +83,10 @@ fn defs() -> Vec<Def> {
             ..def("", "v1", "services", "Service")
         },
         Def {
+            short: &["sa"],
+            ..def("", "v1", "serviceaccounts", "ServiceAccount")
+        },
+        Def {
             short: &["ev"],
             create_on_update: true,
             fields: EVENT_FIELDS,
@@ -112,6 +116,42 @@ fn defs() -> Vec<Def> {
         Def {
             create_on_update: true,
             ..def("coordination.k8s.io", "v1", "leases", "Lease")
+        },
+        Def {
+            short: &["pdb"],
+            status: true,
+            generation: true,
+            ..def(
+                "policy",
+                "v1",
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+            )
+        },
+        def("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+        ),
+        Def {
+            namespaced: false,
+            ..def(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterroles",
+                "ClusterRole",
+            )
+        },
+        Def {
+            namespaced: false,
+            ..def(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterrolebindings",
+                "ClusterRoleBinding",
+            )
         },
         Def {
             namespaced: false,
@@ -211,6 +251,28 @@ fn columns(kind: &str) -> Vec<PrinterColumn> {
             age,
         ],
         "Lease" => vec![col("Holder", "string", ".spec.holderIdentity", 0), age],
+        "ServiceAccount" => vec![col("Secrets", "integer", "len(.secrets)", 0), age],
+        "PodDisruptionBudget" => vec![
+            col("Min Available", "string", ".spec.minAvailable", 0),
+            col("Max Unavailable", "string", ".spec.maxUnavailable", 0),
+            col(
+                "Allowed Disruptions",
+                "integer",
+                ".status.disruptionsAllowed",
+                0,
+            ),
+            age,
+        ],
+        "Role" | "ClusterRole" => vec![col(
+            "Created At",
+            "string",
+            ".metadata.creationTimestamp",
+            0,
+        )],
+        "RoleBinding" | "ClusterRoleBinding" => vec![
+            col("Role", "string", "join(/,.roleRef.kind,.roleRef.name)", 0),
+            age,
+        ],
         "Event" => vec![
             col("Type", "string", ".type", 0),
             col("Reason", "string", ".reason", 0),

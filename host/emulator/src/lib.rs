@@ -31,6 +31,7 @@ mod clock;
 mod discovery;
 mod faults;
 mod kubeconfig;
+mod protobuf;
 mod registry;
 mod requests;
 mod selectors;

@@ -222,6 +222,16 @@ impl ApiError {
         )
     }
 
+    /// 406 NotAcceptable: the client accepts only media types the emulator cannot answer in
+    /// (protobuf alone); the real server's wording.
+    pub fn not_acceptable() -> ApiError {
+        ApiError::bare(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/json;stream=watch (the emulator answers protobuf clients in JSON only: accept application/json too)",
+        )
+    }
+
     /// 410 Gone: a watch or exact list from a compacted resourceVersion.
     pub fn gone(requested: u64, oldest: u64) -> ApiError {
         ApiError::bare(
@@ -254,6 +264,12 @@ impl ApiError {
                 }
             ),
         )
+    }
+
+    /// 415 UnsupportedMediaType for a body in a known format the emulator does not decode for
+    /// this kind (`message` says which kind and what to send instead).
+    pub fn unsupported_body(message: impl Into<String>) -> ApiError {
+        ApiError::bare(415, "UnsupportedMediaType", message)
     }
 
     /// 429 TooManyRequests.

@@ -267,12 +267,25 @@ pub fn set_crd_status(obj: &mut Value, now: &str) {
             stored.push(v);
         }
     }
+    // A condition keeps its lastTransitionTime while its status stays the same (as the
+    // apiextensions controllers keep it), so re-applying an unchanged CRD writes nothing.
+    let since = |type_: &str| -> Value {
+        obj.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["type"] == type_ && c["status"] == "True")
+            })
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| json!(now))
+    };
+    let (names_since, established_since) = (since("NamesAccepted"), since("Established"));
     obj["status"] = json!({
         "acceptedNames": accepted,
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
+            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": names_since,
              "reason": "NoConflicts", "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "lastTransitionTime": now,
+            {"type": "Established", "status": "True", "lastTransitionTime": established_since,
              "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
         ],
         "storedVersions": stored,
@@ -370,4 +383,27 @@ pub fn crd_types(obj: &Value) -> (Vec<ResourceType>, Option<String>) {
         });
     }
     (out, storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_status_keeps_transition_times_while_established() {
+        let mut crd = json!({"spec": {"names": {"kind": "Tenant", "plural": "tenants"},
+            "versions": [{"name": "v1", "storage": true}]}});
+        set_crd_status(&mut crd, "2026-01-05T00:00:00Z");
+        let first = crd["status"].clone();
+        set_crd_status(&mut crd, "2026-01-05T00:05:00Z");
+        assert_eq!(
+            crd["status"], first,
+            "an unchanged CRD's status does not move"
+        );
+        assert_eq!(
+            crd["status"]["conditions"][1]["lastTransitionTime"],
+            "2026-01-05T00:00:00Z"
+        );
+        assert_eq!(crd["status"]["storedVersions"], json!(["v1"]));
+    }
 }

@@ -88,7 +88,11 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &ApiRequest) -> Resp {
         }
         Route::Version => Ok(response::value(200, &crate::discovery::version())),
         Route::Health => Ok(response::json(200, "ok")),
-        Route::OpenApiV2 => Err(ApiError::path_not_found()),
+        Route::OpenApiV2 => {
+            let (body, content_type) =
+                crate::discovery::openapi::v2(req.accept.contains("protobuf"));
+            Ok(response::with_type(200, content_type, body))
+        }
     };
     result.unwrap_or_else(|e| response::error(&e))
 }
@@ -111,11 +115,25 @@ fn verb_of(req: &ApiRequest, p: &ResourcePath) -> Option<Verb> {
     })
 }
 
+/// Whether `Accept` lists only protobuf: a JSON answer would be misread, so it is a 406 (kubectl
+/// sends `application/vnd.kubernetes.protobuf,application/json` and gets JSON).
+fn accepts_protobuf_only(accept: &str) -> bool {
+    let mut types = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .filter(|t| !t.is_empty())
+        .peekable();
+    types.peek().is_some() && types.all(|t| t.eq_ignore_ascii_case(crate::protobuf::CONTENT_TYPE))
+}
+
 fn object_response(code: u16, rt: &ResourceType, obj: &StoredObject) -> Resp {
     response::json(code, obj.json_as(&rt.api_version()))
 }
 
 fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<Resp, ApiError> {
+    if accepts_protobuf_only(&req.accept) {
+        return Err(ApiError::not_acceptable());
+    }
     let rt = shared
         .lock()
         .registry

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::protobuf::ProtobufError;
 use crate::registry::ResourceType;
 use crate::status::{ApiError, Cause};
 
@@ -32,10 +33,12 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Parses a create/update request body (JSON, or YAML with `application/yaml`) into an object.
+/// Parses a create/update request body (JSON, YAML with `application/yaml`, or protobuf for the
+/// kinds [`crate::protobuf`] decodes) into an object.
 ///
 /// # Errors
-/// 415 for other media types (protobuf, CBOR), 400 if the body is not an object.
+/// 415 for other media types (CBOR) and protobuf bodies of other kinds, 400 if the body is
+/// malformed or not an object.
 pub fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let v: Value = match content_type {
         "" | "application/json" => serde_json::from_slice(body).map_err(|e| {
@@ -48,10 +51,22 @@ pub fn parse_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> 
                 ApiError::bad_request(format!("the object provided is unrecognized: {e}"))
             })?
         }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| match e {
+            ProtobufError::UnsupportedKind { .. } => ApiError::unsupported_body(format!(
+                "the body of the request was in an unknown format - {e}"
+            )),
+            other => ApiError::bad_request(format!(
+                "the object provided is unrecognized: protobuf: {other}"
+            )),
+        })?,
         other => {
             return Err(ApiError::unsupported_media_type(
                 other,
-                &["application/json", "application/yaml"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    crate::protobuf::CONTENT_TYPE,
+                ],
             ));
         }
     };

@@ -25,6 +25,20 @@ pub fn json(code: u16, body: impl Into<Bytes>) -> Response<ResponseBody> {
     r
 }
 
+/// A response with `code` and an explicit `Content-Type` (OpenAPI v2 in protobuf).
+pub fn with_type(
+    code: u16,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut r = json(code, body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
 /// A JSON response from a value.
 pub fn value(code: u16, v: &serde_json::Value) -> Response<ResponseBody> {
     json(code, serde_json::to_vec(v).unwrap_or_default())

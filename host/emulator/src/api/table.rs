@@ -165,6 +165,19 @@ fn cell(obj: &Value, col: &PrinterColumn, custom: bool, now: Timestamp) -> Value
         let num = |p: &str| at(obj, p).and_then(Value::as_i64).unwrap_or(0);
         return json!(format!("{}/{}", num(a), num(b)));
     }
+    if let Some(args) = p.strip_prefix("join(").and_then(|r| r.strip_suffix(')')) {
+        // `join(SEP,.a,.b)`: the values joined by SEP (RoleBinding's `Role/name`).
+        let mut args = args.split(',');
+        let sep = args.next().unwrap_or_default();
+        let parts: Vec<String> = args
+            .map(|q| match at(obj, q) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(v) => v.to_string(),
+            })
+            .collect();
+        return json!(parts.join(sep));
+    }
     match (col.type_.as_str(), at(obj, p)) {
         // The real server leaves a custom resource's missing cells empty; kubectl prints
         // `<none>` for them. The built-in printers write `<none>` themselves.
@@ -266,6 +279,33 @@ mod tests {
             at(&obj, ".status.conditions[?(@.type=='Gone')].status"),
             None
         );
+    }
+
+    #[test]
+    fn built_in_column_functions() {
+        let col = |p: &str| PrinterColumn {
+            name: "X".into(),
+            type_: "string".into(),
+            json_path: p.into(),
+            priority: 0,
+            description: String::new(),
+        };
+        let obj = json!({"roleRef": {"kind": "Role", "name": "leader"}, "secrets": [{}, {}],
+            "status": {"readyReplicas": 1}, "spec": {"replicas": 3}});
+        let now = Timestamp::UNIX_EPOCH;
+        let got = |p: &str| cell(&obj, &col(p), false, now);
+        assert_eq!(
+            got("join(/,.roleRef.kind,.roleRef.name)"),
+            json!("Role/leader")
+        );
+        assert_eq!(got("len(.secrets)"), json!(2));
+        assert_eq!(got("len(.missing)"), json!(0));
+        assert_eq!(
+            got("ratio(.status.readyReplicas,.spec.replicas)"),
+            json!("1/3")
+        );
+        assert_eq!(got(".spec.absent"), json!("<none>"));
+        assert_eq!(cell(&obj, &col(".spec.absent"), true, now), Value::Null);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! response is plain `application/json`, so serving only the legacy form is enough.
 
 pub mod openapi;
+mod schemas;
 
 use serde_json::{Value, json};
 

@@ -600,6 +600,38 @@ mod tests {
     }
 
     #[test]
+    fn numerically_equal_values_do_not_conflict_and_keep_the_live_spelling() {
+        // `fleetward emulator --install-crds` creates with `minimum: 5.0` (serde's f64);
+        // `kubectl apply --server-side -f deploy/crds.yaml` sends `5` (and an atomic list
+        // `[1.0, 2]` as `[1, 2]`): one value to the real server.
+        let crd = |min: Value, list: Value| {
+            json!({"apiVersion": "example.com/v1", "kind": "Schema", "metadata": {"name": "s"},
+                "spec": {"minimum": min, "maximum": 10, "enumValues": list}})
+        };
+        let live = created_by("fleetward", crd(json!(5.0), json!([1.0, 2])));
+        let out = server_side_apply(
+            Some(&live),
+            &crd(json!(5), json!([1, 2.0])),
+            &params("kubectl", T1),
+        )
+        .expect("5 and 5.0 are the same number: no conflict");
+        assert_eq!(out["spec"]["minimum"], json!(5.0), "live value kept");
+        assert_eq!(out["spec"]["enumValues"], json!([1.0, 2]));
+        assert_eq!(
+            entry(&out, "kubectl", "Apply").unwrap()["fieldsV1"]["f:spec"]["f:minimum"],
+            json!({})
+        );
+        // A different number still conflicts.
+        let err = server_side_apply(
+            Some(&live),
+            &crd(json!(5.5), json!([1, 2])),
+            &params("kubectl", T1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().ends_with(".spec.minimum"), "{err}");
+    }
+
+    #[test]
     fn conflicts_between_appliers_and_multi_conflict_message() {
         let live = server_side_apply(
             None,

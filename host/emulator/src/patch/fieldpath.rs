@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::equal::same;
 use super::list_types::{ListStrategy, apply_list_strategy};
 use super::managed_fields::{FieldSet, PathElement};
 
@@ -158,6 +159,9 @@ fn compare_values<'a>(old: &'a Value, new: &'a Value, names: &mut Vec<&'a str>) 
     if old == new {
         return cmp; // equal subtrees (the common case) cost one comparison, no allocation
     }
+    if matches!((old, new), (Value::Number(_), Value::Number(_))) && same(old, new) {
+        return cmp; // `5` and `5.0`: one value to the real server
+    }
     match (old, new) {
         (Value::Object(o), Value::Object(n)) => {
             for (key, ov) in o {
@@ -192,7 +196,7 @@ fn compare_values<'a>(old: &'a Value, new: &'a Value, names: &mut Vec<&'a str>) 
         (Value::Array(o), Value::Array(n)) => {
             let strategy = apply_list_strategy(names, &[o, n]);
             if strategy == ListStrategy::Atomic {
-                if o != n {
+                if !same(old, new) {
                     cmp.modified.mark();
                 }
                 return cmp;
@@ -298,6 +302,9 @@ fn merge_at<'a>(live: &mut Value, applied: &'a Value, names: &mut Vec<&'a str>) 
     if *live == *applied {
         return;
     }
+    if matches!((&*live, applied), (Value::Number(_), Value::Number(_))) && same(live, applied) {
+        return; // keep the live spelling of an equal number: no change, no conflict
+    }
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) => {
             for (key, av) in a {
@@ -316,7 +323,11 @@ fn merge_at<'a>(live: &mut Value, applied: &'a Value, names: &mut Vec<&'a str>) 
             }
         }
         (Value::Array(l), Value::Array(a)) => match apply_list_strategy(names, &[l, a]) {
-            ListStrategy::Atomic => l.clone_from(a),
+            ListStrategy::Atomic => {
+                if !(l.len() == a.len() && l.iter().zip(a).all(|(x, y)| same(x, y))) {
+                    l.clone_from(a);
+                }
+            }
             ListStrategy::Set => {
                 for item in a {
                     if !l.contains(item) {

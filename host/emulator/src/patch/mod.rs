@@ -39,6 +39,7 @@
 //! ```
 
 pub mod apply;
+mod equal;
 mod fieldpath;
 mod json_patch;
 mod list_types;
