@@ -4,12 +4,11 @@
 //! decision and rejection (tenant, cluster, what, why), with optimistic-concurrency conflicts
 //! kept out of the WARN level.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use fleetward_controller::crd::{ConditionStatus, Tenant};
+use fleetward_tests::logs::LogCapture;
 use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -18,39 +17,6 @@ use sha2::{Digest as _, Sha256};
 
 fn digest(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-/// A `tracing` writer into a shared buffer: what `kubectl logs` would show.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }
 
 /// (type, note) of the Events with `reason` about the object of `kind` named `name`.
@@ -127,20 +93,7 @@ fn assert_one_line(message: &str) {
 crate::on_both_backends!(an_operator_sees_each_decision_and_each_cause);
 
 async fn an_operator_sees_each_decision_and_each_cause(backend: Backend) -> Result<()> {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "fleetward_controller=debug",
-        ))
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
-    // tracing-core caches each log call site's interest globally; while only one dispatcher
-    // exists it asks the default of whichever thread reaches a call site first, so a test
-    // running the controller beside this one without a subscriber would switch these lines off
-    // for everyone. A second (silent) dispatcher makes it ask every dispatcher instead.
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let logs = LogCapture::start("fleetward_controller=debug");
     let Some(mut h) = Harness::on(backend, "an_operator_sees_each_decision_and_each_cause").await?
     else {
         return Ok(());
@@ -242,11 +195,7 @@ async fn an_operator_sees_each_decision_and_each_cause(backend: Backend) -> Resu
     // The log: each decision and each rejection one INFO/WARN line naming tenant, cluster (or
     // kind), what and why; conflicts never at WARN; no dumps.
     let lines = logs.lines();
-    let has = |level: &str, parts: &[&str]| {
-        lines
-            .iter()
-            .any(|l| l.contains(level) && parts.iter().all(|p| l.contains(p)))
-    };
+    let has = |level: &str, parts: &[&str]| logs.has(level.trim(), parts);
     let all = lines.join("\n");
     assert!(
         has(
