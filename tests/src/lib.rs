@@ -10,6 +10,7 @@
 mod backend;
 pub mod kubectl;
 mod ledger;
+pub mod logs;
 pub mod rbac;
 mod seeds;
 

@@ -1,6 +1,9 @@
 //! Two `fleetward run` replicas against a real kube-apiserver, as the deploy/ ServiceAccount:
 //! only the Lease holder reconciles; when it dies without releasing (SIGKILL), the other takes
 //! over after the lease duration and carries on; a graceful stop (SIGTERM) releases the Lease.
+//! What their `/metrics` and `/readyz` say along the way: the leader gauge, the reconcile
+//! metrics, and a third replica pointed at a namespace it can never take a Lease in, which is
+//! not ready and says why.
 //!
 //! Real processes, not in-process controllers: this is what two pods of deploy/deployment.yaml
 //! do. The real API server only; on a machine without Go it is skipped loudly by testenv.
@@ -32,6 +35,15 @@ struct Replica {
 
 impl Replica {
     fn start(identity: &'static str, kubeconfig: &Path, dir: &Path) -> Result<Replica> {
+        Self::start_with(identity, kubeconfig, dir, &[])
+    }
+
+    fn start_with(
+        identity: &'static str,
+        kubeconfig: &Path,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Result<Replica> {
         let metrics_port = unused_port()?;
         let log = dir.join(format!("{identity}.log"));
         let out = std::fs::File::create(&log)?;
@@ -41,6 +53,7 @@ impl Replica {
             .arg(kubeconfig)
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -77,6 +90,24 @@ impl Replica {
             .filter(|l| l.starts_with("fleetward_writes_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64)
+    }
+
+    /// The sum of the `/metrics` samples whose line starts with `prefix` (name and labels).
+    fn metric(&self, prefix: &str) -> Result<f64> {
+        let (_, body) = self
+            .get("/metrics")
+            .with_context(|| format!("{} serves no /metrics", self.identity))?;
+        let values: Vec<f64> = body
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .collect();
+        anyhow::ensure!(
+            !values.is_empty(),
+            "{} has no {prefix} sample:\n{body}",
+            self.identity
+        );
+        Ok(values.iter().sum())
     }
 
     fn log_tail(&self) -> String {
@@ -147,6 +178,30 @@ async fn a_standby_replica_takes_over_when_the_leader_dies() -> Result<()> {
     )
     .await
     .with_context(|| a.log_tail())?;
+    // A replica told to use a namespace it can never take a Lease in (missing, or outside its
+    // RBAC) can never lead: it is not ready, and says why, instead of warning every 5 s while
+    // reporting ready.
+    let lost = Replica::start_with(
+        "replica-lost",
+        &kubeconfig,
+        &dir,
+        &["--namespace", "fleetward-nowhere"],
+    )?;
+    let (code, body) = h
+        .wait_for(
+            "replica-lost to report not ready",
+            Duration::from_secs(30),
+            || async { Ok(lost.get("/readyz").filter(|(code, _)| *code == 503)) },
+        )
+        .await
+        .with_context(|| lost.log_tail())?;
+    assert_eq!(code, 503);
+    assert!(
+        body.contains("cannot take Lease fleetward-nowhere/fleetward-controller"),
+        "{body}"
+    );
+    assert_eq!(lost.metric("fleetward_is_leader")?, 0.0);
+    drop(lost);
     let b = Replica::start("replica-b", &kubeconfig, &dir)?;
     // A follower serves probes and is ready while it waits for the lease.
     h.wait_for(
@@ -162,6 +217,27 @@ async fn a_standby_replica_takes_over_when_the_leader_dies() -> Result<()> {
     .await
     .with_context(|| a.log_tail())?;
     assert!(a.writes()? > 0, "the leader provisioned a1");
+    // The leader gauge, and the reconcile metrics of the replica that reconciles.
+    assert_eq!(a.metric("fleetward_is_leader")?, 1.0);
+    assert_eq!(b.metric("fleetward_is_leader")?, 0.0);
+    for controller in ["cluster", "tenant", "seed"] {
+        assert!(
+            a.metric(&format!(
+                "fleetward_reconciles_total{{controller=\"{controller}\",result=\"success\"}}"
+            ))? >= 1.0,
+            "{controller}"
+        );
+        assert!(
+            a.metric(&format!(
+                "fleetward_reconcile_duration_seconds_count{{controller=\"{controller}\"}}"
+            ))? >= 1.0,
+            "{controller}"
+        );
+        a.metric(&format!(
+            "fleetward_reconciles_in_flight{{controller=\"{controller}\"}}"
+        ))?;
+    }
+    a.metric("fleetward_plan_queue_depth")?;
     assert_eq!(
         b.writes()?,
         0,

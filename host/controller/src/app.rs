@@ -121,7 +121,13 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         );
         ctx.metrics.reconcile_error(controller, err.metric_label());
         let delay = ctx.backoff.next(&key);
-        tracing::warn!(controller, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+        if err.is_conflict() {
+            // Optimistic concurrency: the object changed since it was read; the retry reads
+            // it again. Expected with concurrent writers, so not a warning.
+            tracing::debug!(controller, object = %key, retry_in = ?delay, "conflict; retrying with a fresh read");
+        } else {
+            tracing::warn!(controller, object = %key, retry_in = ?delay, "reconcile failed: {err}");
+        }
         Action::requeue(delay)
     }
 }
@@ -292,20 +298,14 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
     );
     let loader = Arc::new(TenantLoader::new(config.loader.clone(), config.module_dir));
     let c = ctx.clone();
-    tasks.push(tokio::spawn(
+    tasks.push(spawn(
         tenants_ctrl
             .graceful_shutdown_on(shutdown())
             .run(
                 move |t, ctx| {
-                    let loader = loader.clone();
-                    async move {
-                        let key = format!("tenant//{}", t.name_any());
-                        let r = tenant::reconcile(t, ctx.clone(), loader).await;
-                        if r.is_ok() {
-                            ctx.backoff.reset(&key);
-                        }
-                        r
-                    }
+                    let key = format!("tenant//{}", t.name_any());
+                    let fut = tenant::reconcile(t, ctx.clone(), loader.clone());
+                    reconciling(ctx, "tenant", key, fut)
                 },
                 error_policy::<Tenant>("tenant"),
                 c,
@@ -316,7 +316,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
     let secrets_ready = secrets.clone();
     let seeds_shutdown = shutdown();
     let seeds_stopped = shutdown();
-    tasks.push(tokio::spawn(async move {
+    tasks.push(spawn(async move {
         // A Seed's Secret must be known before it is judged missing. (A controller stopped
         // before its caches listed stops here too.)
         tokio::select! {
@@ -326,13 +326,9 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         seeds_ctrl
             .graceful_shutdown_on(seeds_shutdown)
             .run(
-                |s, ctx| async move {
+                |s, ctx| {
                     let key = format!("seed//{}", s.name_any());
-                    let r = seed::reconcile(s, ctx.clone()).await;
-                    if r.is_ok() {
-                        ctx.backoff.reset(&key);
-                    }
-                    r
+                    reconciling(ctx.clone(), "seed", key, seed::reconcile(s, ctx))
                 },
                 error_policy::<Seed>("seed"),
                 c,
@@ -340,12 +336,12 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             .for_each(|_| async {})
             .await
     }));
-    tasks.push(tokio::spawn(plan_queue::run(ctx.clone(), shutdown())));
+    tasks.push(spawn(plan_queue::run(ctx.clone(), shutdown())));
     let c = ctx.clone();
     let tenants_ready = ctx.tenants.clone();
     let seeds_ready = ctx.seeds.clone();
     let clusters_stopped = shutdown();
-    tasks.push(tokio::spawn(async move {
+    tasks.push(spawn(async move {
         let caches_ready = async {
             // Place nothing before the tenants' policies and the seeds are known.
             // Re-poll: kube-runtime's readiness signal wakes only its most recent waiter, and
@@ -370,17 +366,13 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         clusters_ctrl
             .graceful_shutdown_on(shutdown())
             .run(
-                |mc, ctx| async move {
+                |mc, ctx| {
                     let key = format!(
                         "cluster/{}/{}",
                         mc.namespace().unwrap_or_default(),
                         mc.name_any()
                     );
-                    let r = cluster::reconcile(mc, ctx.clone()).await;
-                    if r.is_ok() {
-                        ctx.backoff.reset(&key);
-                    }
-                    r
+                    reconciling(ctx.clone(), "cluster", key, cluster::reconcile(mc, ctx))
                 },
                 error_policy::<ManagedCluster>("cluster"),
                 c,
@@ -394,6 +386,42 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         metrics: config.metrics,
         policies,
     }
+}
+
+/// One reconcile as kube-runtime runs it (on a task of its own): timed and counted in the
+/// metrics, logging to the subscriber of the task that runs the controller, and its error
+/// backoff reset when it succeeds.
+fn reconciling<F>(
+    ctx: Arc<Context>,
+    controller: &'static str,
+    key: String,
+    reconcile: F,
+) -> impl std::future::Future<Output = Result<Action, Error>> + Send + 'static
+where
+    F: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    use tracing::instrument::WithSubscriber as _;
+    async move {
+        let timer = ctx.metrics.reconcile_started(controller);
+        let r = reconcile.await;
+        timer.finish(r.is_ok());
+        if r.is_ok() {
+            ctx.backoff.reset(&key);
+        }
+        r
+    }
+    .with_current_subscriber()
+}
+
+/// `tokio::spawn` carrying the caller's `tracing` subscriber, so a controller started under a
+/// scoped subscriber (a test capturing its log, a simulation) logs there from every task.
+pub(crate) fn spawn<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::instrument::WithSubscriber as _;
+    tokio::spawn(fut.with_current_subscriber())
 }
 
 /// Waits until a reflector store has its first full list.
@@ -445,7 +473,7 @@ where
             .modify(|o| o.managed_fields_mut().clear()),
     )
     .take_until(shutdown);
-    let task = tokio::spawn(async move {
+    let task = spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
             match ev {

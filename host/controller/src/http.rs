@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -16,21 +17,40 @@ use tokio::net::TcpListener;
 use crate::metrics::Metrics;
 
 /// Readiness: set once this replica leads and its caches are synced (or stands by as a healthy
-/// follower: followers are ready too, so a rollout can proceed).
+/// follower: followers are ready too, so a rollout can proceed). Not ready, with a reason, while
+/// something that will not fix itself keeps it from ever leading (see
+/// [`crate::leader::LeaderElector::acquire`]).
 #[derive(Debug, Default)]
 pub struct Health {
     ready: AtomicBool,
+    reason: Mutex<Option<String>>,
 }
 
 impl Health {
-    /// Marks the process ready or not.
+    /// Marks the process ready or not (clearing any reason given before).
     pub fn set_ready(&self, ready: bool) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = None;
+        }
         self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Marks the process not ready because of `reason` (shown in `/readyz`'s body).
+    pub fn set_not_ready(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = Some(reason.into());
+        }
+        self.ready.store(false, Ordering::SeqCst);
     }
 
     /// Whether ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Why not ready, when a reason was given.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
     }
 }
 
@@ -45,7 +65,10 @@ fn respond(req: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Respo
         "/readyz" if health.is_ready() => (StatusCode::OK, "ready\n".to_string(), "text/plain"),
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready\n".to_string(),
+            match health.not_ready_reason() {
+                Some(reason) => format!("not ready: {reason}\n"),
+                None => "not ready\n".to_string(),
+            },
             "text/plain",
         ),
         _ => (
@@ -122,6 +145,16 @@ mod tests {
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
         h.set_ready(true);
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        h.set_not_ready("lease namespace x does not exist");
+        let body = get(addr, "/readyz").await;
+        assert!(body.starts_with("HTTP/1.1 503"), "{body}");
+        assert!(
+            body.ends_with("not ready: lease namespace x does not exist\n"),
+            "{body}"
+        );
+        h.set_ready(true);
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert_eq!(h.not_ready_reason(), None);
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.contains("fleetward_decisions_total"), "{metrics}");
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));

@@ -19,11 +19,42 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 
+use crate::http::Health;
+
 /// Why an election step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
+    /// The Lease's namespace does not exist, so the Lease cannot be created: this replica can
+    /// never lead until someone creates it (or restarts the controller with another
+    /// `--namespace`).
+    #[error(
+        "cannot take Lease {namespace}/{name}: namespace {namespace} does not exist; create it \
+         (kubectl create namespace {namespace}) or run with --namespace naming the controller's \
+         namespace"
+    )]
+    NamespaceMissing {
+        /// The Lease's namespace.
+        namespace: String,
+        /// Lease name.
+        name: String,
+    },
+    /// The API server refused this replica's identity access to the Lease (403): it can never
+    /// lead until its RBAC is fixed.
+    #[error(
+        "cannot take Lease {namespace}/{name}: forbidden ({message}); grant the controller's \
+         ServiceAccount get, create and update on coordination.k8s.io leases in {namespace} \
+         (deploy/rbac.yaml's Role)"
+    )]
+    Forbidden {
+        /// The Lease's namespace.
+        namespace: String,
+        /// Lease name.
+        name: String,
+        /// The API server's message.
+        message: String,
+    },
     /// The API call failed (not a lost race, which is reported as `Ok(false)`).
-    #[error("lease {name}: {source}")]
+    #[error("lease {name}: {}", crate::error::short(source))]
     Api {
         /// Lease name.
         name: String,
@@ -31,6 +62,17 @@ pub enum LeaderError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl LeaderError {
+    /// Whether retrying cannot fix this by itself: a missing namespace or a refusal. Transient
+    /// failures (a dropped connection, a 5xx, a timeout) are not.
+    pub fn is_lasting(&self) -> bool {
+        matches!(
+            self,
+            LeaderError::NamespaceMissing { .. } | LeaderError::Forbidden { .. }
+        )
+    }
 }
 
 /// Lease settings.
@@ -93,9 +135,22 @@ impl LeaderElector {
     }
 
     fn err(&self) -> impl FnOnce(kube::Error) -> LeaderError + '_ {
-        move |source| LeaderError::Api {
-            name: self.cfg.name.clone(),
-            source,
+        move |source| {
+            let (namespace, name) = (self.cfg.namespace.clone(), self.cfg.name.clone());
+            match source {
+                kube::Error::Api(s) if s.code == 403 => LeaderError::Forbidden {
+                    namespace,
+                    name,
+                    message: s.message,
+                },
+                kube::Error::Api(s)
+                    if s.code == 404
+                        && s.details.as_ref().is_some_and(|d| d.kind == "namespaces") =>
+                {
+                    LeaderError::NamespaceMissing { namespace, name }
+                }
+                source => LeaderError::Api { name, source },
+            }
         }
     }
 
@@ -205,16 +260,43 @@ impl LeaderElector {
         }
     }
 
-    /// Waits until this replica holds the lease.
-    pub async fn acquire(&self) {
+    /// Waits until this replica holds the lease, keeping `health` honest meanwhile: not ready
+    /// (with the reason) while an attempt fails for a cause that will not fix itself (the
+    /// Lease's namespace is missing, access is forbidden), ready again once an attempt gets an
+    /// answer. A failure is logged once per change of cause, not on every retry.
+    pub async fn acquire(&self, health: &Health) {
+        let mut last_failure: Option<String> = None;
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "leader election attempt failed"),
+            let attempt = self.try_acquire_or_renew().await;
+            match &attempt {
+                Ok(_) => {
+                    if let Some(was) = last_failure.take() {
+                        tracing::info!(lease = %self.lease_name(), previous = %was, "leader election attempts succeed again");
+                        health.set_ready(true);
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if last_failure.as_deref() != Some(text.as_str()) {
+                        tracing::warn!(lease = %self.lease_name(), lasting = e.is_lasting(), "leader election attempt failed: {text}");
+                    } else {
+                        tracing::debug!(lease = %self.lease_name(), "leader election attempt failed again: {text}");
+                    }
+                    if e.is_lasting() {
+                        health.set_not_ready(text.clone());
+                    }
+                    last_failure = Some(text);
+                }
+            }
+            if matches!(attempt, Ok(true)) {
+                return;
             }
             tokio::time::sleep(self.cfg.renew_every).await;
         }
+    }
+
+    fn lease_name(&self) -> String {
+        format!("{}/{}", self.cfg.namespace, self.cfg.name)
     }
 
     /// Renews until a renewal fails for longer than the lease duration; returns when leadership
@@ -227,7 +309,7 @@ impl LeaderElector {
                 Ok(true) => last_ok = tokio::time::Instant::now(),
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, "lease renewal failed");
+                    tracing::warn!(lease = %self.lease_name(), "lease renewal failed: {e}");
                     if last_ok.elapsed() > self.cfg.duration {
                         return;
                     }

@@ -1,5 +1,12 @@
-//! Prometheus metrics: decisions by tenant/kind/outcome, decision latency, reconcile errors,
-//! fallbacks and vetoes. Served on `/metrics` by [`crate::http`].
+//! Prometheus metrics: the set operators expect of a kube-runtime / controller-runtime style
+//! controller (reconciles by controller and result, their duration, errors, work in flight, the
+//! plan queue's depth, leadership), and Fleetward's own (decisions by tenant/kind/outcome,
+//! decision latency, fallbacks, vetoes, module refusals, seed health, writes). Served on
+//! `/metrics` by [`crate::http`].
+//!
+//! Counters are per process (they start at zero when a replica starts): Prometheus' `rate()`
+//! and `increase()` handle restarts and leader changes. kube-runtime does not expose its
+//! scheduler's queue, so "in flight" stands in for a work-queue depth.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +30,49 @@ pub struct Metrics {
     load_rejections: Family<Labels, Counter>,
     seed_reachable: Family<Labels, Gauge>,
     seed_requests_failed: Family<Labels, Counter>,
+    reconciles: Family<Labels, Counter>,
+    reconcile_duration: Family<Labels, Histogram>,
+    in_flight: Family<Labels, Gauge>,
+    plan_queue_depth: Gauge,
+    leader: Gauge,
+}
+
+/// One reconcile being measured: started by [`Metrics::reconcile_started`], recorded by
+/// [`ReconcileTimer::finish`]. Dropped unfinished (the reconcile was cancelled at shutdown), it
+/// only leaves the in-flight count.
+#[derive(Debug)]
+#[must_use = "finish() records the reconcile"]
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    controller: &'static str,
+    started: std::time::Instant,
+}
+
+impl ReconcileTimer<'_> {
+    /// Records the reconcile's result (`ok`: `success`, else `error`) and duration.
+    pub fn finish(self, ok: bool) {
+        let labels = vec![("controller", self.controller.to_string())];
+        self.metrics
+            .reconcile_duration
+            .get_or_create(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .reconciles
+            .get_or_create(&vec![
+                ("controller", self.controller.to_string()),
+                ("result", if ok { "success" } else { "error" }.to_string()),
+            ])
+            .inc();
+    }
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .in_flight
+            .get_or_create(&vec![("controller", self.controller.to_string())])
+            .dec();
+    }
 }
 
 impl Default for Metrics {
@@ -46,6 +96,38 @@ impl Metrics {
         let load_rejections = Family::<Labels, Counter>::default();
         let seed_reachable = Family::<Labels, Gauge>::default();
         let seed_requests_failed = Family::<Labels, Counter>::default();
+        let reconciles = Family::<Labels, Counter>::default();
+        let reconcile_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        let in_flight = Family::<Labels, Gauge>::default();
+        let plan_queue_depth = Gauge::default();
+        let leader = Gauge::default();
+        registry.register(
+            "reconciles",
+            "Reconciles finished, by controller (cluster, tenant, seed, planner) and result (success, error)",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took, by controller",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now, by controller (at --concurrency the controller is saturated)",
+            in_flight.clone(),
+        );
+        registry.register(
+            "plan_queue_depth",
+            "Tenants waiting for their upgrade plan",
+            plan_queue_depth.clone(),
+        );
+        registry.register(
+            "is_leader",
+            "1 while this replica holds the leader Lease (or runs without leader election), else 0",
+            leader.clone(),
+        );
         registry.register(
             "seed_reachable",
             "1 when the seed's API server answered the last probe, 0 when it failed (by seed; the management cluster is seed=\"\")",
@@ -102,7 +184,36 @@ impl Metrics {
             load_rejections,
             seed_reachable,
             seed_requests_failed,
+            reconciles,
+            reconcile_duration,
+            in_flight,
+            plan_queue_depth,
+            leader,
         }
+    }
+
+    /// Starts measuring one reconcile of `controller` (counted in flight until the timer is
+    /// finished or dropped).
+    pub fn reconcile_started(&self, controller: &'static str) -> ReconcileTimer<'_> {
+        self.in_flight
+            .get_or_create(&vec![("controller", controller.to_string())])
+            .inc();
+        ReconcileTimer {
+            metrics: self,
+            controller,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Sets how many tenants wait for their upgrade plan.
+    pub fn plan_queue_depth(&self, depth: usize) {
+        self.plan_queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Sets whether a seed answered its last probe.
@@ -224,5 +335,39 @@ mod tests {
             r#"fleetward_upgrade_vetoes_total{tenant="acme",invariant="ControlPlaneFirst"} 1"#
         ));
         assert_eq!(m.total_writes(), 2);
+    }
+
+    #[test]
+    fn reconciles_are_counted_by_result_timed_and_in_flight_while_running() {
+        let m = Metrics::new();
+        let running = m.reconcile_started("cluster");
+        let other = m.reconcile_started("cluster");
+        assert!(
+            m.render()
+                .contains(r#"fleetward_reconciles_in_flight{controller="cluster"} 2"#)
+        );
+        running.finish(true);
+        other.finish(false);
+        // Cancelled at shutdown: leaves the in-flight count, records no result.
+        drop(m.reconcile_started("seed"));
+        m.reconcile_started("tenant").finish(true);
+        m.plan_queue_depth(3);
+        m.set_leader(true);
+        let t = m.render();
+        for line in [
+            r#"fleetward_reconciles_total{controller="cluster",result="success"} 1"#,
+            r#"fleetward_reconciles_total{controller="cluster",result="error"} 1"#,
+            r#"fleetward_reconciles_total{controller="tenant",result="success"} 1"#,
+            r#"fleetward_reconcile_duration_seconds_count{controller="cluster"} 2"#,
+            r#"fleetward_reconciles_in_flight{controller="cluster"} 0"#,
+            r#"fleetward_reconciles_in_flight{controller="seed"} 0"#,
+            "fleetward_plan_queue_depth 3",
+            "fleetward_is_leader 1",
+        ] {
+            assert!(t.contains(line), "{line}\n{t}");
+        }
+        assert!(!t.contains(r#"controller="seed",result"#), "{t}");
+        m.set_leader(false);
+        assert!(m.render().contains("fleetward_is_leader 0"));
     }
 }

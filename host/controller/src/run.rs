@@ -124,15 +124,17 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         // A follower is healthy and ready: it only waits.
         health.set_ready(true);
         tracing::info!(identity = ?config.leader_identity, "waiting for leadership");
+        metrics.set_leader(false);
         tokio::select! {
-            _ = e.acquire() => tracing::info!(identity = ?config.leader_identity, "acquired leadership"),
+            _ = e.acquire(&health) => tracing::info!(identity = ?config.leader_identity, "acquired leadership"),
             _ = &mut shutdown => { http.abort(); return Ok(()); }
         }
     }
+    metrics.set_leader(true);
     let mut cfg = ControllerConfig::new(Arc::new(EngineLoader::new(engine)));
     cfg.concurrency = config.concurrency;
     cfg.module_dir = module_dir;
-    cfg.metrics = metrics;
+    cfg.metrics = metrics.clone();
     cfg.settings.seed_secret_namespace = config.namespace.clone();
     let handle = start(client, cfg);
     health.set_ready(true);
@@ -147,6 +149,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         _ = lost => Err(RunError::LostLeadership),
     };
     health.set_ready(false);
+    metrics.set_leader(false);
     handle.shutdown().await;
     if let Some(e) = &elector
         && result.is_ok()

@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use fleetward_emulator::{Fault, FaultRule, Verb};
+use fleetward_tests::logs::LogCapture;
 use fleetward_tests::{Harness, TenantPolicies};
 use serde_json::json;
 
 #[tokio::test(start_paused = true)]
 async fn converges_through_conflicts_errors_and_dropped_watches() -> Result<()> {
     crate::init_tracing();
+    let logs = LogCapture::start("fleetward_controller=debug");
     let mut h = Harness::new().await?;
     h.seed("seed-0", "eu-west", 10).await?;
     h.seed("seed-1", "us-east", 10).await?;
@@ -81,5 +83,27 @@ async fn converges_through_conflicts_errors_and_dropped_watches() -> Result<()> 
         "the faults should have hit the controller:\n{metrics}"
     );
     h.stop_controller().await;
+    // A 409 is optimistic concurrency doing its job: one short DEBUG line, never a warning;
+    // a 500 is a warning, one line with the API's code and message, no Status dump.
+    let lines = logs.lines();
+    let all = lines.join("\n");
+    assert!(
+        logs.has("DEBUG", &["conflict; retrying with a fresh read"]),
+        "no conflict was logged at DEBUG:\n{all}"
+    );
+    for l in &lines {
+        assert!(
+            !(l.contains(" WARN ") && (l.contains("409") || l.contains("Conflict"))),
+            "a conflict at WARN: {l}"
+        );
+        assert!(!l.contains("Status {"), "an API error dumped: {l}");
+        if l.contains("conflict; retrying") {
+            assert!(l.len() <= 300, "{} bytes: {l}", l.len());
+        }
+    }
+    assert!(
+        logs.has("WARN", &["reconcile failed", "500"]),
+        "the injected 500s are warnings:\n{all}"
+    );
     Ok(())
 }

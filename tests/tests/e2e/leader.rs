@@ -1,12 +1,15 @@
 //! Leader election on a Lease: one holder at a time, hand-over on release, takeover of an
 //! abandoned lease only after a full lease duration on the candidate's own clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use fleetward_controller::http::Health;
 use fleetward_controller::leader::{LeaderElector, LeaseConfig};
 use fleetward_emulator::Emulator;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 
 /// Two candidates, `a` and `b`, on a fresh emulator with the lease's namespace.
@@ -111,5 +114,46 @@ async fn a_renewing_holder_is_never_displaced() -> Result<()> {
         holder(&leases.get("fleetward-controller").await?),
         (Some("a"), Some(0))
     );
+    Ok(())
+}
+
+/// A replica whose Lease namespace does not exist can never lead: it says so on `/readyz`
+/// (not ready, with the reason) instead of reporting ready while it retries, and is ready again
+/// once the namespace exists and it takes the lease.
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_cannot_take_the_lease_is_not_ready_until_it_can() -> Result<()> {
+    let emu = Emulator::new();
+    let elector = LeaderElector::new(emu.client(), LeaseConfig::new("fleetward-system", "a"));
+    let health = Arc::new(Health::default());
+    // A follower is ready while it waits for the lease.
+    health.set_ready(true);
+    let acquiring = tokio::spawn({
+        let (elector, health) = (elector.clone(), health.clone());
+        async move { elector.acquire(&health).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while health.is_ready() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "still ready 30 s after the lease's namespace was found missing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reason = health.not_ready_reason().unwrap_or_default();
+    assert!(
+        reason.contains("fleetward-system") && reason.contains("does not exist"),
+        "{reason}"
+    );
+    // The operator creates the namespace: the replica takes the lease and is ready again.
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "fleetward-system"}}))?;
+    Api::<Namespace>::all(emu.client())
+        .create(&PostParams::default(), &ns)
+        .await?;
+    tokio::time::timeout(Duration::from_secs(30), acquiring)
+        .await
+        .map_err(|_| anyhow::anyhow!("the lease was not taken once its namespace existed"))??;
+    assert!(health.is_ready(), "{:?}", health.not_ready_reason());
+    assert_eq!(health.not_ready_reason(), None);
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use fleetward_controller::core::provision::namespace_name;
+use fleetward_controller::crd::Tenant;
 use fleetward_controller::leader::{LeaderElector, LeaseConfig};
 use fleetward_controller::reconcile::Settings;
 use fleetward_sdk::wire::{Component, RemediationAction};
@@ -18,8 +19,11 @@ use fleetward_tests::{
     Backend, CONTROLLER_SERVICE_ACCOUNT, Harness, PolicySpec, TenantPolicies, repo_root,
 };
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use serde_json::json;
 
 /// Rules in deploy/rbac.yaml that this lifecycle does not exercise, and why each stays.
@@ -79,6 +83,35 @@ async fn the_controller_needs_exactly_the_rbac_in_deploy() -> Result<()> {
     h.start_controller();
     let budget = Duration::from_secs(90);
     h.wait_all_at("1.31.0", 1, budget).await?;
+    // The same cause again is counted on its Event (a patch of series.count): a config change
+    // reloads the same module, and 'PolicyLoaded placement: <digest>' happens a second time.
+    Api::<Tenant>::all(h.client.clone())
+        .patch(
+            "acme",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"placement": {"config": {"preferred_regions": ["eu-west"]}}}}),
+            ),
+        )
+        .await?;
+    h.wait_for(
+        "PolicyLoaded counted twice on one Event",
+        budget,
+        || async {
+            let events = Api::<Event>::all(h.client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items;
+            Ok(events
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("PolicyLoaded")
+                        && e.series.as_ref().is_some_and(|s| s.count >= 2)
+                })
+                .then_some(()))
+        },
+    )
+    .await?;
     h.bump_all("1.31.1").await?;
     h.wait_all_at("1.31.1", 1, budget).await?;
 

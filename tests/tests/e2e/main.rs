@@ -6,6 +6,7 @@ mod faults;
 mod leader;
 mod least_privilege;
 mod loading;
+mod observability;
 mod placement;
 mod real_cluster;
 mod remediation;

@@ -10,6 +10,7 @@ use fleetward_controller::crd::{ConditionStatus, ManagedCluster};
 use fleetward_controller::decision::DecisionOutcome;
 use fleetward_controller::reconcile::Settings;
 use fleetward_sdk::wire::DecisionKind;
+use fleetward_tests::logs::LogCapture;
 use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::events::v1::Event;
@@ -47,6 +48,7 @@ fn remediating_reason(c: &ManagedCluster) -> Option<String> {
 #[tokio::test(start_paused = true)]
 async fn ladder_follows_policy_and_rate_limits() -> Result<()> {
     crate::init_tracing();
+    let logs = LogCapture::start("fleetward_controller=info");
     let settings = Settings {
         remediation_limits: RateLimits {
             per_tenant: 1,
@@ -115,6 +117,29 @@ async fn ladder_follows_policy_and_rate_limits() -> Result<()> {
         .filter(|r| r.tenant == "acme" && r.kind == DecisionKind::Remediation)
         .collect();
     assert!(acme.iter().all(|r| r.digest.starts_with("sha256:")));
+    // Each action taken is one INFO line naming tenant, cluster, problem, action and why.
+    assert!(
+        logs.has(
+            "INFO",
+            &[
+                "remediation:",
+                "tenant=acme",
+                "cluster=tenant-acme/a1",
+                "problem=control-plane/etcd",
+                "action=restart etcd",
+            ]
+        ),
+        "{}",
+        logs.lines().join("\n")
+    );
+    assert!(
+        logs.has(
+            "INFO",
+            &["remediation:", "cluster=tenant-acme/a1", "action=escalate"]
+        ),
+        "{}",
+        logs.lines().join("\n")
+    );
     // The policy waited out its grace first (never acted on a fresh problem).
     assert!(
         acme[0].output_json.contains(r#""action":"wait""#),

@@ -12,5 +12,6 @@ pub mod lifecycle;
 pub mod placement;
 pub mod planning;
 pub mod provision;
+pub mod rejection;
 pub mod remediation;
 pub mod seeds;

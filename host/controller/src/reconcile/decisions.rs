@@ -109,6 +109,15 @@ impl Context {
             if self.announced.is_news(object, o.kind, note.as_deref())
                 && let (Some(reason), Some(note)) = (announce, note)
             {
+                tracing::warn!(
+                    tenant = %tenant,
+                    object = %object_key(object),
+                    kind = %o.kind,
+                    event = reason,
+                    "policy decision {}: {}",
+                    o.outcome.as_str(),
+                    o.reason
+                );
                 self.event_about(object, true, reason, note).await;
             }
         }

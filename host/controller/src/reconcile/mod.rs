@@ -8,6 +8,7 @@
 pub mod children;
 pub mod cluster;
 pub(crate) mod decisions;
+pub(crate) mod events;
 pub mod own_writes;
 pub mod placements;
 pub mod plan_queue;
@@ -22,7 +23,6 @@ use std::time::Duration;
 use fleetward_sdk::wire::{DecisionKind, UpgradeLimits};
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
@@ -123,7 +123,7 @@ pub struct Context {
     pub seed_conns: Arc<SeedRegistry>,
     /// The tenants' failing decision kinds (set by whoever decided, read for `PolicyDegraded`).
     pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
-    pub(crate) recorder: Recorder,
+    pub(crate) recorder: events::Recorder,
     pub(crate) backoff: Backoff,
     pub(crate) placement: Placement,
     pub(crate) planning: Planning,
@@ -191,12 +191,12 @@ impl Context {
         seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
         caches: ManagementCaches,
     ) -> Self {
-        let reporter = Reporter {
-            controller: "fleetward".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::Recorder::new(
+                client.clone(),
+                "fleetward",
+                std::env::var("POD_NAME").ok(),
+            ),
             client,
             clock,
             policies,
@@ -235,6 +235,8 @@ impl Context {
     }
 
     /// Publishes an Event about the object `about` refers to (best effort, like [`Self::event`]).
+    /// Each distinct (reason, note) is its own Event; the same one again counts on it
+    /// ([`events`]).
     pub(crate) async fn event_about(
         &self,
         about: &ObjectReference,
@@ -242,20 +244,22 @@ impl Context {
         reason: &str,
         note: String,
     ) {
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: reason.into(),
-            secondary: None,
+        let severity = if warning {
+            events::Severity::Warning
+        } else {
+            events::Severity::Normal
         };
         self.metrics.write("Event");
-        if let Err(e) = self.recorder.publish(&ev, about).await {
-            tracing::debug!(error = %e, reason, "publishing event failed");
+        if let Err(e) = self
+            .recorder
+            .publish(about, severity, reason, &note, self.clock.now())
+            .await
+        {
+            tracing::debug!(
+                reason,
+                "publishing event failed: {}",
+                crate::error::short(&e)
+            );
         }
     }
 

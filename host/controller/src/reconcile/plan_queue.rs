@@ -53,6 +53,16 @@ impl PlanQueue {
             .and_then(|due| due.values().min().copied())
     }
 
+    /// How many tenants wait.
+    pub fn len(&self) -> usize {
+        self.due.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Whether no tenant waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Removes and returns the tenants due at `now`, in name order.
     pub fn take_due(&self, now: Timestamp) -> Vec<String> {
         let Ok(mut due) = self.due.lock() else {
@@ -74,6 +84,7 @@ impl PlanQueue {
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
+        ctx.metrics.plan_queue_depth(ctx.planning.queue.len());
         let now = ctx.clock.now();
         let wait = ctx
             .planning
@@ -111,7 +122,10 @@ async fn sleep_or_forever(wait: Option<Duration>) {
 /// Plans one tenant and queues its recheck (or its retry after an error).
 async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
     let key = format!("plan/{tenant}");
-    match upgrades::plan_tenant(ctx, tenant).await {
+    let timer = ctx.metrics.reconcile_started("planner");
+    let planned = upgrades::plan_tenant(ctx, tenant).await;
+    timer.finish(planned.is_ok());
+    match planned {
         Ok(recheck_at) => {
             ctx.backoff.reset(&key);
             if let Some(at) = recheck_at {
@@ -121,7 +135,11 @@ async fn plan_one(ctx: &Context, tenant: &str, now: Timestamp) {
         Err(e) => {
             ctx.metrics.reconcile_error("planner", e.metric_label());
             let delay = ctx.backoff.next(&key);
-            tracing::warn!(tenant, error = %e, retry_in = ?delay, "upgrade planning failed");
+            if e.is_conflict() {
+                tracing::debug!(tenant, retry_in = ?delay, "upgrade planning met a conflict; retrying with a fresh read");
+            } else {
+                tracing::warn!(tenant, retry_in = ?delay, "upgrade planning failed: {e}");
+            }
             let secs = delay.as_secs().max(1) as i64;
             ctx.planning.queue.request(tenant, Timestamp(now.0 + secs));
         }

@@ -81,12 +81,19 @@ pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
             ctx.settings.seed_retry
         };
         if let Some(p) = &problem {
-            tracing::warn!(seed = %name, reason = p.reason(), "{p}");
+            // Said at WARN when the seed's access changes (below); each retry of the same
+            // problem (every seed_retry) only at DEBUG.
+            tracing::debug!(seed = %name, reason = p.reason(), "seed still unusable: {p}");
         }
     }
     let after = access_tag(&ctx.seed_conns.access(Some(&seed)));
     if before != after {
-        tracing::info!(seed = %name, from = %before, to = %after, "seed access changed");
+        match ctx.seed_conns.access(Some(&seed)) {
+            Access::Unavailable(p) => {
+                tracing::warn!(seed = %name, from = %before, to = %after, "seed access changed: {p}")
+            }
+            _ => tracing::info!(seed = %name, from = %before, to = %after, "seed access changed"),
+        }
         ctx.seed_conns.trigger_clusters(
             on_seed
                 .iter()

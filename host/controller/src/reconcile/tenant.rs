@@ -22,6 +22,7 @@ use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 
+use crate::core::rejection::{self, Serving};
 use crate::crd::{
     ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, Tenant, TenantStatus,
     reason_from_label, set_condition,
@@ -268,6 +269,7 @@ pub async fn reconcile(
                 if let Ok(mut r) = loader.refused.lock() {
                     r.remove(&(tenant.clone(), kind));
                 }
+                tracing::info!(tenant = %tenant, kind = %kind, digest = %want, "policy module loaded");
                 ctx.event(t.as_ref(), false, "PolicyLoaded", format!("{kind}: {want}"))
                     .await;
             }
@@ -279,14 +281,30 @@ pub async fn reconcile(
                 }
             }
             Err(f) => {
+                let serving = prev.as_ref().and_then(|s| s.serving.clone());
+                let digest = serving.as_ref().map(|p| p.digest());
+                let mode = format!("{:?}", b.failure_mode);
+                let msg = rejection::condition_message(
+                    kind,
+                    &f,
+                    match &digest {
+                        Some(d) => Serving::LastGood(d),
+                        None => Serving::Nothing(&mode),
+                    },
+                );
                 if attempted {
                     ctx.metrics.load_rejection(&tenant, kind.as_str(), &f.label);
                     if let Ok(mut r) = loader.refused.lock() {
                         let key = (tenant.clone(), kind);
-                        let attempts = r
-                            .get(&key)
-                            .filter(|old| old.fingerprint == fingerprint)
-                            .map_or(1, |old| old.attempts.saturating_add(1));
+                        let previous = r.get(&key).filter(|old| old.fingerprint == fingerprint);
+                        let attempts = previous.map_or(1, |old| old.attempts.saturating_add(1));
+                        // One line per refused attempt; the refusal's full text once per cause
+                        // (the condition carries the one-line summary).
+                        if previous.is_some_and(|old| old.failure.message == f.message) {
+                            tracing::warn!(tenant = %tenant, kind = %kind, reason = %f.label, attempts, "policy module rejected again: {msg}");
+                        } else {
+                            tracing::warn!(tenant = %tenant, kind = %kind, reason = %f.label, detail = %f.message, "policy module rejected: {msg}");
+                        }
                         r.insert(
                             key,
                             Refused {
@@ -298,22 +316,10 @@ pub async fn reconcile(
                         );
                     }
                 }
-                let serving = prev.as_ref().and_then(|s| s.serving.clone());
-                let msg = match &serving {
-                    Some(p) => format!(
-                        "{kind}: {} (still serving last good module {})",
-                        f.message,
-                        p.digest()
-                    ),
-                    None => format!(
-                        "{kind}: {} (no module serving: failure mode {:?} applies)",
-                        f.message, b.failure_mode
-                    ),
-                };
                 if !old
                     .conditions
                     .iter()
-                    .any(|c| c.type_ == "PoliciesReady" && c.message.contains(&f.message))
+                    .any(|c| c.type_ == "PoliciesReady" && c.message.contains(&msg))
                 {
                     ctx.event(t.as_ref(), true, "PolicyRejected", msg.clone())
                         .await;

@@ -199,8 +199,18 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             continue;
         };
         let ns_api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &w.cluster.namespace);
+        let from = w.status.in_progress.as_ref().map(|s| s.from.to_string());
         super::cluster::write_status(ctx, &ns_api, mc, w.status).await?;
         if let Some(step) = &w.step {
+            tracing::info!(
+                tenant = %tenant,
+                cluster = %w.cluster,
+                target = %step.target,
+                from = from.as_deref().unwrap_or("?"),
+                to = %step.to,
+                "upgrade step started: {}",
+                plan.reason
+            );
             ctx.event(
                 mc,
                 false,

@@ -207,7 +207,7 @@ impl SeedConn {
                 key.clone(),
                 reach.clone(),
             );
-            tasks.push(tokio::spawn(async move {
+            tasks.push(crate::app::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
                 let mut counted = false;
                 while let Some(ev) = stream.next().await {

@@ -22,7 +22,7 @@ mod remediate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetward_sdk::wire::{ClusterRef, DecisionKind};
+use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -32,7 +32,9 @@ use serde_json::json;
 use crate::core::health::Observation;
 use crate::core::lifecycle::{self, Next};
 use crate::core::remediation::SeedLoad;
-use crate::crd::{CLUSTER_FINALIZER, ManagedCluster, ManagedClusterStatus, TENANT_LABEL};
+use crate::crd::{
+    CLUSTER_FINALIZER, InProgressStep, ManagedCluster, ManagedClusterStatus, TENANT_LABEL,
+};
 use crate::decision::DecisionOutcome;
 use crate::error::{Result, kube_err};
 use crate::policy::Decided;
@@ -84,8 +86,10 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
             ctx.settings.resync,
             ctx.settings.history_len,
         ),
+        finished: Finished::default(),
     };
     let plan_upgrades = r.run().await?;
+    let finished = std::mem::take(&mut r.finished);
     let Next {
         status,
         now,
@@ -95,6 +99,8 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
     if status != mc.status.clone().unwrap_or_default() {
         write_status(&ctx, &api, &mc, status).await?;
     }
+    // Announced once recorded: a failed write redoes the reconcile, and with it the news.
+    finished.announce(&ctx, &mc).await;
     if plan_upgrades {
         // The planner task plans the tenant once this instant's burst of events has settled.
         ctx.planning.queue.request(&mc.spec.tenant, now);
@@ -128,6 +134,50 @@ struct Run<'a> {
     ctx: &'a Context,
     mc: &'a ManagedCluster,
     next: Next,
+    finished: Finished,
+}
+
+/// What this reconcile finished, announced (Event and log line) once its status is written.
+#[derive(Debug, Default)]
+struct Finished {
+    /// The upgrade step that completed.
+    step: Option<InProgressStep>,
+    /// The version the cluster now runs everywhere, when that step ended its rollout.
+    rollout: Option<KubeVersion>,
+}
+
+impl Finished {
+    async fn announce(self, ctx: &Context, mc: &ManagedCluster) {
+        let cluster = cref(mc);
+        let tenant = &mc.spec.tenant;
+        if let Some(step) = &self.step {
+            tracing::info!(
+                tenant = %tenant,
+                cluster = %cluster,
+                target = %step.target,
+                from = %step.from,
+                to = %step.to,
+                "upgrade step completed"
+            );
+            ctx.event(
+                mc,
+                false,
+                "UpgradeStepCompleted",
+                format!("{} {} -> {}", step.target, step.from, step.to),
+            )
+            .await;
+        }
+        if let Some(version) = self.rollout {
+            tracing::info!(tenant = %tenant, cluster = %cluster, version = %version, "rollout completed");
+            ctx.event(
+                mc,
+                false,
+                "RolloutCompleted",
+                format!("control plane and every node pool run {version}"),
+            )
+            .await;
+        }
+    }
 }
 
 fn cref(mc: &ManagedCluster) -> ClusterRef {
@@ -214,7 +264,11 @@ impl Run<'_> {
         let machines = conn.cached_in("Machine", &input.namespace());
         let obs = Observation::parse(&live, &machines);
         let rollout = self.next.rollout(&input, &obs);
+        let in_flight = self.next.status.in_progress.clone();
         self.next.complete_step(rollout, &obs);
+        if self.next.status.in_progress.is_none() {
+            self.finished.step = in_flight;
+        }
         let threshold = self.ctx.settings.unhealthy_threshold.as_secs() as i64;
         // Read at most once, and only if something is unhealthy (see `Next::health`).
         let load = std::sync::OnceLock::new();
@@ -233,6 +287,9 @@ impl Run<'_> {
             }
         }
         let failing = self.ctx.degraded_for(&tenant);
+        if self.finished.step.is_some() && !self.next.needs_upgrade(&self.mc.spec, desired) {
+            self.finished.rollout = Some(desired);
+        }
         Ok(self.next.conclude(
             &self.mc.spec,
             self.mc.status.as_ref(),

@@ -62,7 +62,9 @@ impl Run<'_> {
             }
         }
         if cands.is_empty() {
+            let before = self.placed_condition();
             self.next.no_candidate(&rejected);
+            self.placement_failed(before).await;
             return Ok(false);
         }
         let tenant_placements = book.tenant(&tenant);
@@ -91,8 +93,10 @@ impl Run<'_> {
         )
         .await;
         let Some(seed) = seed else {
+            let before = self.placed_condition();
             self.next
                 .placement_refused(d.outcome == DecisionOutcome::Held, &reason);
+            self.placement_failed(before).await;
             return Ok(false);
         };
         let capacity = req
@@ -104,12 +108,15 @@ impl Run<'_> {
         let mut book = self.ctx.placement.book.lock().await;
         if book.on_seed(&seed) >= capacity {
             drop(book);
+            let before = self.placed_condition();
             self.next.seed_filled(&seed);
+            self.placement_failed(before).await;
             return Ok(false);
         }
         book.record(&id, &tenant, &seed);
         drop(book);
         self.next.placed(&self.mc.spec, &seed, desired);
+        tracing::info!(tenant = %tenant, cluster = %id, seed = %seed, "placed cluster: {reason}");
         self.ctx
             .event(
                 self.mc,
@@ -119,5 +126,42 @@ impl Run<'_> {
             )
             .await;
         Ok(true)
+    }
+
+    /// The `Placed` condition's (reason, message), to tell a new cause of failure from a
+    /// repeat.
+    fn placed_condition(&self) -> Option<(String, String)> {
+        self.next
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Placed")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    }
+
+    /// Announces a placement failure (a Warning Event `PlacementFailed` and a WARN line) when
+    /// its cause differs from `before`'s: once per cause, not on every retry.
+    async fn placement_failed(&self, before: Option<(String, String)>) {
+        let now = self.placed_condition();
+        if now == before {
+            return;
+        }
+        let Some((reason, message)) = now else {
+            return;
+        };
+        tracing::warn!(
+            tenant = %self.tenant(),
+            cluster = %cref(self.mc),
+            reason = %reason,
+            "placement failed: {message}"
+        );
+        self.ctx
+            .event(
+                self.mc,
+                true,
+                "PlacementFailed",
+                format!("{reason}: {message}"),
+            )
+            .await;
     }
 }

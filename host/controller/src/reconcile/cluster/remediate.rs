@@ -58,6 +58,18 @@ impl Run<'_> {
                 threshold,
             )
         };
+        let action = match &step.write {
+            Some(RemediationWrite::Restart { component }) => format!("restart {component}"),
+            Some(RemediationWrite::Recreate { machine }) => format!("recreate machine {machine}"),
+            Some(RemediationWrite::Escalate { .. }) => "escalate (upgrades paused)".into(),
+            None => "none".into(),
+        };
+        let problem = format!("{} {}", req.problem.component, req.problem.condition);
+        if step.write.is_some() {
+            tracing::info!(tenant = %tenant, cluster = %cluster, problem = %problem, action = %action, outcome = step.outcome.as_str(), "remediation: {}", step.reason);
+        } else {
+            tracing::debug!(tenant = %tenant, cluster = %cluster, problem = %problem, action = %action, outcome = step.outcome.as_str(), "remediation: {}", step.reason);
+        }
         match step.write {
             Some(RemediationWrite::Restart { component }) => {
                 self.restart(conn, seed_ns, &component).await?
