@@ -29,6 +29,7 @@ mod audit;
 mod builtin;
 mod clock;
 mod discovery;
+mod events;
 mod faults;
 mod kubeconfig;
 mod registry;
