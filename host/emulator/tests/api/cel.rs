@@ -171,3 +171,52 @@ async fn schema_errors_that_change_the_shape_skip_the_rules_with_the_real_notice
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn rules_under_status_are_checked_on_status_writes() -> anyhow::Result<()> {
+    let emu = Emulator::new();
+    let client = emu.client();
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gauges.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gauges", "singular": "gauge", "kind": "Gauge"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"max": {"type": "integer"}}},
+                    "status": {"type": "object",
+                        "properties": {"level": {"type": "integer"}},
+                        "x-kubernetes-validations": [
+                            {"rule": "self.level >= 0", "message": "level is never negative"}]}}}}}]}
+    }))?;
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &crd)
+        .await?;
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Gauge"),
+        "gauges",
+    );
+    let gauges: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+    let g: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Gauge",
+        "metadata": {"name": "g"}, "spec": {"max": 3}}))?;
+    gauges.create(&PostParams::default(), &g).await?;
+    let ok = Patch::Merge(json!({"status": {"level": 2}}));
+    gauges
+        .patch_status("g", &PatchParams::default(), &ok)
+        .await?;
+    let bad = Patch::Merge(json!({"status": {"level": -1}}));
+    let err = gauges
+        .patch_status("g", &PatchParams::default(), &bad)
+        .await
+        .expect_err("a negative level on the status subresource");
+    assert_eq!(
+        api_status(err).message,
+        r#"Gauge.example.com "g" is invalid: status: Invalid value: level is never negative"#
+    );
+    // A main-resource write keeps the stored status: its rules see no change and pass.
+    let spec = Patch::Merge(json!({"spec": {"max": 4}}));
+    gauges.patch("g", &PatchParams::default(), &spec).await?;
+    Ok(())
+}
