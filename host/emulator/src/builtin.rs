@@ -45,7 +45,8 @@ const fn def(
     }
 }
 
-const EVENT_FIELDS: &[&str] = &[
+/// Core Event field selectors (the `events.k8s.io/v1` view's are [`crate::events::V1_FIELDS`]).
+pub(crate) const EVENT_FIELDS: &[&str] = &[
     "involvedObject.kind",
     "involvedObject.namespace",
     "involvedObject.name",
@@ -95,6 +96,7 @@ fn defs() -> Vec<Def> {
         Def {
             short: &["ev"],
             create_on_update: true,
+            fields: crate::events::V1_FIELDS,
             ..def("events.k8s.io", "v1", "events", "Event")
         },
         Def {

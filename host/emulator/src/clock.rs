@@ -2,7 +2,9 @@
 //!
 //! Every timestamp the emulator writes (`creationTimestamp`, `deletionTimestamp`, managedFields
 //! times) comes from here, so tests running under `#[tokio::test(start_paused = true)]` see
-//! virtual time advance exactly as tokio's timers do. `std::time` is never consulted.
+//! virtual time advance exactly as tokio's timers do. The system clock is read once at most,
+//! for the start time of a server people use (`EmulatorBuilder::wall_clock`,
+//! `fleetward emulator`); tests and `fleetward simulate` start at a fixed time and never read it.
 
 use jiff::{Timestamp, ToSpan};
 
@@ -43,6 +45,12 @@ pub(crate) fn format_seconds(ts: Timestamp) -> String {
     Timestamp::from_second(secs).unwrap_or(ts).to_string()
 }
 
+/// The system's current time, whole seconds (the start of a wall-clock emulator).
+pub(crate) fn system_now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
 /// The default emulator start time: 2026-01-05T00:00:00Z.
 pub(crate) fn default_start() -> Timestamp {
     // 2026-01-05T00:00:00Z as seconds since the Unix epoch.
@@ -56,6 +64,16 @@ mod tests {
     #[test]
     fn default_start_is_the_documented_date() {
         assert_eq!(format_seconds(default_start()), "2026-01-05T00:00:00Z");
+    }
+
+    #[test]
+    fn system_now_is_the_wall_clock() {
+        let before = Timestamp::now().as_second();
+        let now = system_now().as_second();
+        assert!(
+            now >= before && now <= Timestamp::now().as_second(),
+            "{now}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

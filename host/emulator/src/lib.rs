@@ -29,6 +29,7 @@ mod audit;
 mod builtin;
 mod clock;
 mod discovery;
+mod events;
 mod faults;
 mod kubeconfig;
 mod protobuf;
@@ -89,9 +90,19 @@ impl Default for EmulatorBuilder {
 }
 
 impl EmulatorBuilder {
-    /// Wall-clock time at creation. Default: 2026-01-05T00:00:00Z.
+    /// Wall-clock time at creation. Default: 2026-01-05T00:00:00Z, so that tests and
+    /// `fleetward simulate` (which sets the scenario's start) are deterministic.
     pub fn start_time(mut self, t: jiff::Timestamp) -> Self {
         self.start_time = t;
+        self
+    }
+
+    /// Starts the emulated clock at the system's current time: on an unpaused tokio runtime it
+    /// then reads the real wall-clock time, so `creationTimestamp`s and `kubectl get` ages look
+    /// like a cluster's. For servers people use (`fleetward emulator`); tests and simulations
+    /// keep the deterministic [`start_time`](Self::start_time).
+    pub fn wall_clock(mut self) -> Self {
+        self.start_time = clock::system_now();
         self
     }
 

@@ -91,8 +91,12 @@ impl ResourceType {
         }
     }
 
-    /// The storage table this type's objects live in.
+    /// The storage table this type's objects live in (`events.k8s.io` Events live in the
+    /// core Event table: [`crate::events`]).
     pub fn storage_key(&self) -> StorageKey {
+        if crate::events::is_view(self) {
+            return crate::events::storage_key();
+        }
         (self.group.clone(), self.plural.clone())
     }
 

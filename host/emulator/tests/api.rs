@@ -2,10 +2,12 @@
 //! (in-process and over HTTP) and, when installed, `kubectl`.
 
 mod api {
+    mod cel;
     pub mod common;
     mod crds;
     mod crud;
     mod discovery;
+    mod events;
     mod faults;
     mod http;
     mod kubectl;

@@ -13,6 +13,8 @@ const CMS: &str = "/api/v1/namespaces/diff/configmaps";
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/diff/deployments";
 const MCS: &str = "/apis/fleetward.dev/v1alpha1/namespaces/diff/managedclusters";
 const TENANTS: &str = "/apis/fleetward.dev/v1alpha1/tenants";
+const CORE_EVENTS: &str = "/api/v1/namespaces/diff/events";
+const EVENTS_V1: &str = "/apis/events.k8s.io/v1/namespaces/diff/events";
 
 /// The whole script.
 pub fn script() -> Vec<Step> {
@@ -26,6 +28,7 @@ pub fn script() -> Vec<Step> {
         garbage_collection(),
         custom_resources(),
         tables(),
+        events(),
         namespace_deletion(),
     ]
     .concat()
@@ -467,8 +470,8 @@ fn custom_resources() -> Vec<Step> {
                    "metadata": {"name": "mc-pruned"},
                    "spec": {"tenant": "acme", "version": "1.31.4", "colour": "blue"}}),
         ),
-        // The two CEL steps are dry runs: the emulator accepts them (no CEL), and a stored
-        // difference would then show again in every later step that reads these objects.
+        // The two CEL steps are dry runs, so that a server accepting them would not store a
+        // difference that shows again in every later step reading these objects.
         Step::post(
             "create with duplicate node pool names (CEL)",
             format!("{MCS}?fieldManager=script&dryRun=All"),
@@ -623,6 +626,43 @@ fn tables() -> Vec<Step> {
             "/api/v1/namespaces?fieldSelector=metadata.name%3Ddiff",
         )
         .accept(TABLE),
+    ]
+}
+
+/// An Event recorded through `events.k8s.io/v1` (as the controller does) is the core Event
+/// `kubectl describe` lists by `involvedObject`: one storage, two views.
+fn events() -> Vec<Step> {
+    vec![
+        Step::post(
+            "record an event through events.k8s.io/v1",
+            format!("{EVENTS_V1}?fieldManager=script"),
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                   "metadata": {"name": "cm-a.1"},
+                   "eventTime": "2026-01-05T00:00:00.000000Z",
+                   "reportingController": "fleetward.dev/controller",
+                   "reportingInstance": "fleetward-0",
+                   "action": "Reconcile", "reason": "Placed", "type": "Normal",
+                   "regarding": {"apiVersion": "v1", "kind": "ConfigMap",
+                                 "namespace": NS, "name": "cm-a"},
+                   "note": "placed on seed-1"}),
+        ),
+        Step::get(
+            "the event through core v1 by involvedObject (kubectl describe)",
+            format!(
+                "{CORE_EVENTS}?fieldSelector=involvedObject.kind%3DConfigMap,involvedObject.name%3Dcm-a"
+            ),
+        ),
+        Step::patch(
+            "a series update through events.k8s.io/v1",
+            format!("{EVENTS_V1}/cm-a.1?fieldManager=script"),
+            MERGE_PATCH,
+            json!({"series": {"count": 2, "lastObservedTime": "2026-01-05T00:01:00.000000Z"}}),
+        ),
+        Step::get(
+            "the event through events.k8s.io/v1 by regarding",
+            format!("{EVENTS_V1}?fieldSelector=regarding.name%3Dcm-a"),
+        ),
+        Step::get("the event through core v1", format!("{CORE_EVENTS}/cm-a.1")),
     ]
 }
 

@@ -90,7 +90,7 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<Status, CliError>
                 source,
             })?;
         }
-        let emulator = Emulator::new();
+        let emulator = live_emulator(None);
         let server = emulator.serve(args.addr).await.map_err(CliError::runtime)?;
         server
             .write_kubeconfig(&kubeconfig_out)
@@ -117,6 +117,17 @@ pub fn run(args: &EmulatorArgs, out: &mut dyn Write) -> Result<Status, CliError>
     })
 }
 
+/// An emulator for `fleetward emulator`: on the real wall clock, so `creationTimestamp`s and
+/// `kubectl get` ages read as on a cluster (simulations and tests keep the emulator's fixed,
+/// deterministic start time). `seed` gives each server of a topology its own uid stream.
+pub(crate) fn live_emulator(seed: Option<u64>) -> Emulator {
+    let builder = Emulator::builder().wall_clock();
+    match seed {
+        Some(seed) => builder.seed(seed).build(),
+        None => builder.build(),
+    }
+}
+
 async fn install_crds(emulator: &Emulator) -> Result<(), CliError> {
     let crds: Api<CustomResourceDefinition> = Api::all(emulator.client());
     for crd in fleetward_controller::crd::crds() {
@@ -125,4 +136,36 @@ async fn install_crds(emulator: &Emulator) -> Result<(), CliError> {
             .map_err(CliError::runtime)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Namespace;
+
+    /// Seconds between a served object's `creationTimestamp` and the system clock.
+    async fn age_of_default_namespace(emulator: &Emulator) -> i64 {
+        let ns = Api::<Namespace>::all(emulator.client())
+            .get("default")
+            .await
+            .expect("the default namespace");
+        let created = ns
+            .metadata
+            .creation_timestamp
+            .expect("a creationTimestamp")
+            .0;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        (now.as_second() - created.as_second()).abs()
+    }
+
+    #[tokio::test]
+    async fn the_served_emulators_run_on_the_wall_clock() {
+        for seed in [None, Some(0x5EED + 1)] {
+            let age = age_of_default_namespace(&live_emulator(seed)).await;
+            assert!(
+                age <= 5,
+                "creationTimestamp is {age} s away from now (seed {seed:?})"
+            );
+        }
+    }
 }

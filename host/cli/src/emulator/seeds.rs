@@ -119,7 +119,7 @@ impl Topology {
         })?;
         let management = Server::start(
             "management".into(),
-            Emulator::new(),
+            super::live_emulator(None),
             args,
             args.addr,
             management_kubeconfig.to_path_buf(),
@@ -128,7 +128,7 @@ impl Topology {
         let mut seeds = Vec::with_capacity(args.seeds);
         for k in 1..=args.seeds {
             // Distinct uid streams: objects on different servers never share a uid.
-            let emulator = Emulator::builder().seed(0x5EED + k as u64).build();
+            let emulator = super::live_emulator(Some(0x5EED + k as u64));
             let name = seed_name(k);
             let path = dir.join(format!("{name}.kubeconfig"));
             let addr = std::net::SocketAddr::new(args.addr.ip(), 0);

@@ -45,6 +45,9 @@ pub fn crd_column_description(json_path: &str) -> String {
 /// 422 `Invalid` with one cause per violation; 400 `BadRequest` for unknown fields under
 /// `Strict`.
 ///
+/// `old` is the stored object on an update: CEL transition rules (`oldSelf`) run only then,
+/// and other rules that fail on an unchanged value are ratcheted.
+///
 /// A write to the status subresource (`status_write`) is validated against the status schema
 /// alone by the real server, so its messages name fields relative to `status`
 /// (`controlPlaneVersion in body should match …`) while the causes' `field` keeps the full
@@ -52,6 +55,7 @@ pub fn crd_column_description(json_path: &str) -> String {
 pub fn validate_custom(
     rt: &ResourceType,
     obj: &mut Value,
+    old: Option<&Value>,
     strict: bool,
     apply: bool,
     status_write: bool,
@@ -60,7 +64,19 @@ pub fn validate_custom(
         return Ok(());
     };
     let before = strict.then(|| obj.clone());
-    crate::schema::validate_and_prune(obj, schema).map_err(|errors| {
+    let mut errors = crate::schema::validate_and_prune(obj, schema)
+        .err()
+        .unwrap_or_default();
+    // The real server runs the CEL rules on the whole object for every write, the status
+    // subresource's included (so unchanged spec rules are ratcheted there).
+    let rule_errors = crate::schema::validate_rules(obj, old, schema, &errors);
+    errors.extend(rule_errors);
+    let checked = if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    };
+    checked.map_err(|errors| {
         let name = meta_str(obj, "name").unwrap_or_default().to_string();
         let mut causes: Vec<Cause> = Vec::new();
         for e in &errors {

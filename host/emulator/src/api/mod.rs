@@ -210,19 +210,32 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
         }
         Verb::Watch => watch_response(shared, req, &rt, ns, name),
         Verb::Create => {
-            let body = objects::parse_object(&req.content_type, &req.body)?;
+            let mut body = objects::parse_object(&req.content_type, &req.body)?;
             let manager = req.manager();
-            let obj = with_writer(shared, req, verb, |w| {
-                write::create(w, &rt, ns, body, write::Fields::Update(&manager))
-            })?;
+            let obj = if crate::events::is_view(&rt) {
+                // Field ownership is recorded in the view's shape, as the real server records
+                // it in the request's version; the core form is stored.
+                objects::check_type_meta(&rt, &mut body)?;
+                let core = core_events(shared)?;
+                with_writer(shared, req, verb, |w| {
+                    crate::patch::record_update(None, &mut body, &manager, &w.now, None);
+                    let body = crate::events::to_core(body);
+                    write::create(w, &core, ns, body, write::Fields::Applied)
+                })?
+            } else {
+                with_writer(shared, req, verb, |w| {
+                    write::create(w, &rt, ns, body, write::Fields::Update(&manager))
+                })?
+            };
             Ok(object_response(201, &rt, &obj))
         }
         Verb::Update => {
-            let body = objects::parse_object(&req.content_type, &req.body)?;
+            let mut body = objects::parse_object(&req.content_type, &req.body)?;
+            let target = write_target(shared, &rt, &mut body)?;
             let manager = req.manager();
             let name = name.unwrap_or_default();
             let (obj, created) = with_writer(shared, req, verb, |w| {
-                write::replace(w, &rt, ns, name, sub, body, &manager)
+                write::replace(w, &target, ns, name, sub, body, &manager)
             })?;
             Ok(object_response(if created { 201 } else { 200 }, &rt, &obj))
         }
@@ -272,6 +285,31 @@ fn resource(shared: &Arc<Shared>, req: &ApiRequest, p: ResourcePath) -> Result<R
             Ok(response::json(200, read::render_list(&rt, &full, &page)))
         }
     }
+}
+
+/// The type a create or update body is written as: `rt` itself, or for the `events.k8s.io`
+/// view the core Event, with `body` checked against the view and converted to the core form
+/// ([`crate::events`]).
+fn write_target(
+    shared: &Shared,
+    rt: &Arc<ResourceType>,
+    body: &mut serde_json::Value,
+) -> Result<Arc<ResourceType>, ApiError> {
+    if !crate::events::is_view(rt) {
+        return Ok(rt.clone());
+    }
+    objects::check_type_meta(rt, body)?;
+    *body = crate::events::to_core(std::mem::take(body));
+    core_events(shared)
+}
+
+/// The core Event type, which stores both Event views.
+fn core_events(shared: &Shared) -> Result<Arc<ResourceType>, ApiError> {
+    shared
+        .lock()
+        .registry
+        .get("", "v1", "events")
+        .ok_or_else(ApiError::path_not_found)
 }
 
 /// Runs a mutating handler under the store lock; counts it in the audit if it succeeded.

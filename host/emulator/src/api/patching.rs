@@ -108,6 +108,23 @@ pub fn patch(
     let kind = patch_kind(rt, &req.content_type)?;
     let key = (ns.unwrap_or_default().to_string(), name.to_string());
     let live = w.store.get(&rt.storage_key(), &key);
+    // The `events.k8s.io` view patches the `events.k8s.io/v1` shape of a stored core Event
+    // and writes the result back as the core Event (`crate::events`).
+    let view = crate::events::is_view(rt);
+    let core = if view {
+        w.store.registry.get("", "v1", "events")
+    } else {
+        None
+    };
+    let target_rt: &ResourceType = core.as_deref().unwrap_or(rt);
+    let as_view = |v: Value| if view { crate::events::to_v1(v) } else { v };
+    let as_stored = |mut v: Value| -> Result<Value, ApiError> {
+        if view {
+            super::objects::check_type_meta(rt, &mut v)?;
+            v = crate::events::to_core(v);
+        }
+        Ok(v)
+    };
     if kind != PatchKind::Apply && req.query.flag("force") {
         return Err(ApiError::invalid_patch_options(
             "force",
@@ -145,15 +162,20 @@ pub fn patch(
                 {
                     md.insert("name".into(), Value::String(name.to_string()));
                 }
-                write::create(w, rt, ns, created, Fields::Applied).map(|s| (s, true))
+                let created = as_stored(created)?;
+                write::create(w, target_rt, ns, created, Fields::Applied).map(|s| (s, true))
             }
             None => Err(ApiError::not_found(rt.subject(), name)),
             Some(live) => {
                 write::check_rv(rt, &live, &applied)?;
-                let merged =
-                    crate::patch::server_side_apply(Some(&live.to_value()), &applied, &params)
-                        .map_err(apply_error)?;
-                write::finish_update(w, rt, &live, merged, subresource, Fields::Applied)
+                let merged = crate::patch::server_side_apply(
+                    Some(&as_view(live.to_value())),
+                    &applied,
+                    &params,
+                )
+                .map_err(apply_error)?;
+                let merged = as_stored(merged)?;
+                write::finish_update(w, target_rt, &live, merged, subresource, Fields::Applied)
                     .map(|s| (s, false))
             }
         };
@@ -161,7 +183,7 @@ pub fn patch(
     let live = live.ok_or_else(|| ApiError::not_found(rt.subject(), name))?;
     let doc: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    let mut target = live.to_value();
+    let mut target = as_view(live.to_value());
     match kind {
         PatchKind::Merge => crate::patch::json_merge_patch(&mut target, &doc),
         PatchKind::Json => {
@@ -174,6 +196,23 @@ pub fn patch(
     }
     write::check_rv(rt, &live, &target)?;
     let manager = req.manager();
-    write::finish_update(w, rt, &live, target, subresource, Fields::Update(&manager))
-        .map(|s| (s, false))
+    if view {
+        // Ownership in the view's shape, as the real server records it in the request's
+        // version; then the core form is stored.
+        let before = as_view(live.to_value());
+        let now = w.now.clone();
+        crate::patch::record_update(Some(&before), &mut target, &manager, &now, subresource);
+        let target = as_stored(target)?;
+        return write::finish_update(w, target_rt, &live, target, subresource, Fields::Applied)
+            .map(|s| (s, false));
+    }
+    write::finish_update(
+        w,
+        target_rt,
+        &live,
+        target,
+        subresource,
+        Fields::Update(&manager),
+    )
+    .map(|s| (s, false))
 }

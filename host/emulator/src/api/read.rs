@@ -25,11 +25,18 @@ pub fn filter_from_query(
 ) -> Result<ObjectFilter, ApiError> {
     let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(
-        q.get("fieldSelector").unwrap_or_default(),
-        &rt.selectable_fields,
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let selector = q.get("fieldSelector").unwrap_or_default();
+    let mut fields = FieldSelector::parse(selector, &rt.selectable_fields)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if crate::events::is_view(rt) {
+        // Checked against the view's labels above; filtered on the stored core fields.
+        let core: Vec<String> = crate::builtin::EVENT_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        fields = FieldSelector::parse(&crate::events::core_field_selector(selector), &core)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
     Ok(ObjectFilter {
         namespace: ns.map(str::to_string),
         labels,

@@ -170,7 +170,14 @@ pub fn create(
         }
     }
     if rt.custom {
-        crd::validate_custom(rt, &mut obj, w.strict_fields, w.verb == Verb::Apply, false)?;
+        crd::validate_custom(
+            rt,
+            &mut obj,
+            None,
+            w.strict_fields,
+            w.verb == Verb::Apply,
+            false,
+        )?;
     }
     if is_crd(rt) {
         crd::validate_crd(&obj)?;
@@ -317,6 +324,7 @@ pub fn finish_update(
         crd::validate_custom(
             rt,
             &mut new,
+            Some(&old),
             w.strict_fields,
             w.verb == Verb::Apply,
             subresource == Some("status"),

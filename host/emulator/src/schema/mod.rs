@@ -5,9 +5,10 @@
 //! drops fields the schema does not know (unless `x-kubernetes-preserve-unknown-fields`),
 //! and collects every violation as a [`FieldError`] whose wording matches the real server,
 //! so a test that asserts on a rejected custom resource reads the same against the emulator
-//! and a cluster. CEL rules (`x-kubernetes-validations`) are not evaluated (the emulator has
-//! no CEL engine); `pattern`s are, with a small RE2-subset matcher (`schema::pattern`); a pattern
-//! outside that subset is skipped rather than guessed at.
+//! and a cluster. `pattern`s are checked with a small RE2-subset matcher (`schema::pattern`); a
+//! pattern outside that subset is skipped rather than guessed at. [`validate_rules`] then runs
+//! the CEL rules (`x-kubernetes-validations`) with a small CEL-subset evaluator
+//! (`schema::cel`, which documents the subset); a rule outside it is skipped the same way.
 //!
 //! ```
 //! use fleetward_emulator::schema::{validate_and_prune, FieldErrorKind};
@@ -25,6 +26,7 @@
 //! assert_eq!(obj["spec"], json!({"replicas": 1}));
 //! ```
 
+mod cel;
 mod format;
 mod pattern;
 mod walk;
@@ -51,6 +53,8 @@ pub enum FieldErrorKind {
     /// An `x-kubernetes-list-type: set|map` list repeats an element or key
     /// (`FieldValueDuplicate`).
     Duplicate,
+    /// A CEL rule with `reason: FieldValueForbidden` failed (`FieldValueForbidden`).
+    Forbidden,
 }
 
 impl FieldErrorKind {
@@ -64,6 +68,7 @@ impl FieldErrorKind {
             FieldErrorKind::TooLong => "FieldValueTooLong",
             FieldErrorKind::TooMany => "FieldValueTooMany",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
+            FieldErrorKind::Forbidden => "FieldValueForbidden",
         }
     }
 }
@@ -113,6 +118,47 @@ pub fn validate_and_prune(obj: &mut Value, schema: &Value) -> Result<(), Vec<Fie
     } else {
         Err(errors)
     }
+}
+
+/// Runs the CEL rules (`x-kubernetes-validations`) of `schema` against `obj`, after
+/// [`validate_and_prune`] has defaulted and pruned it and found `schema_errors`. `old` is the
+/// stored object on an update (transition rules, which read `oldSelf`, run only then; other
+/// rules that fail on an unchanged value are ratcheted), `None` on a create.
+///
+/// As the real server does, the rules do not run when a schema error means the object lacks
+/// the shape they were written for (a type, required, enum or size violation); the answer is
+/// then the single error `<nil>: Invalid value: null: some validation rules were not checked
+/// because the object was invalid; …` (only if the schema has rules at all).
+///
+/// ```
+/// use fleetward_emulator::schema::validate_rules;
+/// use serde_json::json;
+///
+/// let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+///     "pools": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+///               "x-kubernetes-validations": [{"rule": "self.all(p, self.exists_one(q, q.name == p.name))",
+///                                             "message": "pool names must be unique"}]}}}}});
+/// let obj = json!({"spec": {"pools": [{"name": "a"}, {"name": "a"}]}});
+/// let errors = validate_rules(&obj, None, &schema, &[]);
+/// assert_eq!(errors[0].message, r#"spec.pools: Invalid value: pool names must be unique"#);
+/// ```
+pub fn validate_rules(
+    obj: &Value,
+    old: Option<&Value>,
+    schema: &Value,
+    schema_errors: &[FieldError],
+) -> Vec<FieldError> {
+    if !cel::schema_has_rules(schema) {
+        return Vec::new();
+    }
+    if schema_errors.iter().any(cel::blocks_rules) {
+        return vec![FieldError {
+            path: "<nil>".into(),
+            kind: FieldErrorKind::Invalid,
+            message: format!("<nil>: Invalid value: null: {}", cel::NOT_CHECKED),
+        }];
+    }
+    cel::validate(obj, old, schema)
 }
 
 /// The `message` of the 422 `Status` for an object that failed validation, as the real
@@ -189,6 +235,7 @@ mod tests {
             TooLong,
             TooMany,
             Duplicate,
+            Forbidden,
         ]
         .iter()
         .map(FieldErrorKind::cause_reason)
@@ -202,7 +249,8 @@ mod tests {
                 "FieldValueTypeInvalid",
                 "FieldValueTooLong",
                 "FieldValueTooMany",
-                "FieldValueDuplicate"
+                "FieldValueDuplicate",
+                "FieldValueForbidden"
             ]
         );
     }

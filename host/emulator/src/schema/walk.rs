@@ -75,7 +75,7 @@ fn type_matches(expected: &str, v: &Value) -> bool {
 }
 
 /// Numeric equality for `enum` (1 equals 1.0), structural otherwise.
-fn json_equal(a: &Value, b: &Value) -> bool {
+pub(super) fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {

@@ -61,10 +61,17 @@ impl StoredObject {
     }
 
     /// The JSON bytes with `apiVersion` rewritten to `api_version` if it differs
-    /// (custom resources served at several versions, conversion strategy `None`).
+    /// (custom resources served at several versions, conversion strategy `None`), or converted
+    /// for the `events.k8s.io/v1` view of a core Event ([`crate::events`]).
     pub fn json_as(&self, api_version: &str) -> Bytes {
         if self.meta.api_version == api_version {
             return self.json.clone();
+        }
+        if self.meta.api_version == crate::events::CORE_API_VERSION
+            && api_version == crate::events::EVENTS_API_VERSION
+        {
+            let v = crate::events::to_v1(self.to_value());
+            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
         }
         let mut v = self.to_value();
         v["apiVersion"] = Value::String(api_version.to_string());
