@@ -282,7 +282,23 @@ async fn duplicate_node_pools_get_a_condition_not_a_write_loop(backend: Backend)
     } else {
         Duration::from_secs(3)
     };
+    let counts_before = (h.backend() == Backend::Emulator).then(|| h.emu().request_counts());
     tokio::time::sleep(window).await;
+    if let Some(before) = counts_before {
+        // Nothing in the window writes a ManagedCluster or applies anything: the controller
+        // left the refused cluster alone (the fake infrastructure's status patches go on).
+        let during = h.emu().request_counts().since(&before);
+        let writes: Vec<_> = during
+            .by_resource
+            .iter()
+            .filter(|((resource, verb), _)| {
+                *verb == Verb::Apply
+                    || (resource == "fleetward.dev/managedclusters"
+                        && matches!(verb, Verb::Update | Verb::Patch | Verb::Create))
+            })
+            .collect();
+        assert!(writes.is_empty(), "writes in the quiet window: {writes:?}");
+    }
     assert_eq!(
         md_writes(&h).await?,
         at_condition,

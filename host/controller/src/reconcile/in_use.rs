@@ -30,11 +30,13 @@ pub(crate) fn holders(ctx: &Context, held: Held, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Decides the finalizer step for `obj` and makes its write (adding or removing the finalizer).
+/// Decides the finalizer step for `obj` and makes its write (adding or removing the finalizer);
+/// returns the step and, when it wrote, the object as the server answered (the caller carries
+/// on with it, so its status write is not based on the version before the finalizer).
 ///
 /// # Errors
 /// API failures patching the object.
-pub(crate) async fn finalize<K>(ctx: &Context, obj: &K, held: Held) -> Result<Step>
+pub(crate) async fn finalize<K>(ctx: &Context, obj: &K, held: Held) -> Result<(Step, Option<K>)>
 where
     K: Resource<DynamicType = (), Scope = ClusterResourceScope> + Clone + DeserializeOwned + Debug,
 {
@@ -58,26 +60,27 @@ where
         Step::Release => Some(finalizers.iter().filter(|f| *f != fin).cloned().collect()),
         _ => None,
     };
-    if let Some(fins) = new {
-        let kind = K::kind(&()).to_string();
-        ctx.metrics.write(&kind);
-        let patch =
-            json!({"metadata": {"finalizers": fins, "resourceVersion": obj.resource_version()}});
-        Api::<K>::all(ctx.client.clone())
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err(format!(
-                "updating the finalizers of {kind} {name}"
-            )))?;
-        if s == Step::Release {
-            tracing::info!(
-                kind,
-                name,
-                "no cluster holds it any more; deletion proceeds"
-            );
-        }
+    let Some(fins) = new else {
+        return Ok((s, None));
+    };
+    let kind = K::kind(&()).to_string();
+    ctx.metrics.write(&kind);
+    let patch =
+        json!({"metadata": {"finalizers": fins, "resourceVersion": obj.resource_version()}});
+    let written = Api::<K>::all(ctx.client.clone())
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(kube_err(format!(
+            "updating the finalizers of {kind} {name}"
+        )))?;
+    if s == Step::Release {
+        tracing::info!(
+            kind,
+            name,
+            "no cluster holds it any more; deletion proceeds"
+        );
     }
-    Ok(s)
+    Ok((s, Some(written)))
 }
 
 /// Sets `DeletionBlocked` (reason `ClustersPlaced` for a Seed, `ClustersExist` for a Tenant) and,

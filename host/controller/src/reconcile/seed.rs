@@ -48,15 +48,17 @@ pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
     let existing = ctx.seeds.state().iter().map(|s| s.name_any()).collect();
     ctx.seed_conns.retain(&existing);
     // The finalizer that keeps a Seed while clusters are placed on it (`core::in_use`).
-    let deletion = in_use::finalize(&ctx, seed.as_ref(), Held::Seed).await?;
+    let (deletion, written) = in_use::finalize(&ctx, seed.as_ref(), Held::Seed).await?;
     match deletion {
-        Step::AddFinalizer | Step::Gone => return Ok(Action::await_change()),
+        Step::Gone => return Ok(Action::await_change()),
         Step::Release => {
             ctx.seed_conns.remove(&name);
             return Ok(Action::await_change());
         }
-        Step::InUse | Step::Blocked(_) => {}
+        Step::AddFinalizer | Step::InUse | Step::Blocked(_) => {}
     }
+    // Carry on with the finalized object: its status is written on top of that version.
+    let seed = written.map(Arc::new).unwrap_or(seed);
     let now = ctx.clock.now().to_string();
     let old = seed.status.clone().unwrap_or_default();
     let mut st = old.clone();

@@ -190,10 +190,12 @@ pub async fn reconcile(
     tracing::debug!(tenant, "reconciling tenant");
     // The finalizer that keeps a Tenant while clusters name it (`core::in_use`); while its
     // deletion waits, its policies keep serving those clusters.
-    let deletion = in_use::finalize(&ctx, t.as_ref(), Held::Tenant).await?;
-    if matches!(deletion, Step::AddFinalizer | Step::Gone | Step::Release) {
+    let (deletion, written) = in_use::finalize(&ctx, t.as_ref(), Held::Tenant).await?;
+    if matches!(deletion, Step::Gone | Step::Release) {
         return Ok(Action::await_change());
     }
+    // Carry on with the finalized object: its status is written on top of that version.
+    let t = written.map(Arc::new).unwrap_or(t);
     let now = ctx.clock.now().to_string();
     let old = t.status.clone().unwrap_or_default();
     let mut st = TenantStatus {
