@@ -252,12 +252,26 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         .watches(
             Api::<Seed>::all(client.clone()),
             watcher::Config::default(),
-            move |_seed| {
-                // A seed change can unblock clusters waiting for placement.
+            move |seed| {
+                // A seed change can unblock clusters waiting for placement. A Seed being deleted
+                // (or gone: its last state carries the deletion timestamp) concerns the clusters
+                // placed on it, and so does a Seed that some of them found missing.
+                let name = seed.name_any();
+                let deleting = seed.meta().deletion_timestamp.is_some();
                 cstore
                     .state()
                     .into_iter()
-                    .filter(|c| c.status.as_ref().is_none_or(|s| s.seed.is_none()))
+                    .filter(|c| {
+                        let st = c.status.as_ref();
+                        let unplaced = st.is_none_or(|s| s.seed.is_none());
+                        let on_it = st.and_then(|s| s.seed.as_deref()) == Some(name.as_str());
+                        let missed = st.is_some_and(|s| {
+                            s.conditions
+                                .iter()
+                                .any(|c| c.type_ == "SeedReachable" && c.reason == "SeedNotFound")
+                        });
+                        unplaced || (on_it && (deleting || missed))
+                    })
                     .map(|c| ObjectRef::from_obj(c.as_ref()))
                     .collect::<Vec<_>>()
             },
@@ -282,20 +296,35 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             },
         );
     let tstore = tenants_ctrl.store();
-    let tenants_ctrl = tenants_ctrl.watches(
-        Api::<ConfigMap>::all(client.clone()),
-        watcher::Config::default(),
-        move |cm| {
-            tenants_using(
-                &tstore.state(),
-                &cm.namespace().unwrap_or_default(),
-                &cm.name_any(),
-            )
-            .into_iter()
-            .map(|n| ObjectRef::new(&n))
-            .collect::<Vec<_>>()
-        },
-    );
+    let deleting_tenants = tenants_ctrl.store();
+    let tenants_ctrl = tenants_ctrl
+        .watches(
+            Api::<ManagedCluster>::all(client.clone()),
+            watcher::Config::default(),
+            move |mc| {
+                // A Tenant whose deletion waits for its clusters looks again when one changes
+                // (or goes); no other Tenant cares about its clusters' events.
+                let t = ObjectRef::<Tenant>::new(&mc.spec.tenant);
+                deleting_tenants
+                    .get(&t)
+                    .filter(|t| t.meta().deletion_timestamp.is_some())
+                    .map(|_| t)
+            },
+        )
+        .watches(
+            Api::<ConfigMap>::all(client.clone()),
+            watcher::Config::default(),
+            move |cm| {
+                tenants_using(
+                    &tstore.state(),
+                    &cm.namespace().unwrap_or_default(),
+                    &cm.name_any(),
+                )
+                .into_iter()
+                .map(|n| ObjectRef::new(&n))
+                .collect::<Vec<_>>()
+            },
+        );
     let loader = Arc::new(TenantLoader::new(config.loader.clone(), config.module_dir));
     let c = ctx.clone();
     tasks.push(spawn(

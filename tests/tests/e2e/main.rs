@@ -1,6 +1,7 @@
 //! End-to-end tests: the real controller, through `kube::Client`, against the emulator with fake
 //! infrastructure and the reference policies. One binary, one module per scenario.
 
+mod deletion;
 mod failures;
 mod faults;
 mod leader;
@@ -12,6 +13,7 @@ mod real_cluster;
 mod remediation;
 mod restart;
 mod seeds;
+mod spec_conflicts;
 mod tenants;
 mod upgrades;
 

@@ -167,7 +167,8 @@ pub struct ManagedClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_pools: Vec<NodePoolStatus>,
     /// `Placed`, `ControlPlaneReady`, `NodesReady`, `UpgradeInProgress`, `Remediating`,
-    /// `PolicyDegraded`, `TenantMismatch`.
+    /// `PolicyDegraded`, `TenantMismatch`, `SeedReachable`, `SpecValid`, `SeedDeleting`,
+    /// `TenantDeleting`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The upgrade step in flight. Persisted before the step's first write, so a restarted

@@ -31,6 +31,11 @@ pub const GROUP: &str = "fleetward.dev";
 pub const TENANT_LABEL: &str = "fleetward.dev/tenant";
 /// Finalizer the controller puts on ManagedClusters to delete what it created.
 pub const CLUSTER_FINALIZER: &str = "fleetward.dev/cleanup";
+/// Finalizer the controller puts on Seeds: a Seed is not removed while clusters are placed on it
+/// (`core::in_use`).
+pub const SEED_FINALIZER: &str = "fleetward.dev/seed-in-use";
+/// Finalizer the controller puts on Tenants: a Tenant is not removed while clusters name it.
+pub const TENANT_FINALIZER: &str = "fleetward.dev/tenant-in-use";
 
 /// The three CRDs, in install order.
 pub fn crds() -> Vec<CustomResourceDefinition> {

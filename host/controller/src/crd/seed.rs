@@ -86,7 +86,8 @@ pub struct SeedStatus {
     /// Clusters placed on this seed.
     #[serde(default)]
     pub clusters: u32,
-    /// `Ready`, `SeedFault`.
+    /// `Ready`, `SeedFault`, and `DeletionBlocked` while a deletion waits for the clusters placed
+    /// here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The API server a remote seed's clusters live on (from its kubeconfig when first

@@ -151,7 +151,7 @@ pub struct TenantStatus {
     /// The module serving each decision kind (`placement`, `upgrade_ordering`, `remediation`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub loaded: BTreeMap<String, LoadedModule>,
-    /// `PoliciesReady`.
+    /// `PoliciesReady`, and `DeletionBlocked` while a deletion waits for the tenant's clusters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Decisions made for this tenant, keyed `<kind>/<outcome>`.

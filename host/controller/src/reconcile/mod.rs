@@ -9,6 +9,7 @@ pub mod children;
 pub mod cluster;
 pub(crate) mod decisions;
 pub(crate) mod events;
+pub(crate) mod in_use;
 pub mod own_writes;
 pub mod placements;
 pub mod plan_queue;

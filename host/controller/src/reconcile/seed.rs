@@ -3,6 +3,10 @@
 //! `Ready` (with the reason a seed cannot be used), `SeedFault`, and the server its clusters live
 //! on.
 //!
+//! A Seed carries the finalizer `fleetward.dev/seed-in-use`: deleting it waits, with a
+//! `DeletionBlocked` condition naming the clusters placed on it, until none is left
+//! (`core::in_use`, `reconcile::in_use`).
+//!
 //! It runs on every Seed change, on a change of the Secret a Seed names, when a request to the
 //! seed failed for a seed-level reason (the connection asks for a probe), and on a timer: every
 //! `seed_probe_interval` while the seed answers, every `seed_retry` while it does not. When
@@ -17,12 +21,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
+use crate::core::in_use::{Held, Step};
+use crate::core::lifecycle::DELETION_RECHECK;
 use crate::core::provision::LABEL_MANAGED_BY;
 use crate::core::remediation::is_seed_fault;
 use crate::core::seeds::{SeedProblem, check_server, classify, ready_condition};
 use crate::crd::{ConditionStatus, KubeconfigSecretRef, Seed, set_condition};
 use crate::error::{Result, kube_err};
-use crate::reconcile::{Context, own_writes};
+use crate::reconcile::{Context, in_use, own_writes};
 use crate::seeds::{Access, Reach, SeedConn, SeedKubeconfig};
 
 /// Reconciles one Seed.
@@ -41,6 +47,18 @@ pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
     }
     let existing = ctx.seeds.state().iter().map(|s| s.name_any()).collect();
     ctx.seed_conns.retain(&existing);
+    // The finalizer that keeps a Seed while clusters are placed on it (`core::in_use`).
+    let (deletion, written) = in_use::finalize(&ctx, seed.as_ref(), Held::Seed).await?;
+    match deletion {
+        Step::Gone => return Ok(Action::await_change()),
+        Step::Release => {
+            ctx.seed_conns.remove(&name);
+            return Ok(Action::await_change());
+        }
+        Step::AddFinalizer | Step::InUse | Step::Blocked(_) => {}
+    }
+    // Carry on with the finalized object: its status is written on top of that version.
+    let seed = written.map(Arc::new).unwrap_or(seed);
     let now = ctx.clock.now().to_string();
     let old = seed.status.clone().unwrap_or_default();
     let mut st = old.clone();
@@ -151,6 +169,31 @@ pub async fn reconcile(seed: Arc<Seed>, ctx: Arc<Context>) -> Result<Action> {
             "",
             &now,
         );
+    }
+    if let Step::Blocked(msg) = &deletion
+        && in_use::blocked(
+            &ctx,
+            seed.as_ref(),
+            &old.conditions,
+            &mut st.conditions,
+            msg,
+            &now,
+        )
+        .await
+    {
+        // Its clusters say so too, at once (a Seed's update requeues only unplaced clusters).
+        ctx.seed_conns.trigger_clusters(
+            ctx.clusters
+                .state()
+                .iter()
+                .filter(|c| c.status.as_ref().and_then(|s| s.seed.as_ref()) == Some(&name))
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect(),
+        );
+    }
+    if matches!(deletion, Step::Blocked(_)) {
+        // A holder's deletion can reach this reconcile before the cluster cache drops it.
+        requeue = requeue.min(DELETION_RECHECK);
     }
     if st != old {
         let mut obj = (*seed).clone();

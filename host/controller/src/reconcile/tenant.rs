@@ -8,6 +8,10 @@
 //! until it changes or its back-off ([`retry_after`]: 30 s doubling to 10 min) has passed. A
 //! Tenant is reconciled on every status change, and its status changes with every decision
 //! counter; without the back-off each of those would pay the refusal again.
+//!
+//! A Tenant carries the finalizer `fleetward.dev/tenant-in-use`: deleting it waits, with a
+//! `DeletionBlocked` condition naming its clusters, until none is left (`core::in_use`); its
+//! policies keep serving them meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -22,6 +26,7 @@ use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 
+use crate::core::in_use::{Held, Step};
 use crate::core::rejection::{self, Serving};
 use crate::crd::{
     ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, Tenant, TenantStatus,
@@ -29,7 +34,7 @@ use crate::crd::{
 };
 use crate::error::{Result, kube_err};
 use crate::policy::{ModuleLoader, PolicyFailure, Slot};
-use crate::reconcile::Context;
+use crate::reconcile::{Context, in_use};
 
 /// Tenant-reconciler state: what each slot was last loaded from.
 #[derive(Debug)]
@@ -184,6 +189,14 @@ pub async fn reconcile(
 ) -> Result<Action> {
     let tenant = t.name_any();
     tracing::debug!(tenant, "reconciling tenant");
+    // The finalizer that keeps a Tenant while clusters name it (`core::in_use`); while its
+    // deletion waits, its policies keep serving those clusters.
+    let (deletion, written) = in_use::finalize(&ctx, t.as_ref(), Held::Tenant).await?;
+    if matches!(deletion, Step::Gone | Step::Release) {
+        return Ok(Action::await_change());
+    }
+    // Carry on with the finalized object: its status is written on top of that version.
+    let t = written.map(Arc::new).unwrap_or(t);
     let now = ctx.clock.now().to_string();
     let old = t.status.clone().unwrap_or_default();
     let mut st = TenantStatus {
@@ -379,6 +392,17 @@ pub async fn reconcile(
             &now,
         );
     }
+    if let Step::Blocked(msg) = &deletion {
+        in_use::blocked(
+            &ctx,
+            t.as_ref(),
+            &old.conditions,
+            &mut st.conditions,
+            msg,
+            &now,
+        )
+        .await;
+    }
     st.decisions = ctx.policies.counters(&tenant);
     st.observed_generation = t.metadata.generation;
     if st != old {
@@ -399,11 +423,15 @@ pub async fn reconcile(
             .map(|(_, f)| f.retry_at.saturating_duration_since(Instant::now()))
             .min()
     });
-    let retry = match next_retry {
+    let mut retry = match next_retry {
         Some(wait) if !problems.is_empty() => wait.max(Duration::from_secs(1)),
         _ if problems.is_empty() => ctx.settings.resync,
         _ => Duration::from_secs(30),
     };
+    if matches!(deletion, Step::Blocked(_)) {
+        // A holder's deletion can reach this reconcile before the cluster cache drops it.
+        retry = retry.min(crate::core::lifecycle::DELETION_RECHECK);
+    }
     Ok(Action::requeue(retry))
 }
 

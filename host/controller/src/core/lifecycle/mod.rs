@@ -7,6 +7,7 @@
 //!
 //! 1. tenancy ([`tenancy`], [`Next::tenant_mismatch`]) and the spec's version
 //!    ([`Next::desired_version`]);
+//!    and whether the spec can be acted on at all ([`crate::core::spec`], [`Next::spec_invalid`]);
 //! 2. placement: the request comes from [`crate::core::placement`], the answer lands in
 //!    [`Next::placement_refused`], [`Next::seed_filled`] or [`Next::placed`];
 //! 3. the children to apply ([`Next::render`]); the shell applies them and reads them back into a
@@ -27,7 +28,9 @@ use fleetward_sdk::wire::{DecisionKind, KubeVersion, Timestamp, UpgradeTarget};
 
 use crate::core::decisions;
 use crate::core::health::Observation;
+use crate::core::in_use::{Held, holder_message, seed_gone_message};
 use crate::core::provision::{PoolRender, ProvisionInput};
+use crate::core::spec::SpecProblem;
 use crate::crd::{
     ConditionStatus, DecisionRecordStatus, InProgressStep, ManagedClusterSpec,
     ManagedClusterStatus, NodePoolStatus, Phase, TENANT_LABEL, UpgradeHistoryEntry,
@@ -35,6 +38,9 @@ use crate::crd::{
 };
 use crate::error::{Error, Result};
 use crate::policy::PolicyFailure;
+
+/// How soon a cluster whose Seed or Tenant is being deleted looks again.
+pub const DELETION_RECHECK: Duration = Duration::from_secs(5);
 
 /// Remediation actions kept in `status.remediationHistory`.
 pub const REMEDIATION_HISTORY_LEN: usize = 20;
@@ -57,7 +63,9 @@ pub fn tenancy(
         Some(l) if l != tenant => Err(format!(
             "namespace {namespace} belongs to tenant {l:?}, but spec.tenant is {tenant:?}"
         )),
-        Some(_) if !tenant_exists => Err(format!("Tenant {tenant:?} does not exist")),
+        Some(_) if !tenant_exists => Err(format!(
+            "Tenant {tenant:?} does not exist; nothing of this cluster is changed until it does: create the Tenant again, or delete this ManagedCluster"
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -218,6 +226,48 @@ impl Next {
             .retain(|c| c.type_ != "TenantMismatch");
     }
 
+    /// The spec cannot be acted on ([`crate::core::spec`]): `SpecValid=False` with the problem's
+    /// reason and wording, `Rejected`, and come back only when something changes (the spec's
+    /// edit is a watch event). True when the condition changed (then the shell publishes a
+    /// Warning Event `InvalidSpec`, once per problem, not once per reconcile).
+    pub fn spec_invalid(&mut self, problem: &SpecProblem) -> bool {
+        let changed = self.condition(
+            "SpecValid",
+            ConditionStatus::False,
+            problem.reason(),
+            problem.to_string(),
+        );
+        self.status.phase = Phase::Rejected;
+        changed
+    }
+
+    /// The spec can be acted on: `SpecValid=True` if it was ever reported false (a cluster whose
+    /// spec was always valid carries no such condition and costs no write).
+    /// A cluster rejected for its spec resumes as `Pending` (unplaced) or `Provisioning`
+    /// (placed; [`Next::conclude`] moves it on from there).
+    pub fn spec_valid(&mut self) {
+        let was_invalid = self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "SpecValid" && c.status != ConditionStatus::True);
+        if self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "SpecValid")
+        {
+            self.condition("SpecValid", ConditionStatus::True, "SpecValid", "");
+        }
+        if was_invalid && self.status.phase == Phase::Rejected {
+            self.status.phase = if self.status.seed.is_none() {
+                Phase::Pending
+            } else {
+                Phase::Provisioning
+            };
+        }
+    }
+
     /// `spec.version`, or `None` after marking the cluster `Rejected` for an invalid one.
     pub fn desired_version(&mut self, spec: &ManagedClusterSpec) -> Option<KubeVersion> {
         match version(&spec.version, "spec.version") {
@@ -284,6 +334,44 @@ impl Next {
             ConditionStatus::False,
             "SeedUnreachable",
             format!("seed {seed}: {problem}"),
+        );
+    }
+
+    /// The cluster's Seed or Tenant `name` is being deleted (`SeedDeleting` / `TenantDeleting`,
+    /// true; the deletion waits for this cluster), or not (the condition goes). While it is,
+    /// come back within seconds: the object's disappearance may reach this controller's caches
+    /// after the event that asked for this reconcile.
+    pub fn holder_of(&mut self, held: Held, name: &str, deleting: bool) {
+        let type_ = match held {
+            Held::Seed => "SeedDeleting",
+            Held::Tenant => "TenantDeleting",
+        };
+        if deleting {
+            let reason = match held {
+                Held::Seed => "SeedBeingDeleted",
+                Held::Tenant => "TenantBeingDeleted",
+            };
+            self.condition(
+                type_,
+                ConditionStatus::True,
+                reason,
+                holder_message(held, name),
+            );
+            self.requeue_within(DELETION_RECHECK);
+        } else {
+            self.status.conditions.retain(|c| c.type_ != type_);
+        }
+    }
+
+    /// The cluster's Seed object no longer exists: `SeedReachable=False` (`SeedNotFound`), and,
+    /// as for an unreachable seed, nothing else changes. The seed is never changed or guessed.
+    pub fn seed_gone(&mut self, seed: &str) {
+        self.status.conditions.retain(|c| c.type_ != "SeedDeleting");
+        self.condition(
+            "SeedReachable",
+            ConditionStatus::False,
+            "SeedNotFound",
+            seed_gone_message(seed),
         );
     }
 

@@ -74,7 +74,8 @@ fn tenancy_needs_label_match_and_tenant() {
     let e = tenancy("ns", Some("other"), "acme", true).unwrap_err();
     assert!(e.contains("belongs to tenant \"other\""), "{e}");
     let e = tenancy("ns", Some("acme"), "acme", false).unwrap_err();
-    assert_eq!(e, "Tenant \"acme\" does not exist");
+    assert!(e.starts_with("Tenant \"acme\" does not exist;"), "{e}");
+    assert!(e.contains("create the Tenant again"), "{e}");
 }
 
 #[test]
@@ -517,4 +518,46 @@ fn teardown_only_for_placed_clusters() {
     let input = teardown("ns", "c", &s, &n.status).unwrap();
     assert_eq!(input.pools.len(), 1);
     assert_eq!(input.pools[0].replicas, 0);
+}
+
+#[test]
+fn an_invalid_spec_rejects_once_and_a_fixed_one_resumes() {
+    let s = spec(
+        "1.31.2",
+        serde_json::json!([{"name": "w", "replicas": 1}, {"name": "w", "replicas": 2}]),
+    );
+    let problem = crate::core::spec::check(&s).unwrap_err();
+    let mut n = placed(&s);
+    n.status.phase = Phase::Running;
+    assert!(n.spec_invalid(&problem), "first report is news");
+    assert_eq!(n.status.phase, Phase::Rejected);
+    assert_eq!(
+        condition(&n, "SpecValid"),
+        (&ConditionStatus::False, "DuplicateNodePool")
+    );
+    // The next reconcile, later, finds the same problem: no change, so no write and no Event.
+    let mut again = Next::new(
+        Some(&n.status),
+        Timestamp(T0 + 30),
+        Duration::from_secs(600),
+        10,
+    );
+    assert!(!again.spec_invalid(&problem));
+    assert_eq!(again.status, n.status);
+    // Fixed: True, and the placed cluster resumes from Provisioning.
+    again.spec_valid();
+    assert_eq!(
+        condition(&again, "SpecValid"),
+        (&ConditionStatus::True, "SpecValid")
+    );
+    assert_eq!(again.status.phase, Phase::Provisioning);
+    // A cluster that never had a spec problem gets no SpecValid condition (no write).
+    let mut fine = placed(&s);
+    fine.spec_valid();
+    assert!(
+        fine.status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "SpecValid")
+    );
 }

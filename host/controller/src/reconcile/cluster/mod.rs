@@ -2,7 +2,8 @@
 //! (namespace, caches, children, Machines), calls the placement and remediation policies, and
 //! writes what the core decided (finalizer, children, remediation actions, status, Events).
 //!
-//! Order: finalizer → tenancy → placement ([`place`]) → children → rollout and the in-flight
+//! Order: finalizer → tenancy → the spec's checks (`core::spec`: a spec whose children would
+//! collide is never placed nor applied) → placement ([`place`]) → children → rollout and the in-flight
 //! step → health and remediation ([`remediate`]) → phase → status, and a plan request when the
 //! tenant's upgrades need planning.
 //!
@@ -30,8 +31,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::core::health::Observation;
+use crate::core::in_use::Held;
 use crate::core::lifecycle::{self, Next};
 use crate::core::remediation::SeedLoad;
+use crate::core::spec::{self, SpecProblem};
 use crate::crd::{
     CLUSTER_FINALIZER, InProgressStep, ManagedCluster, ManagedClusterStatus, TENANT_LABEL,
 };
@@ -192,13 +195,16 @@ impl Run<'_> {
     /// Runs the steps; returns whether the tenant's upgrades need planning.
     async fn run(&mut self) -> Result<bool> {
         let tenant = self.tenant().to_string();
-        let tenant_exists = self.ctx.tenants.get(&ObjectRef::new(&tenant)).is_some();
+        let tenant_obj = self.ctx.tenants.get(&ObjectRef::new(&tenant));
+        let tenant_exists = tenant_obj.is_some();
+        let tenant_deleting = tenant_obj.is_some_and(|t| t.meta().deletion_timestamp.is_some());
         // The Tenant exists but its policies are not loaded yet: decide nothing with built-ins
         // meanwhile; the Tenant's status update requeues this cluster.
         if !self.ctx.policies.tenant_known(&tenant) && tenant_exists {
             self.next.requeue_within(Duration::from_secs(2));
             return Ok(false);
         }
+        self.next.holder_of(Held::Tenant, &tenant, tenant_deleting);
         if let Err(msg) = self.check_tenancy().await? {
             if self.next.tenant_mismatch(&msg) {
                 self.ctx.event(self.mc, true, "TenantMismatch", msg).await;
@@ -209,6 +215,12 @@ impl Run<'_> {
         let Some(desired) = self.next.desired_version(&self.mc.spec) else {
             return Ok(false);
         };
+        // Whatever the API server accepted: a spec the children cannot be rendered from is
+        // neither placed nor applied (`core::spec`).
+        if let Err(problem) = spec::check(&self.mc.spec) {
+            self.reject_spec(&problem).await;
+            return Ok(false);
+        }
         if self.next.status.seed.is_none() && !self.place(desired).await? {
             let failing = self.ctx.degraded_for(&tenant);
             self.next.unplaced(&failing);
@@ -223,8 +235,17 @@ impl Run<'_> {
             .record(&cref(self.mc), &tenant, &seed_name);
         // Everything below reads and writes the seed: only while it can be worked on, and
         // with one of its permits (a hung seed holds at most `seed_concurrency` workers).
-        let seed = self.ctx.seeds.get(&ObjectRef::new(&seed_name));
-        let conn = match self.ctx.seed_conns.access(seed.as_deref()) {
+        let Some(seed) = self.ctx.seeds.get(&ObjectRef::new(&seed_name)) else {
+            // Its Seed is gone (finalizer removed by hand): never guess another, touch nothing.
+            self.next.seed_gone(&seed_name);
+            return Ok(false);
+        };
+        self.next.holder_of(
+            Held::Seed,
+            &seed_name,
+            seed.meta().deletion_timestamp.is_some(),
+        );
+        let conn = match self.ctx.seed_conns.access(Some(seed.as_ref())) {
             Access::Ready(conn) => conn,
             Access::Pending => {
                 self.next.requeue_within(Duration::from_secs(1));
@@ -242,6 +263,17 @@ impl Run<'_> {
         self.next.seed_reachable();
         let (ns, name) = (self.mc.namespace().unwrap_or_default(), self.mc.name_any());
         let input = self.next.render(&ns, &name, &self.mc.spec, desired)?;
+        let objects = input.objects();
+        let seed_ns = conn
+            .cached("Namespace", None, &input.namespace())
+            .and_then(|n| serde_json::from_value(n["metadata"]["labels"].clone()).ok());
+        if let Err(problem) = spec::distinct_children(&objects)
+            .and_then(|()| spec::namespace_owner(&input.namespace(), seed_ns.as_ref(), &ns, &name))
+        {
+            self.reject_spec(&problem).await;
+            return Ok(false);
+        }
+        self.next.spec_valid();
         if let Ok(mut idx) = self.ctx.placement.seed_namespaces.write() {
             idx.entry(input.namespace())
                 .or_insert_with(|| ObjectRef::from_obj(self.mc));
@@ -254,11 +286,11 @@ impl Run<'_> {
             .and_then(|s| s.seed.as_ref())
             .is_none();
         let mut live = Vec::new();
-        for obj in input.objects() {
+        for obj in &objects {
             live.push(if placed_now {
-                children::apply(self.ctx, &conn, &obj).await?
+                children::apply(self.ctx, &conn, obj).await?
             } else {
-                children::ensure(self.ctx, &conn, &obj).await?
+                children::ensure(self.ctx, &conn, obj).await?
             });
         }
         let machines = conn.cached_in("Machine", &input.namespace());
@@ -298,6 +330,16 @@ impl Run<'_> {
             rollout,
             &failing,
         ))
+    }
+
+    /// The spec cannot be acted on: `SpecValid=False` and, when that is news, one Warning Event.
+    async fn reject_spec(&mut self, problem: &SpecProblem) {
+        if self.next.spec_invalid(problem) {
+            tracing::warn!(cluster = %format!("{}/{}", self.mc.namespace().unwrap_or_default(), self.mc.name_any()), reason = problem.reason(), "{problem}");
+            self.ctx
+                .event(self.mc, true, "InvalidSpec", problem.to_string())
+                .await;
+        }
     }
 
     /// Reads the namespace's tenant label; [`lifecycle::tenancy`] decides.

@@ -42,7 +42,9 @@ impl Run<'_> {
             .iter()
             .filter_map(|s| {
                 let name = s.name_any();
-                let reachable = self.ctx.seed_conns.placeable(s);
+                // Nothing new is placed on a Seed being deleted (`core::in_use`).
+                let reachable =
+                    self.ctx.seed_conns.placeable(s) && s.meta().deletion_timestamp.is_none();
                 placement::seed_candidate(name.clone(), &s.spec, book.on_seed(&name), reachable)
             })
             .collect();
@@ -54,10 +56,14 @@ impl Run<'_> {
             if r.reason == "not ready"
                 && let Some(seed) = seed.filter(|s| !s.spec.unschedulable)
             {
-                r.reason = match self.ctx.seed_conns.access(Some(seed)) {
-                    Access::Unavailable(p) => format!("not ready ({})", p.reason()),
-                    Access::Pending => "not ready (connecting)".into(),
-                    Access::Ready(_) => r.reason.clone(),
+                r.reason = if seed.meta().deletion_timestamp.is_some() {
+                    "being deleted".into()
+                } else {
+                    match self.ctx.seed_conns.access(Some(seed)) {
+                        Access::Unavailable(p) => format!("not ready ({})", p.reason()),
+                        Access::Pending => "not ready (connecting)".into(),
+                        Access::Ready(_) => r.reason.clone(),
+                    }
                 };
             }
         }
