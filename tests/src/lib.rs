@@ -8,6 +8,7 @@
 //! the real API server they run in real time with a faster fake infrastructure.
 
 mod backend;
+pub mod events;
 pub mod kubectl;
 mod ledger;
 pub mod logs;

@@ -18,13 +18,16 @@
 //!
 //! Skipped loudly when there is no kubectl on `PATH` (`scripts/setup.sh` installs Debian's).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
+use common::{Running, scratch};
 use fleetward_testenv::binary::announce_skip;
 use fleetward_tests::kubectl::{
     Kubectl, KubectlOutput, assert_applied_everything, deploy_objects, parse_tables,
@@ -35,24 +38,6 @@ use serde_json::Value;
 
 /// How long the emulator may take to start, and the controller to act.
 const BUDGET: Duration = Duration::from_secs(90);
-
-/// A child process (the emulator, the controller), killed when the test ends however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("fleetward-cli-tests")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// `fleetward emulator --kubeconfig-out DIR/kubeconfig --install-crds --fake-infra` (the README
 /// quick-start), once it has printed its ready line (bounded).

@@ -3,14 +3,17 @@
 //! their kubeconfig Secrets are in the management server, and the real controller (default
 //! `KubeconfigConnector`, over HTTP) provisions a cluster on its seed's server only.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
+use common::{Running, scratch};
 use fleetward::emulator::seeds::{SECRET_KEY, SECRET_NAMESPACE, secret_name, seed_name};
 use fleetward_controller::app::{ControllerConfig, start};
 use fleetward_controller::core::provision::namespace_name;
@@ -26,26 +29,8 @@ use serde_json::json;
 const SEEDS: usize = 3;
 const BUDGET: Duration = Duration::from_secs(120);
 
-/// The emulator process, killed when the test ends however it ends.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("fleetward-cli-tests")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// Starts `fleetward emulator --seeds 3` and waits (bounded) for its "ready" line.
-fn serve(dir: &Path) -> Result<(Served, Vec<String>)> {
+fn serve(dir: &Path) -> Result<(Running, Vec<String>)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetward"))
         .args([
             "emulator",
@@ -60,7 +45,7 @@ fn serve(dir: &Path) -> Result<(Served, Vec<String>)> {
         .spawn()
         .context("run fleetward emulator")?;
     let stdout = child.stdout.take().context("stdout")?;
-    let served = Served(child);
+    let served = Running(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {

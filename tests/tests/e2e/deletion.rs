@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use fleetward_controller::core::provision::namespace_name;
 use fleetward_controller::crd::{Condition, ConditionStatus, ManagedCluster, Seed, Tenant};
+use fleetward_tests::events::warnings_about;
 use fleetward_tests::{Backend, Harness, TenantPolicies};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -37,37 +38,6 @@ async fn cluster_condition(
         .status
         .and_then(|s| condition(&s.conditions, type_))
         .filter(|c| c.status == ConditionStatus::True || type_ == "SeedReachable"))
-}
-
-/// Warning Events with `reason` about the cluster-scoped object `name`, from either Event API.
-async fn warnings_about(h: &Harness, name: &str, reason: &str) -> Result<usize> {
-    use k8s_openapi::api::core::v1::Event as CoreEvent;
-    use k8s_openapi::api::events::v1::Event;
-    let n = Api::<Event>::all(h.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some(reason)
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-        })
-        .count();
-    if n > 0 {
-        return Ok(n);
-    }
-    Ok(Api::<CoreEvent>::all(h.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some(reason)
-                && e.involved_object.name.as_deref() == Some(name)
-        })
-        .count())
 }
 
 async fn has_finalizer<K>(api: &Api<K>, name: &str, fin: &str) -> Result<Option<()>>
@@ -140,7 +110,10 @@ async fn deleting_a_seed_or_tenant_waits_for_its_clusters(backend: Backend) -> R
             cond.message
         );
     }
-    assert_eq!(warnings_about(&h, "seed-0", "DeletionBlocked").await?, 1);
+    assert_eq!(
+        warnings_about(&h.client, "Seed", "seed-0", "DeletionBlocked").await?,
+        1
+    );
     // Nothing new is placed on a Seed being deleted.
     h.cluster("acme", "a3", "1.31.0", json!({})).await?;
     let placed = h

@@ -8,38 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use fleetward_controller::crd::{ConditionStatus, Tenant};
+use fleetward_tests::events::events_about;
 use fleetward_tests::logs::LogCapture;
 use fleetward_tests::{Backend, Harness, PolicySpec, TenantPolicies};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 fn digest(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-/// (type, note) of the Events with `reason` about the object of `kind` named `name`.
-async fn events(
-    h: &Harness,
-    kind: &str,
-    name: &str,
-    reason: &str,
-) -> Result<Vec<(String, String)>> {
-    let all: Vec<Event> = Api::<Event>::all(h.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
-    Ok(all
-        .into_iter()
-        .filter(|e| {
-            let r = e.regarding.as_ref();
-            r.and_then(|r| r.kind.as_deref()) == Some(kind)
-                && r.and_then(|r| r.name.as_deref()) == Some(name)
-                && e.reason.as_deref() == Some(reason)
-        })
-        .map(|e| (e.type_.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect())
 }
 
 /// Waits (bounded) until at least `n` Events match, and returns them.
@@ -54,7 +31,7 @@ async fn wait_events(
         &format!("{n} {reason} Event(s) about {kind} {name}"),
         Duration::from_secs(300),
         || async {
-            let evs = events(h, kind, name, reason).await?;
+            let evs = events_about(&h.client, kind, name, reason).await?;
             Ok((evs.len() >= n).then_some(evs))
         },
     )

@@ -22,6 +22,7 @@ use anyhow::{Result, bail};
 use fleetward_controller::core::provision::namespace_name;
 use fleetward_controller::crd::{ConditionStatus, ManagedCluster, Phase};
 use fleetward_emulator::Verb;
+use fleetward_tests::events::warnings_about;
 use fleetward_tests::{Backend, Harness, TenantPolicies};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -142,40 +143,6 @@ async fn spec_valid(h: &Harness, name: &str) -> Result<Option<(ConditionStatus, 
     }))
 }
 
-/// Warning Events about `name` with `reason`, from either Event API (the real server serves one
-/// store under both; the emulator keeps them apart).
-async fn warnings(h: &Harness, name: &str, reason: &str) -> Result<usize> {
-    use k8s_openapi::api::core::v1::Event as CoreEvent;
-    use k8s_openapi::api::events::v1::Event;
-    let new: Api<Event> = Api::namespaced(h.client.clone(), "tenant-acme");
-    let n = new
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some(reason)
-                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-        })
-        .count();
-    if n > 0 {
-        return Ok(n);
-    }
-    let core: Api<CoreEvent> = Api::namespaced(h.client.clone(), "tenant-acme");
-    Ok(core
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|e| {
-            e.type_.as_deref() == Some("Warning")
-                && e.reason.as_deref() == Some(reason)
-                && e.involved_object.name.as_deref() == Some(name)
-        })
-        .count())
-}
-
 crate::on_both_backends!(duplicate_node_pools_get_a_condition_not_a_write_loop);
 
 async fn duplicate_node_pools_get_a_condition_not_a_write_loop(backend: Backend) -> Result<()> {
@@ -232,7 +199,10 @@ async fn duplicate_node_pools_get_a_condition_not_a_write_loop(backend: Backend)
         "a spec that cannot be rendered is not placed"
     );
     assert_eq!(status, ConditionStatus::False);
-    assert_eq!(warnings(&h, "dup", "InvalidSpec").await?, 1);
+    assert_eq!(
+        warnings_about(&h.client, "ManagedCluster", "dup", "InvalidSpec").await?,
+        1
+    );
 
     // 2. A running cluster edited to duplicate pools: its children are left alone.
     wait_bounded(
@@ -313,7 +283,10 @@ async fn duplicate_node_pools_get_a_condition_not_a_write_loop(backend: Backend)
         a1_version,
         "the refused cluster's status kept changing"
     );
-    assert_eq!(warnings(&h, "a1", "InvalidSpec").await?, 1);
+    assert_eq!(
+        warnings_about(&h.client, "ManagedCluster", "a1", "InvalidSpec").await?,
+        1
+    );
     let ns = namespace_name("acme", "tenant-acme", "a1");
     let ar = ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
         "cluster.x-k8s.io",
