@@ -24,7 +24,12 @@ fn walk(value: &mut Value, key: Option<&str>) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| walk(v, key)),
+        Value::Array(items) => {
+            items.iter_mut().for_each(|v| walk(v, key));
+            if key == Some("managedFields") {
+                order_managed_fields_without_time(items);
+            }
+        }
         Value::String(s) if key == Some("message") => {
             *s = mask_uuids(&mask_numbers_in_parentheses(s));
         }
@@ -45,6 +50,19 @@ fn marker_for(key: &str, value: &Value) -> Option<&'static str> {
         // The remaining count of a paged list depends on the list, not the server; kept.
         _ => return None,
     })
+}
+
+/// Both servers sort managedFields by operation, then by the *second* of each entry's time, then
+/// by manager, apiVersion and subresource. Two writes a few milliseconds apart land in one second
+/// on one server and straddle a boundary on the other, so their order flips from run to run.
+/// Times are masked, so the entries are re-sorted by the remaining keys on both sides; a stable
+/// sort keeps the order of entries equal in every key.
+fn order_managed_fields_without_time(entries: &mut [Value]) {
+    let key = |e: &Value| {
+        ["operation", "manager", "apiVersion", "subresource"]
+            .map(|k| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned())
+    };
+    entries.sort_by_key(key);
 }
 
 /// managedFields name owner references by uid: `k:{"uid":"…"}`.
@@ -158,6 +176,22 @@ mod tests {
             json!({"metadata": {"uid": "<uid>", "resourceVersion": "<rv>",
                 "creationTimestamp": "<time>", "deletionTimestamp": null,
                 "managedFields": [{"time": "<time>", "manager": "m"}]}})
+        );
+    }
+
+    #[test]
+    fn managed_fields_order_does_not_depend_on_the_second_boundary() {
+        let entry = |manager: &str, time: &str| json!({"manager": manager, "operation": "Update", "time": time});
+        let one_second = normalise(&json!({"metadata": {"managedFields": [
+            entry("kubectl-patch", "2026-01-01T00:00:01Z"),
+            entry("script", "2026-01-01T00:00:01Z")]}}));
+        let straddling = normalise(&json!({"metadata": {"managedFields": [
+            entry("script", "2026-01-01T00:00:01Z"),
+            entry("kubectl-patch", "2026-01-01T00:00:02Z")]}}));
+        assert_eq!(one_second, straddling);
+        assert_eq!(
+            one_second["metadata"]["managedFields"][0]["manager"],
+            "kubectl-patch"
         );
     }
 
