@@ -784,10 +784,8 @@ impl Recorder {
                         .and_then(|s| s.track.as_ref())
                         .is_some_and(|t| t.requested_at.is_some() && t.completed_at.is_none());
                     if waiting {
-                        held.insert(
-                            id.clone(),
-                            format!("policy failed, holding: {}", entry.reason),
-                        );
+                        // The controller's reason is the whole sentence (cause and remedy).
+                        held.insert(id.clone(), entry.reason.clone());
                     }
                 }
             } else if let Ok(d) = serde_json::from_str::<UpgradeDecision>(&entry.output_json) {

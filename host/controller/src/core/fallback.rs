@@ -15,6 +15,23 @@ use super::remediation::is_disruptive;
 /// Digest shown for decisions made by a built-in.
 pub const BUILTIN_DIGEST: &str = "builtin";
 
+/// Why a `failureMode: Fallback` tenant's decision was made by the built-in: the policy's
+/// failure (`failure`, which names the module and what went wrong).
+pub fn fallback_reason(failure: &impl std::fmt::Display) -> String {
+    format!("fallback to built-in: {failure}")
+}
+
+/// Why a `failureMode: Hold` tenant's decision changed nothing: one sentence with the cause
+/// (`failure` names the module and what went wrong) and what ends the hold. The recording
+/// paths (ledger, Events, simulate's hold spans) show it as is, without adding words of their
+/// own.
+pub fn hold_reason(failure: &impl std::fmt::Display) -> String {
+    format!(
+        "holding: {failure}; nothing changes until the module is fixed or replaced, or the \
+         Tenant's failureMode is set to Fallback"
+    )
+}
+
 /// The least-loaded candidate (clusters / capacity), ties broken by name.
 pub fn place(req: &PlacementRequest) -> PlacementDecision {
     let best = req.seeds.iter().min_by(|a, b| {
@@ -160,6 +177,25 @@ mod tests {
     use crate::core::invariants::tests::{cluster, v};
     use crate::core::placement::tests::{seed, to_place};
     use fleetward_sdk::wire::{ClusterRef, Problem, RemediationRecord, Timestamp, UpgradeLimits};
+
+    #[test]
+    fn hold_reason_is_one_sentence_with_cause_and_remedy() {
+        let failure =
+            "policy sha256:ab12 (upgrade_ordering, tenant globex): wasm trap: unreachable";
+        let r = hold_reason(&failure);
+        assert_eq!(
+            r,
+            "holding: policy sha256:ab12 (upgrade_ordering, tenant globex): wasm trap: \
+             unreachable; nothing changes until the module is fixed or replaced, or the \
+             Tenant's failureMode is set to Fallback"
+        );
+        assert_eq!(r.matches("holding").count(), 1, "{r}");
+        assert_eq!(
+            fallback_reason(&"trap"),
+            "fallback to built-in: trap",
+            "the fallback reason keeps its wording"
+        );
+    }
 
     #[test]
     fn least_loaded_then_name() {

@@ -15,5 +15,6 @@ pub mod planning;
 pub mod provision;
 pub mod rejection;
 pub mod remediation;
+pub mod retry;
 pub mod seeds;
 pub mod spec;

@@ -57,6 +57,26 @@ pub struct PolicyRegistry {
     slots: Arc<RwLock<HashMap<(String, DecisionKind), Slot>>>,
     known_tenants: Arc<RwLock<HashMap<String, ()>>>,
     counters: Arc<RwLock<HashMap<String, std::collections::BTreeMap<String, u64>>>>,
+    /// Bumped whenever a slot's policy, failure mode or load error changes (see
+    /// [`PolicyRegistry::version`]).
+    versions: Arc<RwLock<HashMap<(String, DecisionKind), u64>>>,
+}
+
+/// Whether two slots decide alike: the same loaded module (by identity: a reload with a new
+/// config is a new one), failure mode and load error.
+fn same_slot(a: Option<&Slot>, b: Option<&Slot>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let serving = match (&a.serving, &b.serving) {
+                (None, None) => true,
+                (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+                _ => false,
+            };
+            serving && a.failure_mode == b.failure_mode && a.load_error == b.load_error
+        }
+        _ => false,
+    }
 }
 
 fn canonical<T: Serialize>(v: &T) -> String {
@@ -67,6 +87,12 @@ impl PolicyRegistry {
     /// Replaces a slot (the tenant reconciler calls this after (re)loading).
     pub fn set(&self, tenant: &str, kind: DecisionKind, slot: Option<Slot>) {
         if let Ok(mut s) = self.slots.write() {
+            let key = (tenant.to_string(), kind);
+            if !same_slot(s.get(&key), slot.as_ref())
+                && let Ok(mut v) = self.versions.write()
+            {
+                *v.entry(key).or_insert(0) += 1;
+            }
             match slot {
                 Some(slot) => {
                     s.insert((tenant.to_string(), kind), slot);
@@ -108,6 +134,18 @@ impl PolicyRegistry {
             .ok()
             .and_then(|c| c.get(tenant).cloned())
             .unwrap_or_default()
+    }
+
+    /// A number that changes whenever what decides a tenant's `kind` changes: a module loaded
+    /// (a new digest or config), removed or refused, or the failure mode changed. Callers that
+    /// skip asking an unchanged policy about unchanged input (`reconcile::upgrades`,
+    /// `reconcile::cluster::place`) key on it, so a new module is asked at once.
+    pub fn version(&self, tenant: &str, kind: DecisionKind) -> u64 {
+        self.versions
+            .read()
+            .ok()
+            .and_then(|v| v.get(&(tenant.to_string(), kind)).copied())
+            .unwrap_or(0)
     }
 
     /// The slot for a tenant and kind.
@@ -215,7 +253,7 @@ impl PolicyRegistry {
                             decision: Some(d),
                             digest: BUILTIN_DIGEST.into(),
                             outcome: DecisionOutcome::Fallback,
-                            reason: format!("fallback to built-in: {failure}"),
+                            reason: fallback::fallback_reason(&failure),
                             failure: Some(failure),
                             input_sha256: String::new(),
                         }
@@ -224,7 +262,7 @@ impl PolicyRegistry {
                         decision: None,
                         digest,
                         outcome: DecisionOutcome::Held,
-                        reason: format!("holding: {failure}"),
+                        reason: fallback::hold_reason(&failure),
                         failure: Some(failure),
                         input_sha256: String::new(),
                         output_json: String::new(),
@@ -385,6 +423,36 @@ mod tests {
                 })
             })
         }
+    }
+
+    #[test]
+    fn version_changes_when_what_decides_changes() {
+        let reg = PolicyRegistry::default();
+        let k = DecisionKind::UpgradeOrdering;
+        let v0 = reg.version("t", k);
+        let module: Arc<dyn DecisionPolicy> = Arc::new(Broken);
+        let slot = |p: &Arc<dyn DecisionPolicy>, mode| Slot {
+            failure_mode: mode,
+            serving: Some(p.clone()),
+            load_error: None,
+        };
+        reg.set("t", k, Some(slot(&module, FailureMode::Hold)));
+        let v1 = reg.version("t", k);
+        assert_ne!(v1, v0, "a module loaded");
+        // The tenant reconciler sets the same slot again on every pass: no change.
+        reg.set("t", k, Some(slot(&module, FailureMode::Hold)));
+        assert_eq!(reg.version("t", k), v1);
+        assert_eq!(reg.version("other", k), 0, "per tenant");
+        reg.set("t", k, Some(slot(&module, FailureMode::Fallback)));
+        let v2 = reg.version("t", k);
+        assert_ne!(v2, v1, "failure mode changed");
+        // A reload (new config, same digest) is a new module.
+        let reloaded: Arc<dyn DecisionPolicy> = Arc::new(Broken);
+        reg.set("t", k, Some(slot(&reloaded, FailureMode::Fallback)));
+        assert_ne!(reg.version("t", k), v2);
+        let v3 = reg.version("t", k);
+        reg.set("t", k, None);
+        assert_ne!(reg.version("t", k), v3, "removed");
     }
 
     #[tokio::test]

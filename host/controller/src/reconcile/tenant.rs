@@ -9,6 +9,10 @@
 //! Tenant is reconciled on every status change, and its status changes with every decision
 //! counter; without the back-off each of those would pay the refusal again.
 //!
+//! When what decides the tenant's upgrade ordering changes (a module loaded, refused or
+//! removed, a new failure mode), its upgrades are planned again at once: a policy that was
+//! failing waits out a back-off otherwise (`reconcile::upgrades`, `core::retry`).
+//!
 //! A Tenant carries the finalizer `fleetward.dev/tenant-in-use`: deleting it waits, with a
 //! `DeletionBlocked` condition naming its clusters, until none is left (`core::in_use`); its
 //! policies keep serving them meanwhile.
@@ -204,6 +208,7 @@ pub async fn reconcile(
         ..Default::default()
     };
     let mut problems: Vec<(String, String)> = Vec::new();
+    let upgrade_policy = ctx.policies.version(&tenant, DecisionKind::UpgradeOrdering);
     for kind in DecisionKind::ALL {
         let Some(b) = binding_of(&t, kind) else {
             ctx.policies.set(&tenant, kind, None);
@@ -364,6 +369,10 @@ pub async fn reconcile(
         }
     }
     ctx.policies.set_tenant_known(&tenant, true);
+    if ctx.policies.version(&tenant, DecisionKind::UpgradeOrdering) != upgrade_policy {
+        // A new policy is asked at once, whatever back-off the old one was in.
+        ctx.planning.queue.request(&tenant, ctx.clock.now());
+    }
     if problems.is_empty() {
         set_condition(
             &mut st.conditions,

@@ -8,6 +8,15 @@
 //! when the reflector cache shows nothing moved (same resource versions for the tenant's
 //! clusters, same steps in flight fleet-wide) the LIST itself is skipped, so a resync of a
 //! waiting fleet costs no API reads.
+//!
+//! A policy that failed under `failureMode: Hold` (no decision) is asked again on the schedule
+//! of [`crate::core::retry`] — 60 s doubling to 30 min while the same policy keeps failing —
+//! not every minute; but at once when what it would see changes: its input (a cluster's spec,
+//! version, placement or history: the request's hash) or the policy itself (a new module,
+//! config or failure mode: [`crate::policy::PolicyRegistry::version`], and the Tenant
+//! reconciler requests a plan when it changes). Steps in flight elsewhere in the fleet are not
+//! its input: they wake a tenant whose policy answers (its caps may admit more), not one whose
+//! policy fails. The schedule restarts when the policy answers.
 
 use std::collections::HashMap;
 
@@ -18,6 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::core::invariants;
 use crate::core::planning;
+use crate::core::retry;
 use crate::crd::ManagedCluster;
 use crate::error::{Result, kube_err};
 use crate::policy::DecideEnv;
@@ -34,6 +44,10 @@ pub struct PlannerState {
 struct LastPlan {
     /// Hash of the policy input and the caps' view (from the fresh LIST).
     fingerprint: String,
+    /// Hash of what the policy sees: its input and which policy it is.
+    input: String,
+    /// Set while the policy fails (held): when to ask it again if `input` stays the same.
+    failing: Option<retry::Failing>,
     /// Hash of the cache's view, taken before the LIST (see [`cache_fingerprint`]).
     cached: String,
     recheck_at: Option<Timestamp>,
@@ -42,7 +56,7 @@ struct LastPlan {
 /// What the reflector cache says of the tenant's clusters (resource versions) and of the steps
 /// in flight fleet-wide. Unchanged since the last plan means the LIST would show nothing new
 /// that this controller has been told about; a change arriving later requests a new plan.
-fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
+fn cache_fingerprint(ctx: &Context, tenant: &str, policy: u64) -> String {
     let mut mine: Vec<(String, String, String)> = Vec::new();
     let mut in_flight = 0u64;
     for c in ctx.clusters.state() {
@@ -59,6 +73,7 @@ fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
     }
     mine.sort();
     let mut h = Sha256::new();
+    h.update(policy.to_le_bytes());
     h.update(in_flight.to_le_bytes());
     for (ns, name, rv) in &mine {
         h.update(format!("{ns}/{name}@{rv};"));
@@ -77,7 +92,8 @@ fn cache_fingerprint(ctx: &Context, tenant: &str) -> String {
 pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp>> {
     let mut state = ctx.planning.state.lock().await;
     let now = ctx.clock.now();
-    let cached = cache_fingerprint(ctx, tenant);
+    let policy = ctx.policies.version(tenant, DecisionKind::UpgradeOrdering);
+    let cached = cache_fingerprint(ctx, tenant, policy);
     if let Some(last) = state.last.get(tenant)
         && last.cached == cached
         && last.recheck_at.is_none_or(|r| now < r)
@@ -96,18 +112,29 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         state.last.remove(tenant);
         return Ok(None);
     };
+    let input = {
+        let mut h = Sha256::new();
+        h.update(policy.to_le_bytes());
+        h.update(serde_json::to_vec(&req).unwrap_or_default());
+        hex::encode(h.finalize())
+    };
     let fingerprint = {
         let mut h = Sha256::new();
-        h.update(serde_json::to_vec(&req).unwrap_or_default());
+        h.update(&input);
         h.update(format!("{in_flight:?}"));
         hex::encode(h.finalize())
     };
-    if let Some(last) = state.last.get_mut(tenant)
-        && last.fingerprint == fingerprint
-        && last.recheck_at.is_none_or(|r| now < r)
-    {
-        last.cached = cached;
-        return Ok(last.recheck_at);
+    if let Some(last) = state.last.get_mut(tenant) {
+        // A failing policy is asked again when what it sees changes (or its back-off ends);
+        // an answering one also when the caps' view changes.
+        let ask = match &last.failing {
+            Some(f) => retry::due(&last.input, &input, f.retry_at, now),
+            None => last.fingerprint != fingerprint || last.recheck_at.is_some_and(|r| now >= r),
+        };
+        if !ask {
+            last.cached = cached;
+            return Ok(last.recheck_at);
+        }
     }
     let env = DecideEnv {
         tenant,
@@ -136,11 +163,19 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             reason: d.reason.clone(),
         };
         ctx.record(&d, tenant, now, Some(&tenant_ref), held).await;
-        let recheck = Some(Timestamp(now.0 + 60));
+        let failing = retry::failed(
+            state.last.get(tenant).and_then(|l| l.failing.as_ref()),
+            &policy.to_string(),
+            now,
+        );
+        let recheck = Some(failing.retry_at);
+        tracing::debug!(tenant, failures = failing.failures, retry_at = %failing.retry_at, "upgrade policy held; asking again then or when its input changes");
         state.last.insert(
             tenant.into(),
             LastPlan {
                 fingerprint,
+                input,
+                failing: Some(failing),
                 cached,
                 recheck_at: recheck,
             },
@@ -224,6 +259,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         tenant.into(),
         LastPlan {
             fingerprint,
+            input,
+            failing: None,
             cached,
             recheck_at: plan.recheck_at,
         },
