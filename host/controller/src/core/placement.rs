@@ -60,6 +60,37 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// The host's reasons for the seeds it filtered out, grouped by reason in seed-name order:
+/// `eu-1, eu-2 full (20/20); us-1 lacks label geo=eu`. Empty when none was filtered out.
+pub fn explain(rejected: &[Rejected]) -> String {
+    let mut sorted: Vec<&Rejected> = rejected.iter().collect();
+    sorted.sort_by(|a, b| a.seed.cmp(&b.seed));
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in sorted {
+        match groups.iter_mut().find(|(reason, _)| *reason == r.reason) {
+            Some((_, seeds)) => seeds.push(&r.seed),
+            None => groups.push((&r.reason, vec![&r.seed])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(reason, seeds)| format!("{} {reason}", seeds.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why a cluster stays unplaced after its policy chose no seed (or failed): the policy's
+/// `reason` about the candidates it saw, and the host's about the seeds it never saw, so a
+/// reader learns e.g. that the region's seeds are full, not only that the one left lacks a
+/// label.
+pub fn refusal_reason(reason: &str, rejected: &[Rejected]) -> String {
+    match (reason.is_empty(), rejected.is_empty()) {
+        (_, true) => reason.to_string(),
+        (true, false) => format!("filtered out by the host: {}", explain(rejected)),
+        (false, false) => format!("{reason}; filtered out by the host: {}", explain(rejected)),
+    }
+}
+
 /// Why a placement answer is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
@@ -216,6 +247,57 @@ pub(crate) mod tests {
         let (ok, rej) = candidates(&to_place("1.34.0", &[]), &seeds);
         assert!(ok.is_empty());
         assert!(rej.iter().any(|r| r.reason.contains("hosts")));
+    }
+
+    #[test]
+    fn host_reasons_are_grouped_by_cause() {
+        let mut eu2 = seed("eu-2", "eu", 20, 20);
+        eu2.labels.insert("geo".into(), "eu".into());
+        let mut eu1 = seed("eu-1", "eu", 20, 20);
+        eu1.labels.insert("geo".into(), "eu".into());
+        let mut eu3 = seed("eu-3", "eu", 5, 10);
+        eu3.ready = false;
+        let seeds = vec![
+            seed("us-1", "us", 3, 20),
+            eu2,
+            eu3,
+            eu1,
+            seed("us-2", "us", 0, 20),
+        ];
+        let mut c = to_place("1.31.0", &[]);
+        c.constraints.seed_labels.insert("geo".into(), "eu".into());
+        let (ok, rej) = candidates(&c, &seeds);
+        assert!(ok.is_empty());
+        assert_eq!(
+            explain(&rej),
+            "eu-1, eu-2 full (20/20); eu-3 not ready; us-1, us-2 lacks label geo=eu"
+        );
+        assert_eq!(explain(&[]), "");
+    }
+
+    #[test]
+    fn a_refusal_says_what_the_host_filtered_out_too() {
+        // The issue's case: the full EU seeds never reached the policy, which refused us-1.
+        let rejected = vec![
+            Rejected {
+                seed: "eu-2".into(),
+                reason: "full (20/20)".into(),
+            },
+            Rejected {
+                seed: "eu-1".into(),
+                reason: "full (20/20)".into(),
+            },
+        ];
+        assert_eq!(
+            refusal_reason("no acceptable seed: us-1: lacks label geo=eu", &rejected),
+            "no acceptable seed: us-1: lacks label geo=eu; filtered out by the host: \
+             eu-1, eu-2 full (20/20)"
+        );
+        assert_eq!(
+            refusal_reason("", &rejected),
+            "filtered out by the host: eu-1, eu-2 full (20/20)"
+        );
+        assert_eq!(refusal_reason("policy said no", &[]), "policy said no");
     }
 
     #[test]

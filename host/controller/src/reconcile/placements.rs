@@ -5,10 +5,16 @@
 //! Seeded once from the cluster cache (placements made by an earlier leader), then updated by
 //! every reconcile (which reports its cluster's seed) and by this process's own placements,
 //! which the cache may not show yet.
+//!
+//! It also remembers each unplaced cluster's last refusal (the policy chose no seed, or failed
+//! under `failureMode: Hold`), so the policy is not asked the same question again before
+//! something it sees changes ([`Refusal`]).
 
 use std::collections::{BTreeMap, HashMap};
 
-use fleetward_sdk::wire::{ClusterRef, ExistingPlacement};
+use fleetward_sdk::wire::{ClusterRef, ExistingPlacement, Timestamp};
+
+use crate::core::retry;
 
 /// The placement book.
 #[derive(Debug, Default)]
@@ -17,6 +23,26 @@ pub struct PlacementBook {
     by_cluster: HashMap<ClusterRef, (String, String)>,
     per_seed: HashMap<String, u32>,
     per_tenant: HashMap<String, BTreeMap<ClusterRef, String>>,
+    refusals: HashMap<ClusterRef, Refusal>,
+}
+
+/// A cluster's last placement ask that placed nothing, and its answer. The cluster reconciler
+/// asks again only when `input` (the request and the policy's version) changes or at
+/// `retry_at`: the resync after a plain "no seed", [`retry`]'s back-off after a failure. A
+/// cluster that cannot be placed is reconciled on every Seed change; without this each of
+/// those (and, before, a one-minute timer) was another policy call with the same answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Hash of the placement request and the policy's version.
+    pub input: String,
+    /// Whether the policy failed and the tenant holds.
+    pub held: bool,
+    /// The reason shown (`Placed` condition).
+    pub reason: String,
+    /// Set when the policy failed: the back-off streak.
+    pub failing: Option<retry::Failing>,
+    /// When to ask again with unchanged input.
+    pub retry_at: Timestamp,
 }
 
 impl PlacementBook {
@@ -49,8 +75,19 @@ impl PlacementBook {
             .insert(cluster.clone(), seed.to_string());
     }
 
+    /// The cluster's last refusal, while it stays unplaced.
+    pub fn refusal(&self, cluster: &ClusterRef) -> Option<&Refusal> {
+        self.refusals.get(cluster)
+    }
+
+    /// Remembers that placing `cluster` was refused.
+    pub fn refused(&mut self, cluster: &ClusterRef, refusal: Refusal) {
+        self.refusals.insert(cluster.clone(), refusal);
+    }
+
     /// Forgets a cluster (deleted).
     pub fn remove(&mut self, cluster: &ClusterRef) {
+        self.refusals.remove(cluster);
         if let Some((tenant, seed)) = self.by_cluster.remove(cluster) {
             if let Some(n) = self.per_seed.get_mut(&seed) {
                 *n = n.saturating_sub(1);

@@ -287,11 +287,7 @@ impl Next {
 
     /// No seed passes the host's filters.
     pub fn no_candidate(&mut self, rejected: &[crate::core::placement::Rejected]) {
-        let why = rejected
-            .iter()
-            .map(|r| format!("{}: {}", r.seed, r.reason))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let why = crate::core::placement::explain(rejected);
         self.condition(
             "Placed",
             ConditionStatus::False,
@@ -317,11 +313,12 @@ impl Next {
         self.requeue_within(Duration::from_secs(1));
     }
 
-    /// Still unplaced after this reconcile: `Pending`, retried within a minute.
+    /// Still unplaced after this reconcile: `Pending`. Not retried on a timer: a Seed's change
+    /// requeues unplaced clusters, and placement sets its own retry after a policy failure
+    /// (`reconcile::cluster::place`); otherwise the resync.
     pub fn unplaced(&mut self, failing: &[(DecisionKind, PolicyFailure)]) {
         self.policy_degraded(failing);
         self.status.phase = Phase::Pending;
-        self.requeue_within(Duration::from_secs(60));
     }
 
     /// The cluster's seed cannot be worked on now (unreachable, misconfigured, still

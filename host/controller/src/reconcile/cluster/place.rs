@@ -1,14 +1,27 @@
 //! Placement: the shared placement book, the Seed cache and the tenant's placement policy.
+//!
+//! A cluster that cannot be placed is not retried on a timer. When no seed passes the host's
+//! filters the policy is not asked at all; when the policy chose no seed (or failed and the
+//! tenant holds) the same question is not asked again until its answer could differ: the
+//! request changed (a seed's capacity, labels, readiness or cluster count, the tenant's other
+//! placements) or the policy did (`PolicyRegistry::version`), or the resync passed — after a
+//! failure, the back-off of [`crate::core::retry`] instead. Every Seed change requeues the
+//! unplaced clusters (`app.rs`), so a cluster waiting for capacity is placed as soon as a seed
+//! has room. The reason shown says what the host filtered out as well as what the policy said
+//! ([`placement::refusal_reason`]).
 
-use fleetward_sdk::wire::{DecisionKind, KubeVersion, PlacementRequest};
+use fleetward_sdk::wire::{DecisionKind, KubeVersion, PlacementRequest, Timestamp};
 use kube::{Resource, ResourceExt};
+use sha2::{Digest as _, Sha256};
 
 use super::{Run, cref};
 use crate::core::lifecycle;
 use crate::core::placement;
+use crate::core::retry;
 use crate::decision::DecisionOutcome;
 use crate::error::Result;
 use crate::policy::DecideEnv;
+use crate::reconcile::placements::Refusal;
 use crate::seeds::Access;
 
 impl Run<'_> {
@@ -74,13 +87,34 @@ impl Run<'_> {
             return Ok(false);
         }
         let tenant_placements = book.tenant(&tenant);
-        // Policy calls run in parallel; capacity is re-checked under the lock afterwards.
-        drop(book);
         let req = PlacementRequest {
             cluster,
             seeds: cands,
             tenant_placements,
         };
+        let now = self.next.now;
+        let policy = self.ctx.policies.version(&tenant, DecisionKind::Placement);
+        let input = {
+            let mut h = Sha256::new();
+            h.update(policy.to_le_bytes());
+            h.update(serde_json::to_vec(&req).unwrap_or_default());
+            hex::encode(h.finalize())
+        };
+        if let Some(r) = book
+            .refusal(&id)
+            .filter(|r| !retry::due(&r.input, &input, r.retry_at, now))
+            .cloned()
+        {
+            // Asked this before, and nothing it sees changed: the same answer stands.
+            drop(book);
+            let before = self.placed_condition();
+            self.next.placement_refused(r.held, &r.reason);
+            self.placement_failed(before).await;
+            self.next.requeue_at(r.retry_at);
+            return Ok(false);
+        }
+        // Policy calls run in parallel; capacity is re-checked under the lock afterwards.
+        drop(book);
         let env = DecideEnv {
             tenant: &tenant,
             now: self.next.now,
@@ -91,6 +125,12 @@ impl Run<'_> {
             Some(dec) => (dec.seed.clone(), lifecycle::reason(&d.reason, &dec.reason)),
             None => (None, d.reason.clone()),
         };
+        // Nothing chosen: say what the host filtered out too (the policy never saw those).
+        let reason = if seed.is_none() {
+            placement::refusal_reason(&reason, &rejected)
+        } else {
+            reason
+        };
         self.note(
             &d,
             DecisionKind::Placement,
@@ -99,10 +139,36 @@ impl Run<'_> {
         )
         .await;
         let Some(seed) = seed else {
+            let held = d.outcome == DecisionOutcome::Held;
+            let mut book = self.ctx.placement.book.lock().await;
+            let failing = d.failure.as_ref().map(|_| {
+                retry::failed(
+                    book.refusal(&id).and_then(|r| r.failing.as_ref()),
+                    &policy.to_string(),
+                    now,
+                )
+            });
+            // A plain "no seed" stands until something changes (or the resync); a failure is
+            // retried on the back-off.
+            let resync = self.ctx.settings.resync.as_secs() as i64;
+            let retry_at = failing
+                .as_ref()
+                .map_or(Timestamp(now.0.saturating_add(resync)), |f| f.retry_at);
+            book.refused(
+                &id,
+                Refusal {
+                    input,
+                    held,
+                    reason: reason.clone(),
+                    failing,
+                    retry_at,
+                },
+            );
+            drop(book);
             let before = self.placed_condition();
-            self.next
-                .placement_refused(d.outcome == DecisionOutcome::Held, &reason);
+            self.next.placement_refused(held, &reason);
             self.placement_failed(before).await;
+            self.next.requeue_at(retry_at);
             return Ok(false);
         };
         let capacity = req
