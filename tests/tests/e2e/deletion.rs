@@ -127,7 +127,7 @@ async fn deleting_a_seed_or_tenant_waits_for_its_clusters(backend: Backend) -> R
         })
         .await?;
     assert!(
-        placed.message.contains("seed-0: being deleted"),
+        placed.message.contains("seed-0 being deleted"),
         "{}",
         placed.message
     );

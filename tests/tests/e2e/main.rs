@@ -1,6 +1,7 @@
 //! End-to-end tests: the real controller, through `kube::Client`, against the emulator with fake
 //! infrastructure and the reference policies. One binary, one module per scenario.
 
+mod backoff;
 mod deletion;
 mod failures;
 mod faults;
