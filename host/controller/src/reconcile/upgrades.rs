@@ -16,8 +16,8 @@ use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest as _, Sha256};
 
-use crate::core::invariants;
 use crate::core::planning;
+use crate::core::{fair_share, invariants};
 use crate::crd::ManagedCluster;
 use crate::error::{Result, kube_err};
 use crate::policy::DecideEnv;
@@ -91,6 +91,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         .map_err(kube_err("listing clusters for upgrade planning"))?
         .items;
     let in_flight = planning::in_flight(&all);
+    let share =
+        fair_share::FleetLoad::from_clusters(&all).allowance(tenant, &ctx.settings.upgrade_limits);
     let mine: Vec<&ManagedCluster> = all.iter().filter(|c| c.spec.tenant == tenant).collect();
     let Some(req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
         state.last.remove(tenant);
@@ -99,7 +101,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     let fingerprint = {
         let mut h = Sha256::new();
         h.update(serde_json::to_vec(&req).unwrap_or_default());
-        h.update(format!("{in_flight:?}"));
+        h.update(format!("{in_flight:?}{share:?}"));
         hex::encode(h.finalize())
     };
     if let Some(last) = state.last.get_mut(tenant)
@@ -166,6 +168,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         &in_flight,
         &req.limits,
         &unavailable,
+        &share,
     );
     let plan = planning::conclude(
         &req,
