@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fleetward_sdk::wire::{FleetCluster, Timestamp, UpgradeLimits};
 
+use crate::core::invariants::{Admission, Invariant};
 use crate::core::planning;
 use crate::crd::ManagedCluster;
 
@@ -57,16 +58,31 @@ pub struct TenantLoad {
 }
 
 impl TenantLoad {
-    /// Slots this tenant could use fleet-wide.
-    fn demand(&self) -> u32 {
-        self.in_flight + self.waiting
+    /// Slots this tenant could use fleet-wide (`asking`: count its waiting clusters).
+    fn demand(&self, asking: bool) -> u32 {
+        self.in_flight + if asking { self.waiting } else { 0 }
     }
 
     /// Slots this tenant could use on `seed`.
-    fn demand_on(&self, seed: &str) -> u32 {
+    fn demand_on(&self, seed: &str, asking: bool) -> u32 {
         self.in_flight_per_seed.get(seed).copied().unwrap_or(0)
-            + self.waiting_per_seed.get(seed).copied().unwrap_or(0)
+            + if asking {
+                self.waiting_per_seed.get(seed).copied().unwrap_or(0)
+            } else {
+                0
+            }
     }
+}
+
+/// Whether a plan's admission shows the tenant wanted more slots than it got: a step held back
+/// by a cap or by its fair share. A tenant that did not is *satisfied* until it asks again.
+pub fn wants_more(adm: &Admission) -> bool {
+    adm.vetoed.iter().any(|v| {
+        matches!(
+            v.invariant,
+            Invariant::GlobalConcurrency | Invariant::SeedConcurrency | Invariant::FairShare
+        )
+    })
 }
 
 /// Every tenant's load, from one view of all clusters (the planner's LIST or the cache).
@@ -74,6 +90,10 @@ impl TenantLoad {
 pub struct FleetLoad {
     /// Per tenant, by name.
     pub tenants: BTreeMap<String, TenantLoad>,
+    /// Tenants whose last plan asked for no more slots than it got (see [`wants_more`]): their
+    /// waiting clusters are held by their own policy (a window, a bake, its own cap, a failing
+    /// policy on hold), so they lend their share until they ask again.
+    pub satisfied: BTreeSet<String>,
 }
 
 /// How many steps a tenant may have in flight, fleet-wide and per seed.
@@ -154,13 +174,29 @@ impl FleetLoad {
         fleet
     }
 
+    /// Marks the tenants whose last plan was satisfied ([`wants_more`] false).
+    pub fn with_satisfied(mut self, satisfied: BTreeSet<String>) -> Self {
+        self.satisfied = satisfied;
+        self
+    }
+
+    /// Whether `name`'s waiting clusters count as demand: it is `asker` (being planned now) or
+    /// it did not say it was satisfied.
+    fn asks(&self, name: &str, asker: Option<&str>) -> bool {
+        asker == Some(name) || !self.satisfied.contains(name)
+    }
+
     fn total_in_flight(&self) -> u32 {
         self.tenants.values().map(|t| t.in_flight).sum()
     }
 
-    /// Every tenant's fleet-wide ceiling under `limits` (the same for all).
-    fn global_level(&self, limits: &UpgradeLimits) -> u32 {
-        let demands: Vec<u32> = self.tenants.values().map(TenantLoad::demand).collect();
+    /// Every tenant's fleet-wide ceiling under `limits` while `asker` is planned.
+    fn global_level(&self, limits: &UpgradeLimits, asker: Option<&str>) -> u32 {
+        let demands: Vec<u32> = self
+            .tenants
+            .iter()
+            .map(|(name, t)| t.demand(self.asks(name, asker)))
+            .collect();
         level(limits.max_concurrent, &demands)
     }
 
@@ -169,7 +205,9 @@ impl FleetLoad {
         let others_waiting = self
             .tenants
             .iter()
-            .filter(|(name, t)| name.as_str() != tenant && t.waiting > 0)
+            .filter(|(name, t)| {
+                name.as_str() != tenant && t.waiting > 0 && self.asks(name, Some(tenant))
+            })
             .count() as u32;
         let seeds: BTreeSet<&String> = self
             .tenants
@@ -179,7 +217,11 @@ impl FleetLoad {
         let per_seed = seeds
             .into_iter()
             .map(|seed| {
-                let demands: Vec<u32> = self.tenants.values().map(|t| t.demand_on(seed)).collect();
+                let demands: Vec<u32> = self
+                    .tenants
+                    .iter()
+                    .map(|(name, t)| t.demand_on(seed, self.asks(name, Some(tenant))))
+                    .collect();
                 (
                     seed.clone(),
                     level(limits.max_concurrent_per_seed, &demands),
@@ -187,22 +229,23 @@ impl FleetLoad {
             })
             .collect();
         Allowance {
-            global: self.global_level(limits),
+            global: self.global_level(limits, Some(tenant)),
             per_seed,
             others_waiting,
         }
     }
 
-    /// Tenants that could start a step now: they have waiting clusters, the fleet has a free
-    /// slot and they are below their ceiling. Planning them when a slot frees hands it on.
+    /// Tenants that could start a step now: they have waiting clusters, are not satisfied, the
+    /// fleet has a free slot and they are below their ceiling. Planning them when a slot frees
+    /// hands it on.
     pub fn slot_seekers(&self, limits: &UpgradeLimits) -> Vec<String> {
         if self.total_in_flight() >= limits.max_concurrent {
             return Vec::new();
         }
-        let ceiling = self.global_level(limits);
+        let ceiling = self.global_level(limits, None);
         self.tenants
             .iter()
-            .filter(|(_, t)| t.waiting > 0 && t.in_flight < ceiling)
+            .filter(|(name, t)| t.waiting > 0 && t.in_flight < ceiling && self.asks(name, None))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -255,6 +298,7 @@ mod tests {
                 .into_iter()
                 .map(|(n, t)| (n.to_string(), t))
                 .collect(),
+            satisfied: BTreeSet::new(),
         }
     }
 
@@ -405,6 +449,58 @@ mod tests {
         assert_eq!(f.order(reversed), want);
         // Unknown tenants (nothing observed yet) sort as never started, by name.
         assert_eq!(f.order(["zz".into(), "t07".into()]), ["zz", "t07"]);
+    }
+
+    /// A tenant whose policy holds its waiting clusters (a trapping policy on hold, a closed
+    /// window) said so in its last plan: it lends its share until it asks again.
+    #[test]
+    fn a_satisfied_tenant_lends_its_share_until_it_asks_again() {
+        let f = fleet(vec![
+            ("healthy", load(&[("s1", 1)], &[("s1", 3)], Some(10))),
+            ("trapping", load(&[], &[("s1", 4)], None)),
+        ]);
+        // Both ask: s1's 3 slots are shared (min(4, L) + min(4, L) >= 3 at L = 2).
+        assert_eq!(f.allowance("healthy", &CAP).on_seed("s1"), 2);
+        assert!(f.slot_seekers(&CAP).contains(&"trapping".to_string()));
+        let f = f.with_satisfied(BTreeSet::from(["trapping".to_string()]));
+        let healthy = f.allowance("healthy", &CAP);
+        assert_eq!(healthy.on_seed("s1"), 3, "s1's whole cap");
+        assert_eq!(healthy.others_waiting, 0);
+        assert_eq!(f.slot_seekers(&CAP), ["healthy"]);
+        // Being planned, the satisfied tenant asks again: its clusters count for itself.
+        assert_eq!(f.allowance("trapping", &CAP).on_seed("s1"), 2);
+    }
+
+    #[test]
+    fn only_capacity_vetoes_mean_a_tenant_wants_more() {
+        use crate::core::invariants::Veto;
+        use fleetward_sdk::wire::{ClusterRef, KubeVersion, UpgradeStep, UpgradeTarget};
+        let veto = |invariant| Veto {
+            step: UpgradeStep {
+                cluster: ClusterRef::new("t", "a"),
+                target: UpgradeTarget::ControlPlane,
+                to: KubeVersion::parse("1.32.0").unwrap(),
+                wave: None,
+            },
+            invariant,
+            message: String::new(),
+        };
+        let adm = |vs: Vec<Veto>| Admission {
+            admitted: vec![],
+            vetoed: vs,
+        };
+        assert!(!wants_more(&adm(vec![])));
+        assert!(!wants_more(&adm(vec![veto(Invariant::OneMinorAtATime)])));
+        for i in [
+            Invariant::GlobalConcurrency,
+            Invariant::SeedConcurrency,
+            Invariant::FairShare,
+        ] {
+            assert!(wants_more(&adm(vec![
+                veto(Invariant::KubeletSkew),
+                veto(i)
+            ])));
+        }
     }
 
     #[test]

@@ -91,8 +91,9 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         .map_err(kube_err("listing clusters for upgrade planning"))?
         .items;
     let in_flight = planning::in_flight(&all);
-    let share =
-        fair_share::FleetLoad::from_clusters(&all).allowance(tenant, &ctx.settings.upgrade_limits);
+    let share = fair_share::FleetLoad::from_clusters(&all)
+        .with_satisfied(ctx.planning.queue.satisfied())
+        .allowance(tenant, &ctx.settings.upgrade_limits);
     let mine: Vec<&ManagedCluster> = all.iter().filter(|c| c.spec.tenant == tenant).collect();
     let Some(req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
         state.last.remove(tenant);
@@ -138,6 +139,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             reason: d.reason.clone(),
         };
         ctx.record(&d, tenant, now, Some(&tenant_ref), held).await;
+        ctx.planning.queue.set_satisfied(tenant, true);
         let recheck = Some(Timestamp(now.0 + 60));
         state.last.insert(
             tenant.into(),
@@ -170,6 +172,9 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         &unavailable,
         &share,
     );
+    ctx.planning
+        .queue
+        .set_satisfied(tenant, !fair_share::wants_more(&adm));
     let plan = planning::conclude(
         &req,
         planning::Decided {
