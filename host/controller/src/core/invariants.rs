@@ -14,6 +14,8 @@ use fleetward_sdk::wire::{
     ClusterRef, FleetCluster, KubeVersion, UpgradeLimits, UpgradeStep, UpgradeTarget,
 };
 
+use super::fair_share::Allowance;
+
 /// Oldest kubelet minor a control plane supports behind itself.
 pub const KUBELET_SKEW: i64 = 3;
 
@@ -45,6 +47,9 @@ pub enum Invariant {
     UnknownTarget,
     /// No step starts on a cluster whose seed's API server cannot be worked on now.
     SeedReachable,
+    /// A tenant takes no more than its fair share of the caps while other tenants wait
+    /// ([`super::fair_share`]).
+    FairShare,
 }
 
 impl Invariant {
@@ -63,6 +68,7 @@ impl Invariant {
             Invariant::UpgradesPaused => "UpgradesPaused",
             Invariant::UnknownTarget => "UnknownTarget",
             Invariant::SeedReachable => "SeedReachable",
+            Invariant::FairShare => "FairShare",
         }
     }
 }
@@ -201,18 +207,29 @@ pub fn check_step(cluster: &FleetCluster, step: &UpgradeStep) -> Result<(), (Inv
     Ok(())
 }
 
-/// Admits the policy's proposed steps in order while every invariant and cap holds.
+/// Admits the policy's proposed steps in order while every invariant and cap holds, and while
+/// the tenant stays within its fair `share` of the caps ([`super::fair_share`]).
 pub fn admit(
     tenant_clusters: &[FleetCluster],
     proposed: &[UpgradeStep],
     in_flight: &InFlight,
     limits: &UpgradeLimits,
     unavailable_seeds: &BTreeSet<String>,
+    share: &Allowance,
 ) -> Admission {
     let by_id: BTreeMap<&ClusterRef, &FleetCluster> =
         tenant_clusters.iter().map(|c| (&c.id, c)).collect();
     let mut total = in_flight.total;
     let mut per_seed = in_flight.per_seed.clone();
+    // The tenant's own steps in flight, for its share.
+    let mut mine = 0u32;
+    let mut mine_per_seed: BTreeMap<String, u32> = BTreeMap::new();
+    for c in tenant_clusters.iter().filter(|c| c.in_progress.is_some()) {
+        mine += 1;
+        *mine_per_seed
+            .entry(c.seed.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
     let mut started: BTreeSet<&ClusterRef> = BTreeSet::new();
     let mut out = Admission::default();
     for step in proposed {
@@ -269,7 +286,35 @@ pub fn admit(
             ));
             continue;
         }
+        let mine_on_seed = mine_per_seed.get(&seed).copied().unwrap_or(0);
+        let seed_ceiling = share.on_seed(&seed);
+        let over_share = if mine >= share.global {
+            Some(format!(
+                "{mine} step(s) in flight; its fair share of the fleet-wide cap {} is {}",
+                limits.max_concurrent, share.global
+            ))
+        } else if mine_on_seed >= seed_ceiling {
+            Some(format!(
+                "{mine_on_seed} step(s) in flight on seed {seed}; its fair share of the seed's \
+                 cap {} is {seed_ceiling}",
+                limits.max_concurrent_per_seed
+            ))
+        } else {
+            None
+        };
+        if let Some(over) = over_share {
+            out.vetoed.push(veto(
+                Invariant::FairShare,
+                format!(
+                    "the tenant has {over} while {} other tenant(s) wait",
+                    share.others_waiting
+                ),
+            ));
+            continue;
+        }
         total += 1;
+        mine += 1;
+        *mine_per_seed.entry(seed.clone()).or_default() += 1;
         *per_seed.entry(seed).or_default() += 1;
         started.insert(&step.cluster);
         out.admitted.push(step.clone());
@@ -537,6 +582,7 @@ pub(crate) mod tests {
             &InFlight::default(),
             &LIMITS,
             &BTreeSet::new(),
+            &Allowance::unlimited(),
         );
         let admitted: Vec<_> = adm
             .admitted
@@ -559,9 +605,16 @@ pub(crate) mod tests {
             per_seed: Default::default(),
         };
         assert!(
-            admit(&fleet, &proposed[1..2], &busy, &LIMITS, &BTreeSet::new())
-                .admitted
-                .is_empty()
+            admit(
+                &fleet,
+                &proposed[1..2],
+                &busy,
+                &LIMITS,
+                &BTreeSet::new(),
+                &Allowance::unlimited()
+            )
+            .admitted
+            .is_empty()
         );
     }
 
@@ -573,7 +626,14 @@ pub(crate) mod tests {
         ];
         let proposed = vec![cp_step("a", "1.32.0"), cp_step("b", "1.32.0")];
         let down = BTreeSet::from(["s1".to_string()]);
-        let adm = admit(&fleet, &proposed, &InFlight::default(), &LIMITS, &down);
+        let adm = admit(
+            &fleet,
+            &proposed,
+            &InFlight::default(),
+            &LIMITS,
+            &down,
+            &Allowance::unlimited(),
+        );
         let admitted: Vec<_> = adm
             .admitted
             .iter()
@@ -583,6 +643,97 @@ pub(crate) mod tests {
         assert_eq!(adm.vetoed.len(), 1);
         assert_eq!(adm.vetoed[0].invariant, Invariant::SeedReachable);
         assert!(adm.vetoed[0].message.contains("seed s1"));
+    }
+
+    /// The tenant's share holds back steps the caps would allow; the hard caps are checked
+    /// first, and the tenant's own steps in flight count against its share.
+    #[test]
+    fn admit_keeps_a_tenant_within_its_fair_share() {
+        let mut running = cluster("r", "s1", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0"));
+        running.in_progress = Some(cp_step("r", "1.32.0"));
+        let fleet = vec![
+            running,
+            cluster("a", "s1", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+            cluster("b", "s2", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+            cluster("c", "s2", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+        ];
+        let proposed = vec![
+            cp_step("a", "1.32.0"),
+            cp_step("b", "1.32.0"),
+            cp_step("c", "1.32.0"),
+        ];
+        let limits = UpgradeLimits {
+            max_concurrent: 10,
+            max_concurrent_per_seed: 3,
+        };
+        let in_flight = InFlight {
+            total: 1,
+            per_seed: [("s1".to_string(), 1)].into(),
+        };
+        // Share 3 fleet-wide, 1 on s1: r (running) fills s1, b and c fill the rest.
+        let share = Allowance {
+            global: 3,
+            per_seed: [("s1".to_string(), 1)].into(),
+            others_waiting: 4,
+        };
+        let adm = admit(
+            &fleet,
+            &proposed,
+            &in_flight,
+            &limits,
+            &BTreeSet::new(),
+            &share,
+        );
+        let admitted: Vec<_> = adm
+            .admitted
+            .iter()
+            .map(|s| s.cluster.name.as_str())
+            .collect();
+        assert_eq!(admitted, ["b", "c"]);
+        assert_eq!(adm.vetoed.len(), 1);
+        assert_eq!(adm.vetoed[0].invariant, Invariant::FairShare);
+        assert!(
+            adm.vetoed[0].message.contains("on seed s1")
+                && adm.vetoed[0].message.contains("4 other tenant(s) wait"),
+            "{}",
+            adm.vetoed[0].message
+        );
+        // Fleet-wide share 2: r and a; b and c are held by the share, not by the cap.
+        let share = Allowance {
+            global: 2,
+            ..Allowance::unlimited()
+        };
+        let adm = admit(
+            &fleet,
+            &proposed,
+            &in_flight,
+            &limits,
+            &BTreeSet::new(),
+            &share,
+        );
+        let admitted: Vec<_> = adm
+            .admitted
+            .iter()
+            .map(|s| s.cluster.name.as_str())
+            .collect();
+        assert_eq!(admitted, ["a"]);
+        let vetoes: Vec<_> = adm.vetoed.iter().map(|v| v.invariant).collect();
+        assert_eq!(vetoes, [Invariant::FairShare, Invariant::FairShare]);
+        assert!(adm.vetoed[0].message.contains("fleet-wide cap 10 is 2"));
+        // A full cap is reported as the cap, whatever the share.
+        let full = InFlight {
+            total: 10,
+            per_seed: Default::default(),
+        };
+        let adm = admit(
+            &fleet,
+            &proposed[..1],
+            &full,
+            &limits,
+            &BTreeSet::new(),
+            &share,
+        );
+        assert_eq!(adm.vetoed[0].invariant, Invariant::GlobalConcurrency);
     }
 
     fn observed(cp: &[&str], pool: &str) -> ObservedCluster {

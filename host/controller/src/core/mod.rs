@@ -5,6 +5,7 @@
 
 pub mod decisions;
 pub mod diff;
+pub mod fair_share;
 pub mod fallback;
 pub mod health;
 pub mod in_use;

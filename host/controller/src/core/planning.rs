@@ -242,7 +242,7 @@ pub fn conclude(
 fn is_routine(invariant: Invariant) -> bool {
     matches!(
         invariant,
-        Invariant::GlobalConcurrency | Invariant::SeedConcurrency
+        Invariant::GlobalConcurrency | Invariant::SeedConcurrency | Invariant::FairShare
     )
 }
 

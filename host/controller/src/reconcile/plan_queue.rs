@@ -3,7 +3,9 @@
 //!
 //! Cluster reconciles do not plan; they [`PlanQueue::request`] a plan for their tenant and return.
 //! The planner task ([`run`]) waits [`Settings::plan_coalesce`](super::Settings) after the first
-//! request, then plans every tenant that is due, one at a time, in name order. Two reasons:
+//! request, then plans every tenant that is due, one at a time, in the fair order of
+//! [`FleetLoad::order`] (fewest steps in flight, longest since its last start, then name). Two
+//! reasons for the batch:
 //!
 //! - **Coalescing.** A burst of cluster events (a wave finishing, a resync, a watch restart)
 //!   becomes one plan per tenant instead of one LIST and one fingerprint check per event.
@@ -14,10 +16,17 @@
 //!   sleep only ends once every task has gone idle, so the plan sees the instant's settled
 //!   state, and tenants are planned in the same order every run.
 //!
+//! **Fairness.** A step finishing asks for a plan of its own tenant only, which would then take
+//! the freed slot again. So while the fleet has a free slot, each batch also plans every tenant
+//! that could take one and is not satisfied ([`FleetLoad::slot_seekers`]), and the order hands
+//! the slot to the tenant
+//! that waited longest; each plan LISTs afresh, so the next one sees the slot taken. A seeker
+//! whose inputs did not change costs no read (`upgrades::plan_tenant` skips it).
+//!
 //! Rechecks go through the same queue: the policy's `recheck_at`, the 30 s retry when caps held
 //! steps back, and the backoff after an API error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,15 +35,34 @@ use fleetward_sdk::wire::Timestamp;
 use tokio::sync::Notify;
 
 use super::{Context, upgrades};
+use crate::core::fair_share::FleetLoad;
 
-/// Tenants waiting for a plan, each with the earliest time it is wanted.
+/// Tenants waiting for a plan, each with the earliest time it is wanted, and the tenants whose
+/// last plan got every slot it asked for (they lend their fair share: [`crate::core::fair_share::wants_more`]).
 #[derive(Debug, Default)]
 pub struct PlanQueue {
     due: Mutex<BTreeMap<String, Timestamp>>,
     wake: Notify,
+    satisfied: Mutex<BTreeSet<String>>,
 }
 
 impl PlanQueue {
+    /// Records whether `tenant`'s last plan was satisfied (no step held back for capacity).
+    pub fn set_satisfied(&self, tenant: &str, satisfied: bool) {
+        if let Ok(mut s) = self.satisfied.lock() {
+            if satisfied {
+                s.insert(tenant.to_string());
+            } else {
+                s.remove(tenant);
+            }
+        }
+    }
+
+    /// The tenants whose last plan was satisfied.
+    pub fn satisfied(&self) -> BTreeSet<String> {
+        self.satisfied.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Asks for `tenant` to be planned at `at` or later (an earlier request wins).
     pub fn request(&self, tenant: &str, at: Timestamp) {
         if let Ok(mut due) = self.due.lock() {
@@ -106,10 +134,21 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
             () = tokio::time::sleep(ctx.settings.plan_coalesce) => {}
         }
         let now = ctx.clock.now();
-        for tenant in ctx.planning.queue.take_due(now) {
+        let due = ctx.planning.queue.take_due(now);
+        for tenant in fair_turns(&ctx, due) {
             plan_one(&ctx, &tenant, now).await;
         }
     }
+}
+
+/// The due tenants plus those that could take a free slot, in fair order
+/// (see [`crate::core::fair_share`]), from the cluster cache.
+fn fair_turns(ctx: &Context, due: Vec<String>) -> Vec<String> {
+    let clusters = ctx.clusters.state();
+    let fleet = FleetLoad::from_clusters(clusters.iter().map(AsRef::as_ref))
+        .with_satisfied(ctx.planning.queue.satisfied());
+    let seekers = fleet.slot_seekers(&ctx.settings.upgrade_limits);
+    fleet.order(due.into_iter().chain(seekers))
 }
 
 async fn sleep_or_forever(wait: Option<Duration>) {

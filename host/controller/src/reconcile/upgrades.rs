@@ -25,9 +25,8 @@ use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest as _, Sha256};
 
-use crate::core::invariants;
 use crate::core::planning;
-use crate::core::retry;
+use crate::core::{fair_share, invariants, retry};
 use crate::crd::ManagedCluster;
 use crate::error::{Result, kube_err};
 use crate::policy::DecideEnv;
@@ -107,6 +106,9 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         .map_err(kube_err("listing clusters for upgrade planning"))?
         .items;
     let in_flight = planning::in_flight(&all);
+    let share = fair_share::FleetLoad::from_clusters(&all)
+        .with_satisfied(ctx.planning.queue.satisfied())
+        .allowance(tenant, &ctx.settings.upgrade_limits);
     let mine: Vec<&ManagedCluster> = all.iter().filter(|c| c.spec.tenant == tenant).collect();
     let Some(req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
         state.last.remove(tenant);
@@ -121,7 +123,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     let fingerprint = {
         let mut h = Sha256::new();
         h.update(&input);
-        h.update(format!("{in_flight:?}"));
+        h.update(format!("{in_flight:?}{share:?}"));
         hex::encode(h.finalize())
     };
     if let Some(last) = state.last.get_mut(tenant) {
@@ -163,6 +165,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             reason: d.reason.clone(),
         };
         ctx.record(&d, tenant, now, Some(&tenant_ref), held).await;
+        ctx.planning.queue.set_satisfied(tenant, true);
         let failing = retry::failed(
             state.last.get(tenant).and_then(|l| l.failing.as_ref()),
             &policy.to_string(),
@@ -201,7 +204,11 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         &in_flight,
         &req.limits,
         &unavailable,
+        &share,
     );
+    ctx.planning
+        .queue
+        .set_satisfied(tenant, !fair_share::wants_more(&adm));
     let plan = planning::conclude(
         &req,
         planning::Decided {
