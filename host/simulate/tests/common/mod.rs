@@ -304,8 +304,14 @@ pub fn out_dir(name: &str) -> PathBuf {
 
 /// The four output files of a run, for byte-for-byte comparisons.
 pub fn report_files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
-    ["report.html", "ledger.json", "summary.json", "spans.json"]
-        .into_iter()
-        .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
-        .collect()
+    [
+        "report.html",
+        "ledger.json",
+        "summary.json",
+        "spans.json",
+        "conditions.json",
+    ]
+    .into_iter()
+    .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
+    .collect()
 }
