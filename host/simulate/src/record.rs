@@ -195,10 +195,11 @@ pub const CLUSTER_CONDITIONS: [&str; 3] = ["PolicyDegraded", "SeedReachable", "S
 
 /// Whether a condition in this status is the healthy one: `True` for positive conditions
 /// (`Ready`, `SeedReachable`, `PoliciesReady`, …), `False` for the negative ones (`…Degraded`,
-/// `…Blocked`, `SeedDeleting`).
+/// `…Blocked`, `…Fault`, `…Deleting`).
 pub fn condition_healthy(type_: &str, status: &str) -> bool {
-    let negative =
-        type_.ends_with("Degraded") || type_.ends_with("Blocked") || type_ == "SeedDeleting";
+    let negative = ["Degraded", "Blocked", "Fault", "Deleting"]
+        .iter()
+        .any(|suffix| type_.ends_with(suffix));
     if negative {
         status == "False"
     } else {
@@ -1057,6 +1058,10 @@ impl Recorder {
         let mut violations = self.violations;
         violations.sort();
         violations.dedup();
+        // Writes of different objects within one instant arrive in scheduling order: sort them
+        // by object (stable, so one object's changes within a second keep their order).
+        let mut conditions = std::mem::take(&mut self.conditions);
+        conditions.sort_by(|a, b| (a.at, &a.kind, &a.object).cmp(&(b.at, &b.kind, &b.object)));
         let mut seeds: Vec<SeedTrack> = std::mem::take(&mut self.seeds).into_values().collect();
         for seed in &mut seeds {
             seed.clusters = clusters
@@ -1080,7 +1085,7 @@ impl Recorder {
             events: self.events,
             violations,
             seeds,
-            conditions: self.conditions,
+            conditions,
             writes: self.writes,
             raw_decisions: self.raw_decisions,
         }

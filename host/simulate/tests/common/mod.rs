@@ -302,7 +302,7 @@ pub fn out_dir(name: &str) -> PathBuf {
     d
 }
 
-/// The four output files of a run, for byte-for-byte comparisons.
+/// The five output files of a run, for byte-for-byte comparisons.
 pub fn report_files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
     [
         "report.html",
