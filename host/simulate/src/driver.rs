@@ -10,6 +10,7 @@
 mod controller;
 pub mod emulated;
 mod inline;
+mod lifecycle;
 
 use std::future::Future;
 
@@ -17,7 +18,7 @@ use fleetward_sdk::wire::ClusterRef;
 
 use crate::progress::Progress;
 use crate::record::{Observation, Recorder, Recording};
-use crate::scenario::{Action, Scenario};
+use crate::scenario::{Action, Cluster, Scenario};
 
 /// How long the fleet must stay settled (no step, remediation or fault open, every requested
 /// cluster done) after the last event before the run ends early.
@@ -78,9 +79,16 @@ pub async fn simulate<D: Driver>(
     let mut now = scenario.start.0;
     let mut next = 0;
     let mut settled_since: Option<i64> = None;
+    // The clusters that exist now: the scenario's, plus those created, minus those deleted.
+    let mut fleet: Vec<Cluster> = scenario.clusters.clone();
     loop {
         while let Some(ev) = scenario.timeline.get(next).filter(|e| e.at.0 <= now) {
-            let affected = affected_clusters(scenario, &rec, &ev.action);
+            let affected = affected_clusters(&fleet, &rec, &ev.action);
+            match &ev.action {
+                Action::CreateCluster { clusters } => fleet.extend(clusters.iter().cloned()),
+                Action::DeleteCluster { cluster } => fleet.retain(|c| &c.id != cluster),
+                _ => {}
+            }
             driver.act(&ev.action, &affected).await?;
             rec.action(now, &ev.action, &affected);
             progress.event(now, &ev.action.describe());
@@ -116,11 +124,11 @@ pub async fn simulate<D: Driver>(
     Ok(rec.finish(now))
 }
 
-/// The clusters an action concerns, from the scenario and what has been observed so far.
-pub fn affected_clusters(s: &Scenario, rec: &Recorder, action: &Action) -> Vec<ClusterRef> {
+/// The clusters an action concerns, from the clusters that exist (`fleet`) and what has been
+/// observed so far.
+pub fn affected_clusters(fleet: &[Cluster], rec: &Recorder, action: &Action) -> Vec<ClusterRef> {
     match action {
-        Action::SetVersion { selector, .. } => s
-            .clusters
+        Action::SetVersion { selector, .. } => fleet
             .iter()
             .filter(|c| selector.matches(&c.tenant, &c.labels))
             .map(|c| c.id.clone())
@@ -133,11 +141,13 @@ pub fn affected_clusters(s: &Scenario, rec: &Recorder, action: &Action) -> Vec<C
         | Action::SeedUp { seed }
         | Action::SeedApi { seed, .. }
         | Action::SeedApiUp { seed } => rec.clusters_on_seed(seed),
-        Action::UpdatePolicy { tenant, .. } => s
-            .clusters
+        Action::UpdatePolicy { tenant, .. } => fleet
             .iter()
             .filter(|c| &c.tenant == tenant)
             .map(|c| c.id.clone())
             .collect(),
+        Action::CreateCluster { clusters } => clusters.iter().map(|c| c.id.clone()).collect(),
+        Action::DeleteCluster { cluster } => vec![cluster.clone()],
+        Action::RestartController => Vec::new(),
     }
 }

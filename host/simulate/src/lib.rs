@@ -26,6 +26,7 @@
 
 mod builtin;
 pub mod compare;
+pub mod conditions;
 pub mod driver;
 pub mod invariants;
 pub mod progress;
@@ -115,6 +116,11 @@ impl SimulationExit {
     /// The writer's error.
     pub fn write_results(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write!(out, "{}", summary::table(&self.summary))?;
+        write!(
+            out,
+            "{}",
+            conditions::text(&self.summary.conditions, self.start)
+        )?;
         if let Some(c) = &self.comparison {
             write!(out, "\n{}", compare::text(c, self.start))?;
         }
@@ -234,6 +240,20 @@ pub fn run_scenario(
     out: &mut (dyn Write + Send),
     tty: bool,
 ) -> Result<Recording, SimulateError> {
+    run_scenario_with(scenario, out, tty, driver::emulated::EmulatedFleet::new)
+}
+
+/// [`run_scenario`] with the driver `make` builds for the scenario (tests wrap the emulated
+/// fleet to watch what it observes), on the same fresh paused-clock runtime.
+///
+/// # Errors
+/// See [`run`].
+pub fn run_scenario_with<D: driver::Driver>(
+    scenario: &Scenario,
+    out: &mut (dyn Write + Send),
+    tty: bool,
+    make: impl FnOnce(&Scenario) -> D + Send,
+) -> Result<Recording, SimulateError> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -248,7 +268,7 @@ pub fn run_scenario(
                     .map_err(SimulateError::Runtime)?;
                 rt.block_on(async {
                     let mut progress = Progress::new(out, tty, scenario.start.0, scenario.end().0);
-                    let fleet = driver::emulated::EmulatedFleet::new(scenario);
+                    let fleet = make(scenario);
                     Ok(driver::simulate(scenario, fleet, &mut progress).await?)
                 })
             })
@@ -272,7 +292,7 @@ fn apply_override(s: &mut Scenario, target: &str, module: &Path) -> Result<(), S
         .map_err(|e| err(e.to_string()))
 }
 
-/// Writes `report.html`, `ledger.json`, `summary.json`, `spans.json` and (with a comparison)
+/// Writes `report.html`, `ledger.json`, `summary.json`, `spans.json`, `conditions.json` and (with a comparison)
 /// `compare.json` into `dir`; returns the report's path.
 ///
 /// # Errors
@@ -297,6 +317,7 @@ pub fn write_outputs(
     write("ledger.json", json(&rec.ledger).as_bytes())?;
     write("summary.json", json(summary).as_bytes())?;
     write("spans.json", json(&rec.clusters).as_bytes())?;
+    write("conditions.json", json(&rec.conditions).as_bytes())?;
     if let Some(c) = comparison {
         write("compare.json", json(c).as_bytes())?;
     }

@@ -107,6 +107,12 @@ pub struct ClusterTrack {
     pub waves: BTreeSet<String>,
     /// Spans in start order.
     pub spans: Vec<Span>,
+    /// When a `createCluster` action created it (absent: it existed from the start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// When a `deleteCluster` action deleted it (absent: it was never deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
 }
 
 /// One policy decision, as the controller recorded it.
@@ -183,6 +189,53 @@ pub struct ReadyChange {
     pub reason: String,
 }
 
+/// Cluster conditions whose transitions are recorded: the tenant's policy health and the seed
+/// faults a cluster sees. (Seed and Tenant conditions are recorded whatever their type.)
+pub const CLUSTER_CONDITIONS: [&str; 3] = ["PolicyDegraded", "SeedReachable", "SeedDeleting"];
+
+/// Whether a condition in this status is the healthy one: `True` for positive conditions
+/// (`Ready`, `SeedReachable`, `PoliciesReady`, …), `False` for the negative ones (`…Degraded`,
+/// `…Blocked`, `…Fault`, `…Deleting`).
+pub fn condition_healthy(type_: &str, status: &str) -> bool {
+    let negative = ["Degraded", "Blocked", "Fault", "Deleting"]
+        .iter()
+        .any(|suffix| type_.ends_with(suffix));
+    if negative {
+        status == "False"
+    } else {
+        status == "True"
+    }
+}
+
+/// A condition of a ManagedCluster, Seed or Tenant changed (status or reason), as the controller
+/// wrote it. A condition first seen healthy is not a change; from then on every change is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ConditionChange {
+    /// When the controller wrote it.
+    pub at: i64,
+    /// `ManagedCluster`, `Seed` or `Tenant`.
+    pub kind: String,
+    /// `namespace/name` for a cluster, the name otherwise.
+    pub object: String,
+    /// The tenant it concerns (clusters and tenants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The seed it concerns (seeds, and clusters once placed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// Condition type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// The condition's reason.
+    pub reason: String,
+    /// Its message when it changed.
+    pub message: String,
+    /// Whether this status is the healthy one (see [`condition_healthy`]).
+    pub healthy: bool,
+}
+
 /// A timeline action that was applied, for markers on the chart.
 #[derive(Clone, Debug, Serialize)]
 pub struct EventMark {
@@ -236,6 +289,13 @@ pub enum Observation {
         /// The Seed object.
         object: Value,
     },
+    /// A Tenant written in the management server (its status: policies loaded, degraded, …).
+    TenantWrite {
+        /// Virtual time of the write.
+        at: i64,
+        /// The Tenant object.
+        object: Value,
+    },
 }
 
 impl Observation {
@@ -245,6 +305,7 @@ impl Observation {
             Observation::Write { at, .. }
             | Observation::FaultGone { at, .. }
             | Observation::SeedWrite { at, .. }
+            | Observation::TenantWrite { at, .. }
             | Observation::SeedWrites { at, .. } => *at,
             Observation::Decision(d) => d.at,
             Observation::Violation(v) => v.at,
@@ -275,6 +336,8 @@ pub struct Recording {
     pub violations: Vec<Violation>,
     /// Seeds in name order.
     pub seeds: Vec<SeedTrack>,
+    /// Condition changes of clusters, seeds and tenants, in time order (`conditions.json`).
+    pub conditions: Vec<ConditionChange>,
     /// ManagedCluster writes observed (terminal only; see [`crate::summary::Summary::writes`]).
     #[serde(skip)]
     pub writes: u64,
@@ -325,6 +388,9 @@ pub struct Recorder {
     violations: Vec<Violation>,
     writes: u64,
     seeds: BTreeMap<String, SeedTrack>,
+    conditions: Vec<ConditionChange>,
+    /// Last (status, reason) per (kind, object, condition type).
+    condition_state: BTreeMap<(String, String, String), (String, String)>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -363,7 +429,15 @@ impl Recorder {
             );
         }
         for c in &s.clusters {
-            let st = r.clusters.entry(c.id.clone()).or_default();
+            r.add_cluster(c, s.start.0, None);
+        }
+        r
+    }
+
+    /// Gives a cluster its track, waiting for a seed from `at`.
+    fn add_cluster(&mut self, c: &crate::scenario::Cluster, at: i64, created_at: Option<i64>) {
+        {
+            let st = self.clusters.entry(c.id.clone()).or_default();
             st.track = Some(ClusterTrack {
                 id: c.id.clone(),
                 tenant: c.tenant.clone(),
@@ -376,24 +450,93 @@ impl Recorder {
                 remediations: 0,
                 waves: BTreeSet::new(),
                 spans: Vec::new(),
+                created_at,
+                deleted_at: None,
             });
             st.previous_desired = Some(c.version.to_string());
             open(
                 st,
                 "placement",
                 SpanKind::Placement,
-                s.start.0,
+                at,
                 "waiting for a seed",
             );
         }
-        r
+    }
+
+    /// Records a condition's state; a change (or a first sight that is not healthy) becomes a
+    /// [`ConditionChange`].
+    #[allow(clippy::too_many_arguments)]
+    fn condition_seen(
+        &mut self,
+        at: i64,
+        kind: &str,
+        object: &str,
+        tenant: Option<&str>,
+        seed: Option<&str>,
+        c: &Value,
+    ) {
+        let field = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (type_, status, reason) = (field("type"), field("status"), field("reason"));
+        if type_.is_empty() {
+            return;
+        }
+        let key = (kind.to_string(), object.to_string(), type_.clone());
+        let now = (status.clone(), reason.clone());
+        let healthy = condition_healthy(&type_, &status);
+        match self.condition_state.get(&key) {
+            Some(prev) if *prev == now => return,
+            None if healthy => {
+                self.condition_state.insert(key, now);
+                return;
+            }
+            _ => {}
+        }
+        self.condition_state.insert(key, now);
+        self.conditions.push(ConditionChange {
+            at,
+            kind: kind.to_string(),
+            object: object.to_string(),
+            tenant: tenant.map(str::to_string),
+            seed: seed.map(str::to_string),
+            type_,
+            status,
+            reason,
+            message: field("message"),
+            healthy,
+        });
+    }
+
+    fn tenant_write(&mut self, at: i64, obj: &Value) {
+        let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
+            return;
+        };
+        let conditions = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for c in &conditions {
+            self.condition_seen(at, "Tenant", name, Some(name), None, c);
+        }
     }
 
     /// Clusters currently placed on `seed`, sorted.
     pub fn clusters_on_seed(&self, seed: &str) -> Vec<ClusterRef> {
         self.clusters
             .iter()
-            .filter(|(_, s)| s.track.as_ref().and_then(|t| t.seed.as_deref()) == Some(seed))
+            .filter(|(_, s)| {
+                s.track
+                    .as_ref()
+                    .filter(|t| t.deleted_at.is_none())
+                    .and_then(|t| t.seed.as_deref())
+                    == Some(seed)
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -429,9 +572,9 @@ impl Recorder {
     pub fn settled(&self) -> bool {
         self.clusters.values().all(|s| {
             s.open.keys().all(|k| k.starts_with("hold/"))
-                && s.track
-                    .as_ref()
-                    .is_some_and(|t| t.requested_at.is_none() || t.completed_at.is_some())
+                && s.track.as_ref().is_some_and(|t| {
+                    t.requested_at.is_none() || t.completed_at.is_some() || t.deleted_at.is_some()
+                })
         })
     }
 
@@ -457,6 +600,7 @@ impl Recorder {
                 }
             }
             Observation::SeedWrite { at, object } => self.seed_write(at, &object),
+            Observation::TenantWrite { at, object } => self.tenant_write(at, &object),
             Observation::SeedWrites { seed, writes, .. } => {
                 if let Some(t) = self.seeds.get_mut(&seed) {
                     t.writes = writes;
@@ -466,6 +610,18 @@ impl Recorder {
     }
 
     fn seed_write(&mut self, at: i64, obj: &Value) {
+        if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str)
+            && self.seeds.contains_key(name)
+        {
+            let conditions = obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for c in &conditions {
+                self.condition_seen(at, "Seed", name, None, Some(name), c);
+            }
+        }
         let Some(track) = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -498,6 +654,27 @@ impl Recorder {
             at,
             description: action.describe(),
         });
+        match action {
+            Action::CreateCluster { clusters } => {
+                for c in clusters {
+                    self.add_cluster(c, at, Some(at));
+                }
+            }
+            Action::DeleteCluster { cluster } => {
+                if let Some(st) = self.clusters.get_mut(cluster) {
+                    // Whatever was under way ends with the cluster; its teardown is the
+                    // controller's business and not a rollout.
+                    let keys: Vec<String> = st.open.keys().cloned().collect();
+                    for k in keys {
+                        close(st, &k, at);
+                    }
+                    if let Some(t) = st.track.as_mut() {
+                        t.deleted_at = Some(at);
+                    }
+                }
+            }
+            _ => {}
+        }
         for id in affected {
             let Some(st) = self.clusters.get_mut(id) else {
                 continue;
@@ -548,7 +725,10 @@ impl Recorder {
                 Action::SetVersion { .. }
                 | Action::UpdatePolicy { .. }
                 | Action::SeedApi { .. }
-                | Action::SeedApiUp { .. } => {}
+                | Action::SeedApiUp { .. }
+                | Action::RestartController
+                | Action::CreateCluster { .. }
+                | Action::DeleteCluster { .. } => {}
             }
         }
         match action {
@@ -589,6 +769,40 @@ impl Recorder {
             return;
         };
         let id = ClusterRef::new(ns, name);
+        let Some(st) = self.clusters.get(&id) else {
+            return;
+        };
+        let Some((tenant, seed)) = st
+            .track
+            .as_ref()
+            .filter(|t| t.deleted_at.is_none())
+            .map(|t| (t.tenant.clone(), t.seed.clone()))
+        else {
+            // Unknown, or deleted: its teardown writes are not part of a rollout.
+            return;
+        };
+        let seed = seed.or_else(|| {
+            obj.pointer("/status/seed")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let conditions = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for c in &conditions {
+            if CLUSTER_CONDITIONS.contains(&c.get("type").and_then(Value::as_str).unwrap_or("")) {
+                self.condition_seen(
+                    at,
+                    "ManagedCluster",
+                    &id.to_string(),
+                    Some(&tenant),
+                    seed.as_deref(),
+                    c,
+                );
+            }
+        }
         let Some(st) = self.clusters.get_mut(&id) else {
             return;
         };
@@ -770,7 +984,11 @@ impl Recorder {
             let tenant_clusters: Vec<ClusterRef> = self
                 .clusters
                 .iter()
-                .filter(|(_, s)| s.track.as_ref().is_some_and(|t| t.tenant == entry.tenant))
+                .filter(|(_, s)| {
+                    s.track
+                        .as_ref()
+                        .is_some_and(|t| t.tenant == entry.tenant && t.deleted_at.is_none())
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             let mut held: BTreeMap<ClusterRef, String> = BTreeMap::new();
@@ -838,6 +1056,10 @@ impl Recorder {
         let mut violations = self.violations;
         violations.sort();
         violations.dedup();
+        // Writes of different objects within one instant arrive in scheduling order: sort them
+        // by object (stable, so one object's changes within a second keep their order).
+        let mut conditions = std::mem::take(&mut self.conditions);
+        conditions.sort_by(|a, b| (a.at, &a.kind, &a.object).cmp(&(b.at, &b.kind, &b.object)));
         let mut seeds: Vec<SeedTrack> = std::mem::take(&mut self.seeds).into_values().collect();
         for seed in &mut seeds {
             seed.clusters = clusters
@@ -861,6 +1083,7 @@ impl Recorder {
             events: self.events,
             violations,
             seeds,
+            conditions,
             writes: self.writes,
             raw_decisions: self.raw_decisions,
         }

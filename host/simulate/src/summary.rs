@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::conditions::ConditionEpisode;
 use crate::record::{Recording, SeedTrack};
 use crate::scenario::format_duration;
 
@@ -52,6 +53,9 @@ pub struct Summary {
     /// Per seed, in name order: its API server, clusters, injected API outages, `Ready` over
     /// time and the writes its server served.
     pub seeds: Vec<SeedTrack>,
+    /// Condition episodes (tenant `PolicyDegraded`, seed faults, …) with their reasons; the
+    /// raw changes are in `conditions.json`.
+    pub conditions: Vec<ConditionEpisode>,
     /// ManagedCluster writes observed. Terminal only: how many status writes a controller
     /// makes can vary by one or two with conflict retries, so it stays out of the files that
     /// must be identical between runs.
@@ -125,6 +129,7 @@ pub fn summarize(r: &Recording) -> Summary {
         tenants,
         violations: r.violations.len(),
         seeds: r.seeds.clone(),
+        conditions: crate::conditions::episodes(&r.conditions),
         writes: r.writes,
         raw_decisions: r.raw_decisions,
     }

@@ -4,7 +4,7 @@
 //! These run the real controller on the emulator for a simulated week; the rollout test is the
 //! slowest in the workspace (two runs, about a minute in a dev build).
 //!
-//! Each run's four report files must also hash to the sha256 recorded in
+//! Each run's five report files must also hash to the sha256 recorded in
 //! `data/expected-reports.txt`: refactors of the controller, engine or simulation must not change
 //! one byte of what the examples report. A deliberate behaviour change updates that file (the
 //! failure message prints the new lines) in the same commit, so the change is reviewed.
@@ -272,7 +272,6 @@ fn remediation_storm_is_recognised_as_a_seed_fault() {
 fn trapping_policy_falls_back_or_holds_per_tenant() {
     let dir = out_dir("ex-trap");
     let exit = simulate("trapping-policy.yaml", &dir);
-    assert_reports_unchanged("trapping-policy.yaml", &dir);
     let (acme, globex, initech) = (
         tenant(&exit, "acme"),
         tenant(&exit, "globex"),
@@ -294,6 +293,57 @@ fn trapping_policy_falls_back_or_holds_per_tenant() {
     // A neighbour's broken module changes nothing for initech.
     assert_eq!((initech.policy_errors, initech.fallbacks), (0, 0));
     assert_eq!(initech.upgraded, initech.requested);
+    // The controller's PolicyDegraded condition shows, with its reason, in the summary (stdout
+    // and summary.json), in conditions.json and in the report: for both trapping tenants, never
+    // for initech.
+    let degraded = |t: &str| {
+        exit.summary
+            .conditions
+            .iter()
+            .find(|e| e.subject == format!("tenant {t}") && e.condition == "PolicyDegraded")
+            .cloned()
+    };
+    let g = degraded("globex").expect("globex PolicyDegraded episode");
+    assert_eq!(g.status, "True");
+    assert!(
+        !g.reasons.is_empty() && g.reasons.iter().all(|r| !r.is_empty()),
+        "{g:?}"
+    );
+    assert!(g.objects.len() > 1, "{g:?}");
+    assert!(degraded("acme").is_some());
+    assert!(
+        degraded("initech").is_none(),
+        "{:?}",
+        exit.summary.conditions
+    );
+    let mut out = Vec::new();
+    exit.write_results(&mut out).expect("results");
+    let out = String::from_utf8(out).expect("utf-8");
+    let line = format!(
+        "tenant globex PolicyDegraded=True ({})",
+        g.reasons.join(", ")
+    );
+    assert!(out.contains(&line), "stdout lacks {line:?}:\n{out}");
+    let summary = json(&dir, "summary.json");
+    assert!(
+        summary["conditions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["subject"] == "tenant globex")),
+        "{summary}"
+    );
+    let changes = json(&dir, "conditions.json");
+    assert!(
+        changes
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["type"] == "PolicyDegraded"
+                && c["tenant"] == "globex"
+                && c["status"] == "True"
+                && c["reason"] == g.reasons[0].as_str())),
+        "{changes}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(html.contains("<h2>Conditions</h2>") && html.contains(&g.reasons[0]));
+    assert_reports_unchanged("trapping-policy.yaml", &dir);
 }
 
 /// seed-api-outage.yaml: eu-1's API hangs (T+1h05m..T+1h25m), then answers 500
@@ -403,5 +453,41 @@ fn seed_api_outage_stops_only_that_seed_and_repeats_byte_for_byte() {
         );
     }
     assert!(html.contains("SeedUnreachable"));
+    // The seed fault in the condition episodes: eu-1 Ready=False and its clusters
+    // SeedReachable=False, both inside the outage and cleared after it; nothing for the others.
+    let episode = |condition: &str| {
+        exit.summary
+            .conditions
+            .iter()
+            .find(|e| e.subject == "seed eu-1" && e.condition == condition)
+            .unwrap_or_else(|| panic!("no eu-1 {condition} episode: {:?}", exit.summary.conditions))
+    };
+    let ready = episode("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reasons[0].as_str()),
+        ("False", "SeedUnreachable")
+    );
+    let reachable = episode("SeedReachable");
+    assert_eq!(reachable.status, "False");
+    assert!(reachable.objects.len() > 1, "{reachable:?}");
+    for e in [ready, reachable] {
+        assert!((out_from..out_to).contains(&e.start), "{e:?}");
+        assert!(e.end.is_some_and(|end| end >= out_to), "{e:?}");
+    }
+    assert!(
+        exit.summary
+            .conditions
+            .iter()
+            .all(|e| e.subject == "seed eu-1"),
+        "{:?}",
+        exit.summary.conditions
+    );
+    let mut out = Vec::new();
+    exit.write_results(&mut out).expect("results");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(
+        out.contains("seed eu-1 Ready=False (SeedUnreachable)"),
+        "{out}"
+    );
     assert_reports_unchanged("seed-api-outage.yaml", &a);
 }

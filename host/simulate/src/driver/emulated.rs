@@ -416,13 +416,8 @@ impl Driver for EmulatedFleet {
                     )
                 })
         });
-        let (controller, decisions) = super::controller::start(
-            &emulator,
-            scenario.start,
-            scenario.controller_resync,
-            connector,
-        )
-        .await?;
+        let (controller, decisions) =
+            super::controller::start(&emulator, scenario, connector).await?;
         // ManagedClusters arrive one virtual second apart, in name order, once the controller
         // runs: placements then happen in a defined order (each sees the seeds as the previous
         // one left them) instead of racing within one instant.
@@ -504,6 +499,11 @@ impl Driver for EmulatedFleet {
                 });
             } else if ev.kind == "Seed" {
                 out.push(Observation::SeedWrite {
+                    at: t,
+                    object: ev.object,
+                });
+            } else if ev.kind == "Tenant" {
+                out.push(Observation::TenantWrite {
                     at: t,
                     object: ev.object,
                 });
@@ -604,6 +604,20 @@ impl Driver for EmulatedFleet {
                 if let Some(server) = self.running()?.seeds.get(seed) {
                     server.faults().end_outage();
                 }
+            }
+            Action::RestartController => {
+                if let Some(r) = self.running.as_mut() {
+                    r.controller.restart().await?;
+                }
+            }
+            Action::CreateCluster { clusters } => {
+                self.scenario.clusters.extend(clusters.iter().cloned());
+                let client = self.running()?.client.clone();
+                super::lifecycle::create_clusters(&client, clusters).await?;
+            }
+            Action::DeleteCluster { cluster } => {
+                let client = self.running()?.client.clone();
+                super::lifecycle::delete_cluster(&client, cluster).await?;
             }
             Action::UpdatePolicy {
                 tenant,

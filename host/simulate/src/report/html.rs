@@ -92,6 +92,7 @@ pub fn render(r: &Recording, s: &Summary, compare: Option<&Comparison>) -> Strin
     );
 
     summary_table(&mut h, r, s);
+    conditions(&mut h, r, s);
     seeds(&mut h, r);
 
     h.push_str(r#"<h2>Timeline</h2><div class="card chart">"#);
@@ -164,6 +165,32 @@ fn summary_table(h: &mut String, r: &Recording, s: &Summary) {
             t.fallbacks,
             t.vetoes,
             t.decisions
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+/// One row per condition episode (a tenant's policy degraded, a seed unreachable, …), with its
+/// reasons; nothing when the controller reported no unhealthy condition.
+fn conditions(h: &mut String, r: &Recording, s: &Summary) {
+    if s.conditions.is_empty() {
+        return;
+    }
+    h.push_str(r#"<h2>Conditions</h2><div class="card"><table><thead><tr><th>subject</th><th>condition</th><th>reasons</th><th>from</th><th>to</th><th class="num">objects</th><th>message</th></tr></thead><tbody>"#);
+    for e in &s.conditions {
+        let _ = write!(
+            h,
+            r#"<tr><td><b>{}</b></td><td class="mono">{}={}</td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td><td class="num" title="{}">{}</td><td>{}</td></tr>"#,
+            esc(&e.subject),
+            esc(&e.condition),
+            esc(&e.status),
+            esc(&e.reasons.join(", ")),
+            relative(r.start, e.start),
+            e.end
+                .map_or_else(|| "end of run".into(), |t| relative(r.start, t)),
+            esc(&e.objects.join(", ")),
+            e.objects.len(),
+            esc(&crate::conditions::one_line(&e.message, 300))
         );
     }
     h.push_str("</tbody></table></div>");

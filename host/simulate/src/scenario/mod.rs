@@ -89,8 +89,8 @@ pub struct Scenario {
     pub step: i64,
     /// How fast the fake infrastructure moves.
     pub infra: InfraTimings,
-    /// Overrides the controller's periodic resync (seconds); `None`: the controller's default.
-    pub controller_resync: Option<i64>,
+    /// The controller's tunables the scenario overrides (`controller:`).
+    pub controller: ControllerTunables,
     /// Tenants in name order.
     pub tenants: Vec<Tenant>,
     /// Seeds in name order.
@@ -105,6 +105,26 @@ pub struct Scenario {
     pub base_dir: PathBuf,
     /// Whether each seed is its own API server (default) or all share the management server.
     pub topology: Topology,
+}
+
+/// The host's settings a scenario may override (`controller:`); `None`: the controller's
+/// default (`fleetward_controller::reconcile::Settings::default`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerTunables {
+    /// Periodic resync, seconds.
+    pub resync: Option<i64>,
+    /// Upgrade steps in flight across the fleet (`upgrades.maxConcurrent`).
+    pub max_concurrent: Option<u32>,
+    /// Upgrade steps in flight per seed (`upgrades.maxConcurrentPerSeed`).
+    pub max_concurrent_per_seed: Option<u32>,
+    /// Remediation rate-limit window, seconds (`remediation.window`).
+    pub remediation_window: Option<i64>,
+    /// Remediation actions per cluster per window (`remediation.perCluster`).
+    pub remediation_per_cluster: Option<u32>,
+    /// Remediation actions per seed per window (`remediation.perSeed`).
+    pub remediation_per_seed: Option<u32>,
+    /// Remediation actions per tenant per window (`remediation.perTenant`).
+    pub remediation_per_tenant: Option<u32>,
 }
 
 /// Where the seeds' API servers are.

@@ -12,8 +12,8 @@ use serde_saphyr::Spanned;
 
 use super::timeline::{Action, ApiOutage, Selector, TimedAction, parse_at, parse_duration};
 use super::{
-    Cluster, FailureMode, InfraTimings, Module, PolicyBinding, Pool, Scenario, ScenarioError, Seed,
-    Tenant, Topology, dir_of,
+    Cluster, ControllerTunables, FailureMode, InfraTimings, Module, PolicyBinding, Pool, Scenario,
+    ScenarioError, Seed, Tenant, Topology, dir_of,
 };
 
 /// Default start: Monday 2026-01-05 00:00 UTC (the emulator's default epoch).
@@ -63,7 +63,32 @@ struct RawInfra {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawController {
     resync: Option<Spanned<String>>,
+    #[serde(default)]
+    upgrades: RawUpgradeCaps,
+    #[serde(default)]
+    remediation: RawRemediationLimits,
 }
+
+/// `controller.upgrades`: the host's caps on upgrade steps in flight.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawUpgradeCaps {
+    max_concurrent: Option<Spanned<u32>>,
+    max_concurrent_per_seed: Option<Spanned<u32>>,
+}
+
+/// `controller.remediation`: the host's sliding-window rate limits on disruptive actions.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRemediationLimits {
+    window: Option<Spanned<String>>,
+    per_cluster: Option<Spanned<u32>>,
+    per_seed: Option<Spanned<u32>>,
+    per_tenant: Option<Spanned<u32>>,
+}
+
+/// Upper bound of every count under `controller:`, so a typo cannot mean "unlimited" by accident.
+const MAX_CONTROLLER_COUNT: u32 = 100_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -161,6 +186,22 @@ struct RawEvent {
     seed_api_slow: Option<RawSeedApi>,
     seed_api_errors: Option<RawSeedApi>,
     seed_api_up: Option<RawSeedRef>,
+    restart_controller: Option<RawNothing>,
+    create_cluster: Option<Spanned<RawClusters>>,
+    delete_cluster: Option<RawClusterName>,
+}
+
+/// `restartController: {}`: an action without fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNothing {}
+
+/// `deleteCluster: {tenant, name}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawClusterName {
+    tenant: Spanned<String>,
+    name: Spanned<String>,
 }
 
 /// `seedApiDown`, `seedApiHang`, `seedApiSlow` (needs `delay`), `seedApiErrors` (`code`,
@@ -388,16 +429,7 @@ impl Converter<'_> {
             }
         }
 
-        let controller_resync = match &raw.controller.resync {
-            Some(r) => {
-                let v = self.duration(r)?;
-                if !(10..=86_400).contains(&v) {
-                    return Err(self.err(r, "controller.resync must be between 10s and 1d"));
-                }
-                Some(v)
-            }
-            None => None,
-        };
+        let controller = self.controller(&raw.controller)?;
         let topology = match &raw.topology {
             None => Topology::default(),
             Some(t) => match t.value.as_str() {
@@ -435,10 +467,20 @@ impl Converter<'_> {
         }
         let end = start.0 + duration;
         let mut timeline = Vec::new();
+        // Clusters a later entry may name: the initial ones and every `createCluster` so far
+        // (file order); whether one exists at the entry's time is checked once sorted.
+        let mut known = clusters.clone();
         for ev in &raw.timeline {
-            timeline.extend(self.event(ev, start, end, topology, &tenants, &seeds, &clusters)?);
+            let entries = self.event(ev, start, end, topology, &tenants, &seeds, &known)?;
+            for e in &entries {
+                if let Action::CreateCluster { clusters: new } = &e.action {
+                    known.extend(new.iter().cloned());
+                }
+            }
+            timeline.extend(entries);
         }
         timeline.sort_by_key(|e| e.at);
+        self.check_cluster_lifetimes(&clusters, &timeline, start)?;
 
         Ok(Scenario {
             name: raw.name.unwrap_or_default(),
@@ -447,7 +489,7 @@ impl Converter<'_> {
             duration,
             step,
             infra,
-            controller_resync,
+            controller,
             tenants,
             seeds,
             clusters,
@@ -526,6 +568,108 @@ impl Converter<'_> {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// `controller:`: every value checked, errors naming the field.
+    fn controller(&self, raw: &RawController) -> Result<ControllerTunables, ScenarioError> {
+        let seconds = |v: &Option<Spanned<String>>,
+                       field: &str,
+                       range: std::ops::RangeInclusive<i64>,
+                       bounds: &str|
+         -> Result<Option<i64>, ScenarioError> {
+            let Some(s) = v else { return Ok(None) };
+            let secs = self.duration(s)?;
+            if !range.contains(&secs) {
+                return Err(self.err(s, format!("controller.{field} must be between {bounds}")));
+            }
+            Ok(Some(secs))
+        };
+        let count = |v: &Option<Spanned<u32>>,
+                     field: &str,
+                     min: u32|
+         -> Result<Option<u32>, ScenarioError> {
+            let Some(n) = v else { return Ok(None) };
+            if !(min..=MAX_CONTROLLER_COUNT).contains(&n.value) {
+                return Err(self.err(
+                    n,
+                    format!(
+                        "controller.{field} must be between {min} and {MAX_CONTROLLER_COUNT} \
+                         (got {})",
+                        n.value
+                    ),
+                ));
+            }
+            Ok(Some(n.value))
+        };
+        let (u, r) = (&raw.upgrades, &raw.remediation);
+        Ok(ControllerTunables {
+            resync: seconds(&raw.resync, "resync", 10..=86_400, "10s and 1d")?,
+            // A cap of 0 would stop every upgrade: say so rather than simulate a frozen fleet.
+            max_concurrent: count(&u.max_concurrent, "upgrades.maxConcurrent", 1)?,
+            max_concurrent_per_seed: count(
+                &u.max_concurrent_per_seed,
+                "upgrades.maxConcurrentPerSeed",
+                1,
+            )?,
+            remediation_window: seconds(&r.window, "remediation.window", 60..=86_400, "1m and 1d")?,
+            // 0 is allowed: "what if nothing may be remediated".
+            remediation_per_cluster: count(&r.per_cluster, "remediation.perCluster", 0)?,
+            remediation_per_seed: count(&r.per_seed, "remediation.perSeed", 0)?,
+            remediation_per_tenant: count(&r.per_tenant, "remediation.perTenant", 0)?,
+        })
+    }
+
+    /// In time order, every entry that names a cluster names one that exists then: created at
+    /// the start or by an earlier `createCluster`, and not deleted before.
+    fn check_cluster_lifetimes(
+        &self,
+        initial: &[Cluster],
+        timeline: &[TimedAction],
+        start: Timestamp,
+    ) -> Result<(), ScenarioError> {
+        let mut live: BTreeSet<ClusterRef> = initial.iter().map(|c| c.id.clone()).collect();
+        for e in timeline {
+            let err = |message: String| ScenarioError::Invalid {
+                path: self.label.into(),
+                line: e.line,
+                column: 1,
+                message,
+            };
+            let when = super::format_duration(e.at.0 - start.0);
+            match &e.action {
+                Action::CreateCluster { clusters } => {
+                    for c in clusters {
+                        if !live.insert(c.id.clone()) {
+                            return Err(err(format!(
+                                "cluster {} already exists at T+{when}",
+                                c.id
+                            )));
+                        }
+                    }
+                }
+                Action::DeleteCluster { cluster } => {
+                    if !live.remove(cluster) {
+                        return Err(err(format!(
+                            "cluster {cluster} does not exist at T+{when} (created later, or \
+                             already deleted)"
+                        )));
+                    }
+                }
+                Action::BreakWorkload { cluster, .. }
+                | Action::HealWorkload { cluster, .. }
+                | Action::BreakMachine { cluster, .. }
+                | Action::HealMachine { cluster, .. } => {
+                    if !live.contains(cluster) {
+                        return Err(err(format!(
+                            "cluster {cluster} does not exist at T+{when} (created later, or \
+                             already deleted)"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn clusters(
@@ -674,6 +818,9 @@ impl Converter<'_> {
             r.seed_api_slow.is_some(),
             r.seed_api_errors.is_some(),
             r.seed_api_up.is_some(),
+            r.restart_controller.is_some(),
+            r.create_cluster.is_some(),
+            r.delete_cluster.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -684,7 +831,8 @@ impl Converter<'_> {
                 format!(
                     "a timeline entry needs exactly one action (setVersion, breakWorkload, \
                      healWorkload, breakMachine, healMachine, updatePolicy, seedDown, seedUp, \
-                     seedApiDown, seedApiHang, seedApiSlow, seedApiErrors, seedApiUp); found {set}"
+                     seedApiDown, seedApiHang, seedApiSlow, seedApiErrors, seedApiUp, \
+                     restartController, createCluster, deleteCluster); found {set}"
                 ),
             ));
         }
@@ -833,6 +981,40 @@ impl Converter<'_> {
                     failure_mode: self.failure_mode(u.failure_mode.as_ref(), default_mode)?,
                 },
             }
+        } else if r.restart_controller.is_some() {
+            Action::RestartController
+        } else if let Some(c) = &r.create_cluster {
+            let new = self.clusters(std::slice::from_ref(c), tenants)?;
+            if let Some(dup) = new.iter().find(|n| clusters.iter().any(|k| k.id == n.id)) {
+                return Err(self.err(
+                    &c.value.name,
+                    format!(
+                        "cluster {} is already defined (under clusters: or by an earlier \
+                         createCluster); names are not reused",
+                        dup.id
+                    ),
+                ));
+            }
+            if clusters.len() + new.len() > MAX_CLUSTERS {
+                return Err(self.err(c, format!("at most {MAX_CLUSTERS} clusters in total")));
+            }
+            Action::CreateCluster { clusters: new }
+        } else if let Some(d) = &r.delete_cluster {
+            let Some(tenant) = tenants.iter().find(|t| t.name == d.tenant.value) else {
+                return Err(self.err(&d.tenant, format!("unknown tenant {:?}", d.tenant.value)));
+            };
+            let id = ClusterRef::new(tenant.namespace.clone(), d.name.value.clone());
+            if !clusters.iter().any(|c| c.id == id) {
+                return Err(self.err(
+                    &d.name,
+                    format!(
+                        "unknown cluster {:?} of tenant {}: name one defined under clusters: \
+                         or by a createCluster",
+                        d.name.value, tenant.name
+                    ),
+                ));
+            }
+            Action::DeleteCluster { cluster: id }
         } else if let Some(s) = &r.seed_down {
             Action::SeedDown {
                 seed: seed_name(&s.seed)?,

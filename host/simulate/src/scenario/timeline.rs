@@ -2,7 +2,7 @@
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind, KubeVersion, Labels, Timestamp};
 
-use super::PolicyBinding;
+use super::{Cluster, PolicyBinding};
 
 /// One timeline entry: at this time, do this.
 #[derive(Clone, Debug)]
@@ -122,6 +122,20 @@ pub enum Action {
         /// Seed name.
         seed: String,
     },
+    /// The controller stops (its handle's graceful shutdown) and a fresh one starts against
+    /// the same emulated servers and virtual clock, as after a crash or a rolling deploy: it
+    /// knows only what the API says.
+    RestartController,
+    /// New ManagedClusters appear (same fields as `clusters:`).
+    CreateCluster {
+        /// The clusters, sorted by namespace and name.
+        clusters: Vec<Cluster>,
+    },
+    /// A ManagedCluster is deleted (the controller tears it down).
+    DeleteCluster {
+        /// The cluster.
+        cluster: ClusterRef,
+    },
 }
 
 /// How a seed's API server fails during a [`Action::SeedApi`] outage.
@@ -199,6 +213,17 @@ impl Action {
                 }
             },
             Action::SeedApiUp { seed } => format!("seed {seed}'s API server answers again"),
+            Action::RestartController => "the controller restarts".into(),
+            Action::CreateCluster { clusters } => match clusters.as_slice() {
+                [one] => format!("cluster {} is created", one.id),
+                many => format!(
+                    "{} clusters are created ({} … {})",
+                    many.len(),
+                    many.first().map(|c| c.id.to_string()).unwrap_or_default(),
+                    many.last().map(|c| c.id.to_string()).unwrap_or_default()
+                ),
+            },
+            Action::DeleteCluster { cluster } => format!("cluster {cluster} is deleted"),
         }
     }
 }

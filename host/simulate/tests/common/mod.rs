@@ -302,10 +302,16 @@ pub fn out_dir(name: &str) -> PathBuf {
     d
 }
 
-/// The four output files of a run, for byte-for-byte comparisons.
+/// The five output files of a run, for byte-for-byte comparisons.
 pub fn report_files(dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
-    ["report.html", "ledger.json", "summary.json", "spans.json"]
-        .into_iter()
-        .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
-        .collect()
+    [
+        "report.html",
+        "ledger.json",
+        "summary.json",
+        "spans.json",
+        "conditions.json",
+    ]
+    .into_iter()
+    .map(|f| (f, std::fs::read(dir.join(f)).expect(f)))
+    .collect()
 }
