@@ -10,6 +10,7 @@ pub mod cluster;
 pub(crate) mod decisions;
 pub(crate) mod events;
 pub(crate) mod in_use;
+pub(crate) mod listing;
 pub mod own_writes;
 pub mod placements;
 pub mod plan_queue;

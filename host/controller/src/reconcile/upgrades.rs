@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest as _, Sha256};
 
@@ -99,12 +99,10 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     {
         return Ok(last.recheck_at);
     }
-    let api: Api<ManagedCluster> = Api::all(ctx.client.clone());
-    let all = api
-        .list(&ListParams::default())
+    // The LIST without managedFields (`listing`): the planner never reads them.
+    let all = super::listing::clusters(&ctx.client)
         .await
-        .map_err(kube_err("listing clusters for upgrade planning"))?
-        .items;
+        .map_err(kube_err("listing clusters for upgrade planning"))?;
     let in_flight = planning::in_flight(&all);
     let share = fair_share::FleetLoad::from_clusters(&all)
         .with_satisfied(ctx.planning.queue.satisfied())
