@@ -17,3 +17,4 @@ pub mod rejection;
 pub mod remediation;
 pub mod seeds;
 pub mod spec;
+pub mod write_budget;
