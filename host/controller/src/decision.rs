@@ -14,10 +14,17 @@ pub enum DecisionOutcome {
     Fallback,
     /// The policy failed; nothing changed (`failureMode: Hold`).
     Held,
-    /// The host refused (part of) the answer: the invariant it would break.
+    /// The host refused (part of) the answer: the invariant it would break. A real breach by
+    /// the policy's proposal, never routine back-pressure (that is [`Self::Waiting`]).
     Vetoed {
         /// Invariant name (e.g. `ControlPlaneFirst`) or remediation veto.
         invariant: String,
+    },
+    /// A legal step the host did not start now, for a reason the host knows: it waits. Not a
+    /// breach: never announced with a Warning Event, never written to the cluster's status.
+    Waiting {
+        /// What it waits for.
+        cause: WaitCause,
     },
     /// The decision failed and there is nothing to fall back to.
     Error,
@@ -31,7 +38,34 @@ impl DecisionOutcome {
             DecisionOutcome::Fallback => "fallback",
             DecisionOutcome::Held => "held",
             DecisionOutcome::Vetoed { .. } => "vetoed",
+            DecisionOutcome::Waiting { .. } => "waiting",
             DecisionOutcome::Error => "error",
+        }
+    }
+}
+
+/// Why a legal step waits. Only what the host knows for sure: a policy that holds a step for
+/// its window or bake time simply does not propose it, so such waits are the policy's `hold`
+/// reasons, not outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCause {
+    /// A concurrency cap is full (`GlobalConcurrency`, `SeedConcurrency`): the step waits for a
+    /// slot.
+    Cap,
+    /// The tenant holds its fair share of a full cap while other tenants wait (`FairShare`,
+    /// `core/fair_share.rs`): the step waits for its turn.
+    FairShare,
+    /// The cluster's seed API server cannot be worked on now (`SeedReachable`).
+    SeedUnavailable,
+}
+
+impl WaitCause {
+    /// Label for metrics (`cause` of `fleetward_upgrade_waits_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitCause::Cap => "cap",
+            WaitCause::FairShare => "fair_share",
+            WaitCause::SeedUnavailable => "seed_unavailable",
         }
     }
 }

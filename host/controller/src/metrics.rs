@@ -1,7 +1,8 @@
 //! Prometheus metrics: the set operators expect of a kube-runtime / controller-runtime style
 //! controller (reconciles by controller and result, their duration, errors, work in flight, the
 //! plan queue's depth, leadership), and Fleetward's own (decisions by tenant/kind/outcome,
-//! decision latency, fallbacks, vetoes, module refusals, seed health, writes). Served on
+//! decision latency, fallbacks, vetoes, waits, module refusals, seed health, writes and writes
+//! the status-write budget deferred). Served on
 //! `/metrics` by [`crate::http`].
 //!
 //! Counters are per process (they start at zero when a replica starts): Prometheus' `rate()`
@@ -26,7 +27,9 @@ pub struct Metrics {
     reconcile_errors: Family<Labels, Counter>,
     fallbacks: Family<Labels, Counter>,
     vetoes: Family<Labels, Counter>,
+    waits: Family<Labels, Counter>,
     writes: Family<Labels, Counter>,
+    writes_deferred: Family<Labels, Counter>,
     load_rejections: Family<Labels, Counter>,
     seed_reachable: Family<Labels, Gauge>,
     seed_requests_failed: Family<Labels, Counter>,
@@ -92,7 +95,9 @@ impl Metrics {
         let reconcile_errors = Family::<Labels, Counter>::default();
         let fallbacks = Family::<Labels, Counter>::default();
         let vetoes = Family::<Labels, Counter>::default();
+        let waits = Family::<Labels, Counter>::default();
         let writes = Family::<Labels, Counter>::default();
+        let writes_deferred = Family::<Labels, Counter>::default();
         let load_rejections = Family::<Labels, Counter>::default();
         let seed_reachable = Family::<Labels, Gauge>::default();
         let seed_requests_failed = Family::<Labels, Counter>::default();
@@ -165,8 +170,18 @@ impl Metrics {
         );
         registry.register(
             "upgrade_vetoes",
-            "Upgrade steps vetoed by host invariants",
+            "Upgrade steps vetoed by host invariants (real breaches; cap back-pressure is a wait)",
             vetoes.clone(),
+        );
+        registry.register(
+            "upgrade_waits",
+            "Legal upgrade steps the host held back, by tenant and cause (cap, seed_unavailable)",
+            waits.clone(),
+        );
+        registry.register(
+            "status_writes_deferred",
+            "Decision-record status writes the write budget deferred, by tenant and reason (cluster_budget, tenant_budget)",
+            writes_deferred.clone(),
         );
         registry.register(
             "writes",
@@ -180,7 +195,9 @@ impl Metrics {
             reconcile_errors,
             fallbacks,
             vetoes,
+            waits,
             writes,
+            writes_deferred,
             load_rejections,
             seed_reachable,
             seed_requests_failed,
@@ -277,6 +294,21 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a legal upgrade step held back (`cause`: [`crate::decision::WaitCause::as_str`]).
+    pub fn wait(&self, tenant: &str, cause: &str) {
+        self.waits
+            .get_or_create(&vec![("tenant", tenant.into()), ("cause", cause.into())])
+            .inc();
+    }
+
+    /// Counts a decision-record status write the write budget deferred (`reason`:
+    /// [`crate::core::write_budget::Scope::as_str`]).
+    pub fn write_deferred(&self, tenant: &str, reason: &str) {
+        self.writes_deferred
+            .get_or_create(&vec![("tenant", tenant.into()), ("reason", reason.into())])
+            .inc();
+    }
+
     /// Counts a reconcile error.
     pub fn reconcile_error(&self, controller: &str, reason: &str) {
         self.reconcile_errors
@@ -321,6 +353,8 @@ mod tests {
         let m = Metrics::new();
         m.decision("acme", "placement", "applied", 0.002);
         m.veto("acme", "ControlPlaneFirst");
+        m.wait("acme", "cap");
+        m.write_deferred("mallory", "tenant_budget");
         m.write("Deployment");
         m.write("Deployment");
         let t = m.render();
@@ -333,6 +367,10 @@ mod tests {
         assert!(t.contains("fleetward_decision_duration_seconds_bucket"));
         assert!(t.contains(
             r#"fleetward_upgrade_vetoes_total{tenant="acme",invariant="ControlPlaneFirst"} 1"#
+        ));
+        assert!(t.contains(r#"fleetward_upgrade_waits_total{tenant="acme",cause="cap"} 1"#));
+        assert!(t.contains(
+            r#"fleetward_status_writes_deferred_total{tenant="mallory",reason="tenant_budget"} 1"#
         ));
         assert_eq!(m.total_writes(), 2);
     }

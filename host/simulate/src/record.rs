@@ -134,7 +134,7 @@ pub struct LedgerEntry {
     pub output_json: String,
     /// The policy's reason, the veto or the error.
     pub reason: String,
-    /// `applied`, `fallback`, `held`, `vetoed`, `error`.
+    /// `applied`, `fallback`, `held`, `vetoed`, `waiting`, `error`.
     pub outcome: String,
 }
 
@@ -341,6 +341,9 @@ pub struct Recording {
     /// ManagedCluster writes observed (terminal only; see [`crate::summary::Summary::writes`]).
     #[serde(skip)]
     pub writes: u64,
+    /// Of those, per tenant (terminal only).
+    #[serde(skip)]
+    pub tenant_writes: BTreeMap<String, u64>,
     /// Decision records received, unchanged re-asks included (terminal only).
     #[serde(skip)]
     pub raw_decisions: u64,
@@ -387,6 +390,7 @@ pub struct Recorder {
     events: Vec<EventMark>,
     violations: Vec<Violation>,
     writes: u64,
+    tenant_writes: BTreeMap<String, u64>,
     seeds: BTreeMap<String, SeedTrack>,
     conditions: Vec<ConditionChange>,
     /// Last (status, reason) per (kind, object, condition type).
@@ -818,6 +822,7 @@ impl Recorder {
         let Some(track) = st.track.as_mut() else {
             return;
         };
+        *self.tenant_writes.entry(track.tenant.clone()).or_default() += 1;
         // A new desired version starts a rollout for this cluster.
         if st.previous_desired.as_deref() != Some(desired.as_str()) && !desired.is_empty() {
             st.previous_desired = Some(desired.clone());
@@ -1085,6 +1090,7 @@ impl Recorder {
             seeds,
             conditions,
             writes: self.writes,
+            tenant_writes: self.tenant_writes,
             raw_decisions: self.raw_decisions,
         }
     }

@@ -33,10 +33,18 @@ pub struct TenantSummary {
     pub policy_errors: usize,
     /// Of those, decisions served by the built-in fallback.
     pub fallbacks: usize,
-    /// Decisions the host vetoed (partly or fully) because they broke an invariant.
+    /// Decisions the host vetoed (partly or fully) because a proposed step broke an invariant:
+    /// real breaches only (a well-behaved policy has none).
     pub vetoes: usize,
+    /// Decisions in which a legal step waited: held back by a concurrency cap or a seed that
+    /// could not be worked on (routine back-pressure, not a breach).
+    pub waiting: usize,
     /// Decisions recorded (answers that changed; unchanged re-asks are not new decisions).
     pub decisions: usize,
+    /// ManagedCluster writes to the tenant's clusters (terminal and tests only, like
+    /// [`Summary::writes`]).
+    #[serde(skip)]
+    pub writes: u64,
 }
 
 /// The whole run in numbers.
@@ -119,7 +127,9 @@ pub fn summarize(r: &Recording) -> Summary {
                     .count(),
                 fallbacks: ledger.iter().filter(|e| e.outcome == "fallback").count(),
                 vetoes: ledger.iter().filter(|e| e.outcome == "vetoed").count(),
+                waiting: ledger.iter().filter(|e| e.outcome == "waiting").count(),
                 decisions: ledger.len(),
+                writes: r.tenant_writes.get(t).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -148,8 +158,9 @@ pub fn table(s: &Summary) -> String {
         "policy errors",
         "fallbacks",
         "vetoes",
+        "waiting",
     ];
-    let rows: Vec<[String; 10]> = s
+    let rows: Vec<[String; 11]> = s
         .tenants
         .iter()
         .map(|t| {
@@ -173,6 +184,7 @@ pub fn table(s: &Summary) -> String {
                 t.policy_errors.to_string(),
                 t.fallbacks.to_string(),
                 t.vetoes.to_string(),
+                t.waiting.to_string(),
             ]
         })
         .collect();

@@ -131,6 +131,9 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
     }
     for t in &exit.summary.tenants {
         assert_eq!((t.upgraded, t.requested), (10, 10), "{}", t.tenant);
+        // The reference policy breaks no invariant: a step held back by a cap waits, it is not
+        // a veto (issue 15: 2,508 "vetoes" for a well-behaved fleet were all cap back-pressure).
+        assert_eq!(t.vetoes, 0, "{t:?}");
     }
     let spans = json(&a, "spans.json");
     let all = tracks(&spans);
@@ -293,6 +296,10 @@ fn trapping_policy_falls_back_or_holds_per_tenant() {
     // A neighbour's broken module changes nothing for initech.
     assert_eq!((initech.policy_errors, initech.fallbacks), (0, 0));
     assert_eq!(initech.upgraded, initech.requested);
+    // Neither the reference policy nor the built-in fallback breaks an invariant.
+    for t in [acme, globex, initech] {
+        assert_eq!(t.vetoes, 0, "{t:?}");
+    }
     // The controller's PolicyDegraded condition shows, with its reason, in the summary (stdout
     // and summary.json), in conditions.json and in the report: for both trapping tenants, never
     // for initech.
@@ -367,6 +374,8 @@ fn seed_api_outage_stops_only_that_seed_and_repeats_byte_for_byte() {
     for t in &exit.summary.tenants {
         assert_eq!((t.upgraded, t.requested), (6, 6), "{}", t.tenant);
         assert_eq!(t.remediations, 0, "{}", t.tenant);
+        // A step on a seed that cannot be worked on waits; it is no breach of the policy's.
+        assert_eq!(t.vetoes, 0, "{t:?}");
     }
     // globex (eu-2, us-1) finishes on schedule: during the outage, as if nothing happened.
     let globex: Vec<_> = all.iter().filter(|t| t.tenant() == "globex").collect();
@@ -490,4 +499,51 @@ fn seed_api_outage_stops_only_that_seed_and_repeats_byte_for_byte() {
         "{out}"
     );
     assert_reports_unchanged("seed-api-outage.yaml", &a);
+}
+
+/// invariant-attack.yaml: mallory's policy answers every plan with illegal steps for all its 90
+/// clusters, different ones each call; acme rolls out beside it with the reference policy.
+/// Every illegal step is vetoed, and the churn does not turn into writes: a veto that repeats
+/// is not news (issue 15: 23,164 ManagedCluster writes for 106 clusters in ~5 simulated minutes
+/// before), so mallory's clusters cost no more writes than acme's, which really upgraded.
+#[test]
+fn an_invariant_attack_is_vetoed_and_costs_a_few_writes_per_cluster() {
+    let started = std::time::Instant::now();
+    let dir = out_dir("ex-attack");
+    let exit = simulate("invariant-attack.yaml", &dir);
+    assert_reports_unchanged("invariant-attack.yaml", &dir);
+    let (mallory, acme) = (tenant(&exit, "mallory"), tenant(&exit, "acme"));
+    assert_eq!(
+        (mallory.requested, mallory.upgraded),
+        (90, 0),
+        "{mallory:?}"
+    );
+    assert!(mallory.vetoes > 0, "{mallory:?}");
+    assert_eq!((acme.requested, acme.upgraded), (10, 10), "{acme:?}");
+    // The reference policy breaks nothing: waiting for a cap is not a veto.
+    assert_eq!(acme.vetoes, 0, "{acme:?}");
+    let per_cluster = |t: &TenantSummary| t.writes as f64 / t.clusters as f64;
+    assert!(
+        per_cluster(mallory) <= per_cluster(acme),
+        "mallory {} writes for {} clusters, acme (a real upgrade each) {} for {}",
+        mallory.writes,
+        mallory.clusters,
+        acme.writes,
+        acme.clusters
+    );
+    assert!(
+        per_cluster(mallory) <= 20.0,
+        "{} writes for {} clusters",
+        mallory.writes,
+        mallory.clusters
+    );
+    eprintln!(
+        "invariant-attack: mallory {} writes / {} clusters, acme {} / {}, {} vetoes, {:.1} s",
+        mallory.writes,
+        mallory.clusters,
+        acme.writes,
+        acme.clusters,
+        mallory.vetoes,
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -147,8 +147,16 @@ async fn trapping_and_spinning_policies_fall_back_or_hold_per_tenant() -> Result
             .map(|r| r.outcome.clone())
             .collect::<Vec<_>>()
     };
-    // Steps beyond the seed cap are vetoed (routine back-pressure); every decision is a fallback.
-    let capped = |o: &DecisionOutcome| matches!(o, DecisionOutcome::Vetoed { invariant } if invariant.ends_with("Concurrency"));
+    // Steps beyond the seed cap wait (routine back-pressure, not a veto); every decision is a
+    // fallback.
+    let capped = |o: &DecisionOutcome| {
+        matches!(
+            o,
+            DecisionOutcome::Waiting {
+                cause: fleetward_controller::decision::WaitCause::Cap
+            }
+        )
+    };
     assert!(
         outcomes("trapper")
             .iter()

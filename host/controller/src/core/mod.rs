@@ -19,3 +19,4 @@ pub mod remediation;
 pub mod retry;
 pub mod seeds;
 pub mod spec;
+pub mod write_budget;

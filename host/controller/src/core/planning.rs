@@ -12,13 +12,14 @@ use fleetward_sdk::wire::{
 };
 use kube::ResourceExt;
 
-use crate::core::decisions;
+use crate::core::decisions::{self, Repeats};
 use crate::core::invariants::{Admission, InFlight, Invariant};
+use crate::core::write_budget::{self, Deferred, WriteBudget};
 use crate::crd::{
     DecisionRecordStatus, InProgressStep, ManagedCluster, ManagedClusterStatus, Phase,
     UpgradeHistoryEntry,
 };
-use crate::decision::DecisionOutcome;
+use crate::decision::{DecisionOutcome, WaitCause};
 
 /// Steps in flight fleet-wide and per seed (what the caps count).
 pub fn in_flight(all: &[ManagedCluster]) -> InFlight {
@@ -68,9 +69,11 @@ pub struct PlannedOutcome {
     /// Why.
     pub reason: String,
     /// Announced on this cluster (a real invariant breach), on the tenant (`None` with
-    /// `routine` false), or not at all (`routine`: cap back-pressure).
+    /// `routine` false), or not at all (`routine`).
     pub on_cluster: Option<ClusterRef>,
-    /// Routine back-pressure, never announced.
+    /// Not announced: a step that waits (cap back-pressure, seed unavailable), a veto the
+    /// cluster's status already shows (a repeat is not news), or one whose status write the
+    /// budget deferred (announced when it is written).
     pub routine: bool,
 }
 
@@ -79,7 +82,8 @@ pub struct PlannedOutcome {
 pub struct PlannedWrite {
     /// The cluster.
     pub cluster: ClusterRef,
-    /// The step started, if any.
+    /// The step started, if any. Without one the write only changes `lastDecisions` (a
+    /// decision-record write, which the write budget bounds).
     pub step: Option<UpgradeStep>,
     /// The status to write.
     pub status: ManagedClusterStatus,
@@ -94,8 +98,8 @@ pub struct Plan {
     pub writes: Vec<PlannedWrite>,
     /// The reason shown for started steps.
     pub reason: String,
-    /// When to plan again even if nothing changes: the policy's `recheck_at`, or in 30 s when
-    /// caps held steps back.
+    /// When to plan again even if nothing changes: the policy's `recheck_at`, in 30 s when
+    /// caps held steps back, or when the write budget has a token for a deferred write.
     pub recheck_at: Option<Timestamp>,
 }
 
@@ -114,7 +118,8 @@ pub struct Decided<'a> {
 
 /// Turns an admitted answer into outcomes and status writes: each admitted step persisted as
 /// `status.inProgress` (plus history and a decision entry), each real invariant veto put on its
-/// cluster's status, cap back-pressure recorded only.
+/// cluster's status unless the status already shows it ([`decisions::push_veto`]: a repeat only
+/// counts, in `repeats`), steps that wait (caps, unavailable seed) recorded only.
 pub fn conclude(
     req: &UpgradeRequest,
     d: Decided<'_>,
@@ -122,6 +127,7 @@ pub fn conclude(
     status_of: impl Fn(&ClusterRef) -> Option<ManagedClusterStatus>,
     now: Timestamp,
     history_len: usize,
+    repeats: &mut Repeats,
 ) -> Plan {
     let reason = if d.host_reason.is_empty() {
         d.decision.reason.clone()
@@ -148,35 +154,48 @@ pub fn conclude(
         ));
     }
     let mut outcomes = Vec::new();
+    // Vetoes to show on their cluster's status: (index in `outcomes`, entry).
+    let mut shown: BTreeMap<ClusterRef, Vec<(usize, DecisionRecordStatus)>> = BTreeMap::new();
     for veto in &adm.vetoed {
-        let vetoed = DecisionOutcome::Vetoed {
-            invariant: veto.invariant.as_str().into(),
+        let cluster = veto.step.cluster.clone();
+        let outcome = match wait_cause(veto.invariant) {
+            Some(cause) => DecisionOutcome::Waiting { cause },
+            None => DecisionOutcome::Vetoed {
+                invariant: veto.invariant.as_str().into(),
+            },
         };
-        let routine = is_routine(veto.invariant);
-        outcomes.push(PlannedOutcome {
-            clusters: vec![veto.step.cluster.clone()],
-            outcome: vetoed.clone(),
-            reason: format!("{}: {}", veto.invariant, veto.message),
-            on_cluster: (!routine).then(|| veto.step.cluster.clone()),
-            routine,
-        });
-        if !routine && req.clusters.iter().any(|c| c.id == veto.step.cluster) {
-            per_cluster
-                .entry(veto.step.cluster.clone())
+        let waits = matches!(outcome, DecisionOutcome::Waiting { .. });
+        if !waits && req.clusters.iter().any(|c| c.id == cluster) {
+            // A made-up pool is no identity: all of them are one `UnknownTarget` veto.
+            let target =
+                (veto.invariant != Invariant::UnknownTarget).then(|| veto.step.target.to_string());
+            let e = decisions::veto_entry(
+                DecisionKind::UpgradeOrdering,
+                d.digest,
+                now,
+                veto.invariant.as_str(),
+                target,
+                &format!(
+                    "{} {} -> {} vetoed: {}: {}",
+                    veto.step.cluster, veto.step.target, veto.step.to, veto.invariant, veto.message
+                ),
+            );
+            shown
+                .entry(cluster.clone())
                 .or_default()
-                .1
-                .push(entry(
-                    &vetoed,
-                    format!(
-                        "{} {} -> {} vetoed: {}: {}",
-                        veto.step.cluster,
-                        veto.step.target,
-                        veto.step.to,
-                        veto.invariant,
-                        veto.message
-                    ),
-                ));
+                .push((outcomes.len(), e));
         }
+        outcomes.push(PlannedOutcome {
+            clusters: vec![cluster.clone()],
+            outcome,
+            reason: format!("{}: {}", veto.invariant, veto.message),
+            on_cluster: (!waits).then_some(cluster),
+            // Announced below once its status entry turns out to be news.
+            routine: true,
+        });
+    }
+    for id in shown.keys() {
+        per_cluster.entry(id.clone()).or_default();
     }
     outcomes.push(PlannedOutcome {
         clusters: adm.admitted.iter().map(|s| s.cluster.clone()).collect(),
@@ -217,6 +236,12 @@ pub fn conclude(
         for e in entries {
             decisions::push(&mut st.last_decisions, e, history_len);
         }
+        for (i, e) in shown.remove(&id).unwrap_or_default() {
+            let folded = decisions::push_veto(&mut st.last_decisions, e, &id, repeats, history_len);
+            if folded == decisions::Folded::New {
+                outcomes[i].routine = false;
+            }
+        }
         // Only repeats of what status already says: nothing a user could see changed.
         if st != before {
             writes.push(PlannedWrite {
@@ -226,7 +251,12 @@ pub fn conclude(
             });
         }
     }
-    let capped = adm.vetoed.iter().any(|v| is_routine(v.invariant));
+    let capped = adm.vetoed.iter().any(|v| {
+        matches!(
+            wait_cause(v.invariant),
+            Some(WaitCause::Cap | WaitCause::FairShare)
+        )
+    });
     Plan {
         outcomes,
         writes,
@@ -238,12 +268,54 @@ pub fn conclude(
     }
 }
 
-/// Cap back-pressure, not a breach: the step waits for a slot.
-fn is_routine(invariant: Invariant) -> bool {
-    matches!(
-        invariant,
-        Invariant::GlobalConcurrency | Invariant::SeedConcurrency | Invariant::FairShare
-    )
+/// Lets the write budget decide each decision-record write of `plan` (one that starts no step;
+/// safety and progress writes always go through). A refused write is dropped from the plan,
+/// its vetoes are not announced yet, and the plan is due again when the budget has a token
+/// (not sooner than [`write_budget::RETRY_NOT_BEFORE_SECS`]).
+/// Returns each refusal with its cluster, for the metric.
+pub fn spend_write_budget(
+    plan: &mut Plan,
+    budget: &mut WriteBudget,
+    tenant: &str,
+    now: Timestamp,
+) -> Vec<(ClusterRef, Deferred)> {
+    let mut deferred = Vec::new();
+    plan.writes.retain(|w| {
+        if w.step.is_some() {
+            return true;
+        }
+        match budget.take(tenant, &w.cluster, now) {
+            Ok(()) => true,
+            Err(d) => {
+                deferred.push((w.cluster.clone(), d));
+                false
+            }
+        }
+    });
+    for (cluster, d) in &deferred {
+        for o in plan
+            .outcomes
+            .iter_mut()
+            .filter(|o| o.on_cluster.as_ref() == Some(cluster))
+        {
+            o.routine = true;
+        }
+        if let Some(at) = d.retry_at {
+            let at = at.max(Timestamp(now.0 + write_budget::RETRY_NOT_BEFORE_SECS));
+            plan.recheck_at = Some(plan.recheck_at.map_or(at, |r| r.min(at)));
+        }
+    }
+    deferred
+}
+
+/// A legal step the host holds back for a reason it knows: it waits (not a breach).
+fn wait_cause(invariant: Invariant) -> Option<WaitCause> {
+    match invariant {
+        Invariant::GlobalConcurrency | Invariant::SeedConcurrency => Some(WaitCause::Cap),
+        Invariant::FairShare => Some(WaitCause::FairShare),
+        Invariant::SeedReachable => Some(WaitCause::SeedUnavailable),
+        _ => None,
+    }
 }
 
 fn current_version(
@@ -364,6 +436,8 @@ pub fn history(mc: &ManagedCluster) -> Vec<UpgradeRecord> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::core::invariants::tests::{cluster, v};
     use crate::core::invariants::{self, Veto};
@@ -428,7 +502,16 @@ mod tests {
             digest: "sha256:x",
         };
         let now = Timestamp(1000);
-        let plan = conclude(&req, d, &adm, |_| Some(Default::default()), now, 10);
+        let mut repeats = Repeats::default();
+        let plan = conclude(
+            &req,
+            d,
+            &adm,
+            |_| Some(Default::default()),
+            now,
+            10,
+            &mut repeats,
+        );
         let shown: Vec<_> = plan
             .outcomes
             .iter()
@@ -438,7 +521,7 @@ mod tests {
             shown,
             [
                 ("vetoed", Some(ClusterRef::new("t", "b")), false),
-                ("vetoed", None, true),
+                ("waiting", None, true),
                 ("applied", None, false),
             ]
         );
@@ -467,6 +550,19 @@ mod tests {
         let b = &plan.writes[1].status;
         assert!(b.in_progress.is_none());
         assert_eq!(b.last_decisions[0].outcome, "vetoed");
+        assert_eq!(
+            (
+                b.last_decisions[0].invariant.as_deref(),
+                b.last_decisions[0].target.as_deref()
+            ),
+            (Some("ControlPlaneFirst"), Some("pool/workers"))
+        );
+        assert_eq!(
+            plan.outcomes[1].outcome,
+            DecisionOutcome::Waiting {
+                cause: WaitCause::Cap
+            }
+        );
         // The same veto again, later: status already says so, nothing to write.
         let b_status = b.clone();
         let again = conclude(
@@ -479,9 +575,11 @@ mod tests {
             |id| (id.name == "b").then(|| b_status.clone()),
             Timestamp(2000),
             10,
+            &mut repeats,
         );
         assert!(again.writes.is_empty(), "{:?}", again.writes);
         assert_eq!(again.outcomes.len(), 3, "still recorded in the ledger");
+        assert!(again.outcomes[0].routine, "a repeat is not announced again");
     }
 
     #[test]
@@ -509,11 +607,211 @@ mod tests {
             |_| Some(Default::default()),
             Timestamp(1000),
             10,
+            &mut Repeats::default(),
         );
         assert_eq!(plan.recheck_at, Some(Timestamp(5000)));
         assert_eq!(plan.reason, "fallback to built-in: trap");
         assert!(plan.writes.is_empty());
         assert_eq!(plan.outcomes.len(), 1);
         assert_eq!(plan.outcomes[0].outcome, DecisionOutcome::Fallback);
+    }
+
+    fn attack_request(n: usize) -> UpgradeRequest {
+        UpgradeRequest {
+            clusters: (0..n)
+                .map(|i| {
+                    cluster(
+                        &format!("m{i}"),
+                        "s1",
+                        ("1.31.0", "1.33.0"),
+                        ("1.31.0", "1.33.0"),
+                    )
+                })
+                .collect(),
+            history: vec![],
+            limits: crate::reconcile::Settings::default().upgrade_limits,
+        }
+    }
+
+    /// Plan `p` of an attacking policy: two illegal steps per cluster, which ones and their
+    /// versions and made-up pool names varying with `p`.
+    fn attack(req: &UpgradeRequest, p: usize) -> Admission {
+        let start: Vec<UpgradeStep> = req
+            .clusters
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let d = (p + i) % 10;
+                let pool = |name: String| UpgradeTarget::NodePool { pool: name };
+                let all = [
+                    (UpgradeTarget::ControlPlane, format!("1.2{d}.0")),
+                    (UpgradeTarget::ControlPlane, "1.33.0".to_string()),
+                    (UpgradeTarget::ControlPlane, format!("1.4{d}.0")),
+                    (pool("workers".into()), format!("1.32.{d}")),
+                    (pool(format!("p{d}")), "1.32.0".to_string()),
+                ];
+                [(p + i) % 5, (p + i + 2) % 5].map(|k| {
+                    let (target, to) = all[k].clone();
+                    UpgradeStep {
+                        cluster: c.id.clone(),
+                        target,
+                        to: v(&to),
+                        wave: None,
+                    }
+                })
+            })
+            .collect();
+        invariants::admit(
+            &req.clusters,
+            &start,
+            &InFlight::default(),
+            &req.limits,
+            &Default::default(),
+            &crate::core::fair_share::Allowance::unlimited(),
+        )
+    }
+
+    /// The write-amplification attack, planned 200 times against statuses that keep what was
+    /// written: each cluster gets one write per distinct veto (five), then one per power of ten
+    /// its counts reach, not one per plan; only new vetoes are announced.
+    #[test]
+    fn an_attack_that_varies_its_illegal_steps_costs_a_few_writes_per_cluster() {
+        let req = attack_request(20);
+        let dec = decision(None);
+        let d = Decided {
+            decision: &dec,
+            outcome: &DecisionOutcome::Applied,
+            host_reason: "",
+            digest: "sha256:attack",
+        };
+        let mut stored: BTreeMap<ClusterRef, ManagedClusterStatus> = req
+            .clusters
+            .iter()
+            .map(|c| (c.id.clone(), ManagedClusterStatus::default()))
+            .collect();
+        let mut repeats = Repeats::default();
+        let (mut writes, mut announced, mut vetoes) = (0, 0, 0);
+        for p in 0..200 {
+            let adm = attack(&req, p);
+            assert!(adm.admitted.is_empty());
+            let plan = conclude(
+                &req,
+                d,
+                &adm,
+                |id| stored.get(id).cloned(),
+                Timestamp(1000 + 60 * p as i64),
+                10,
+                &mut repeats,
+            );
+            vetoes += plan
+                .outcomes
+                .iter()
+                .filter(|o| o.outcome.as_str() == "vetoed")
+                .count();
+            announced += plan.outcomes.iter().filter(|o| !o.routine).count();
+            for w in plan.writes {
+                writes += 1;
+                stored.insert(w.cluster, w.status);
+            }
+        }
+        assert_eq!(vetoes, 200 * 20 * 2, "every illegal step is still vetoed");
+        let per_cluster = writes as f64 / 20.0;
+        // 5 distinct vetoes (first seen over the first plans) + each count reaching 10 and 80
+        // sightings each < 100: about 5 + 5 writes, not 200.
+        assert!(per_cluster <= 12.0, "{writes} writes for 20 clusters");
+        // Announced: the plan itself each time, plus each cluster's 5 new vetoes.
+        assert_eq!(announced, 200 + 20 * 5);
+        let st = &stored[&ClusterRef::new("t", "m0")];
+        let invariants: BTreeSet<_> = st
+            .last_decisions
+            .iter()
+            .map(|e| e.invariant.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            invariants.into_iter().collect::<Vec<_>>(),
+            [
+                "ControlPlaneFirst",
+                "NoDowngrade",
+                "OneMinorAtATime",
+                "UnknownTarget",
+                "WithinDesired"
+            ]
+        );
+        assert!(
+            st.last_decisions.iter().all(|e| e.count == Some(10)),
+            "{:?}",
+            st.last_decisions
+        );
+    }
+
+    /// Decision-record writes spend the budget; a step start never does. A refused write leaves
+    /// the plan, is not announced, and brings the plan back when a token is there.
+    #[test]
+    fn the_write_budget_defers_only_decision_record_writes() {
+        use crate::core::write_budget::{Rate, Rates, Scope};
+        let mut req = attack_request(4);
+        req.clusters.push(cluster(
+            "ok",
+            "s1",
+            ("1.31.0", "1.32.0"),
+            ("1.31.0", "1.32.0"),
+        ));
+        let mut adm = attack(&req, 0);
+        adm.admitted
+            .push(step("ok", UpgradeTarget::ControlPlane, "1.32.0"));
+        let dec = decision(None);
+        let d = Decided {
+            decision: &dec,
+            outcome: &DecisionOutcome::Applied,
+            host_reason: "",
+            digest: "sha256:attack",
+        };
+        let now = Timestamp(1000);
+        let mut plan = conclude(
+            &req,
+            d,
+            &adm,
+            |_| Some(Default::default()),
+            now,
+            10,
+            &mut Repeats::default(),
+        );
+        assert_eq!(plan.writes.len(), 5);
+        let mut budget = WriteBudget::new(Rates {
+            cluster: Rate {
+                burst: 3,
+                per_hour: 6,
+            },
+            tenant: Rate {
+                burst: 2,
+                per_hour: 60,
+            },
+        });
+        let deferred = spend_write_budget(&mut plan, &mut budget, "t", now);
+        let kept: Vec<_> = plan
+            .writes
+            .iter()
+            .map(|w| w.cluster.name.as_str())
+            .collect();
+        assert_eq!(kept, ["m0", "m1", "ok"]);
+        assert_eq!(
+            deferred
+                .iter()
+                .map(|(c, d)| (c.name.as_str(), d.scope))
+                .collect::<Vec<_>>(),
+            [("m2", Scope::Tenant), ("m3", Scope::Tenant)]
+        );
+        // The tenant gains a token a minute, but a retry asks the policy again: in 10 min.
+        assert_eq!(plan.recheck_at, Some(Timestamp(1600)));
+        let announced: BTreeSet<_> = plan
+            .outcomes
+            .iter()
+            .filter(|o| !o.routine)
+            .filter_map(|o| o.on_cluster.as_ref().map(|c| c.name.as_str()))
+            .collect();
+        assert_eq!(
+            announced.into_iter().collect::<Vec<_>>(),
+            ["m0", "m1", "ok"]
+        );
     }
 }

@@ -291,13 +291,28 @@ pub struct DecisionRecordStatus {
     pub kind: String,
     /// Module digest, or `builtin`.
     pub digest: String,
-    /// RFC 3339 time of the decision.
+    /// RFC 3339 time of the decision (of a repeated veto: the first time it was seen).
     pub time: String,
     /// `applied`, `fallback`, `held`, `vetoed`, `error`.
     pub outcome: String,
-    /// Policy's reason, veto or error.
+    /// Policy's reason, veto or error (of a repeated veto: the first one's).
     #[serde(default)]
     pub reason: String,
+    /// A veto's invariant (e.g. `ControlPlaneFirst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariant: Option<String>,
+    /// What a vetoed upgrade step would have moved (`control-plane`, `pool/NAME`); absent when
+    /// the step named no real target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How often the same veto (kind, module, invariant, target) was seen since `time`, as of
+    /// `lastTime`; absent means once. A repeat is not news: the count is written when it
+    /// reaches 10, 100, 1000, … and not in between, so a repeating policy costs no writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// RFC 3339 time `count` was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<String>,
 }
 
 /// One remediation action taken.

@@ -5,8 +5,8 @@
 //! [`Context::record`] sends each outcome everywhere it is reported, so the reports cannot
 //! disagree:
 //! - the ledger ([`crate::decision::DecisionSink`]: the simulation's and the audit's record);
-//! - the tenant's counters (`Tenant.status.decisions`; `fleetward_policy_vetoes_total` for a
-//!   veto);
+//! - the tenant's counters (`Tenant.status.decisions`; `fleetward_upgrade_vetoes_total` for a
+//!   veto, `fleetward_upgrade_waits_total` for a step that waits);
 //! - the tenant's degraded state, which the `PolicyDegraded` condition shows;
 //! - a Warning Event on the object concerned for an outcome the operator must see
 //!   ([`decisions::announcement`]: `PolicyFallback`, `PolicyHeld`, `DecisionVetoed`,
@@ -14,6 +14,10 @@
 //!   decision of the same kind re-arms it;
 //! - the `status.lastDecisions` entry, returned for the caller to add to the status it writes
 //!   with [`decisions::push`].
+//!
+//! [`StatusWrites`] is the upgrade planner's memory for the status side: how often each veto
+//! repeated ([`decisions::Repeats`]) and the status-write budget
+//! ([`crate::core::write_budget`]), which [`Context::spend_write_budget`] applies to a plan.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,7 +26,9 @@ use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::Context;
-use crate::core::decisions;
+use crate::core::decisions::{self, Repeats};
+use crate::core::planning::{self, Plan};
+use crate::core::write_budget::{Rates, WriteBudget};
 use crate::crd::DecisionRecordStatus;
 use crate::decision::{DecisionOutcome, DecisionRecord};
 use crate::policy::Decided;
@@ -66,6 +72,24 @@ impl Announced {
     }
 }
 
+/// The planner's status-write state (see the module doc).
+#[derive(Debug, Default)]
+pub(crate) struct StatusWrites {
+    /// Veto repeats seen since their count was last written.
+    pub(crate) repeats: Mutex<Repeats>,
+    budget: Mutex<WriteBudget>,
+}
+
+impl StatusWrites {
+    /// Fresh state with the budget's rates.
+    pub(crate) fn new(rates: Rates) -> Self {
+        StatusWrites {
+            repeats: Mutex::default(),
+            budget: Mutex::new(WriteBudget::new(rates)),
+        }
+    }
+}
+
 fn object_key(o: &ObjectReference) -> String {
     format!(
         "{}/{}/{}",
@@ -99,8 +123,10 @@ impl Context {
     ) -> DecisionRecordStatus {
         self.set_degraded(tenant, o.kind, d.failure.clone());
         self.policies.count(tenant, o.kind, &o.outcome);
-        if let DecisionOutcome::Vetoed { invariant } = &o.outcome {
-            self.metrics.veto(tenant, invariant);
+        match &o.outcome {
+            DecisionOutcome::Vetoed { invariant } => self.metrics.veto(tenant, invariant),
+            DecisionOutcome::Waiting { cause } => self.metrics.wait(tenant, cause.as_str()),
+            _ => {}
         }
         let entry = decisions::entry(o.kind, &d.digest, now, &o.outcome, &o.reason);
         if let Some(object) = about {
@@ -135,6 +161,26 @@ impl Context {
             });
         }
         entry
+    }
+}
+
+impl Context {
+    /// Applies the status-write budget to `plan` ([`planning::spend_write_budget`]) and counts
+    /// each deferred write in `fleetward_status_writes_deferred_total`.
+    pub(crate) fn spend_write_budget(&self, tenant: &str, now: Timestamp, plan: &mut Plan) {
+        let deferred = match self.status_writes.budget.lock() {
+            Ok(mut budget) => planning::spend_write_budget(plan, &mut budget, tenant, now),
+            Err(_) => return,
+        };
+        for (cluster, d) in deferred {
+            tracing::debug!(
+                tenant = %tenant,
+                cluster = %cluster,
+                reason = d.scope.as_str(),
+                "decision-record status write deferred by the write budget"
+            );
+            self.metrics.write_deferred(tenant, d.scope.as_str());
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Settings {
     /// here (default `fleetward-system`; `fleetward run` uses its `--namespace`). Reading
     /// Secrets cluster-wide would hand the controller every tenant's credentials.
     pub seed_secret_namespace: String,
+    /// The budget for status writes that only record a decision (default: per cluster 3 at
+    /// once then 6/h, per tenant 30 at once then 120/h; see [`crate::core::write_budget`]).
+    pub status_write_budget: crate::core::write_budget::Rates,
 }
 
 impl Default for Settings {
@@ -88,6 +91,7 @@ impl Default for Settings {
             seed_retry: Duration::from_secs(10),
             seed_concurrency: 4,
             seed_secret_namespace: "fleetward-system".into(),
+            status_write_budget: Default::default(),
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Context {
     pub(crate) own_writes: own_writes::OwnWrites,
     /// Decision outcomes already announced with an Event (see [`decisions`]).
     pub(crate) announced: decisions::Announced,
+    /// Veto repeat counts and the status-write budget (see [`decisions::StatusWrites`]).
+    pub(crate) status_writes: decisions::StatusWrites,
 }
 
 /// The caches and connections [`Context::new`] takes from the wiring (`app.rs`).
@@ -193,6 +199,7 @@ impl Context {
         seed_namespaces: Arc<RwLock<HashMap<String, ObjectRef<ManagedCluster>>>>,
         caches: ManagementCaches,
     ) -> Self {
+        let status_writes = decisions::StatusWrites::new(settings.status_write_budget);
         Context {
             recorder: events::Recorder::new(
                 client.clone(),
@@ -221,6 +228,7 @@ impl Context {
             remediation: Remediation::default(),
             own_writes: Default::default(),
             announced: Default::default(),
+            status_writes,
         }
     }
 

@@ -207,7 +207,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     ctx.planning
         .queue
         .set_satisfied(tenant, !fair_share::wants_more(&adm));
-    let plan = planning::conclude(
+    let mut plan = planning::conclude(
         &req,
         planning::Decided {
             decision,
@@ -219,7 +219,13 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         |id| find(id).map(|c| c.status.clone().unwrap_or_default()),
         now,
         ctx.settings.history_len,
+        &mut ctx
+            .status_writes
+            .repeats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
     );
+    ctx.spend_write_budget(tenant, now, &mut plan);
     for o in plan.outcomes {
         let about = match (&o.on_cluster, o.routine) {
             (_, true) => None,

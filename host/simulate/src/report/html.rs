@@ -141,7 +141,7 @@ pub fn render(r: &Recording, s: &Summary, compare: Option<&Comparison>) -> Strin
 }
 
 fn summary_table(h: &mut String, r: &Recording, s: &Summary) {
-    h.push_str(r#"<h2>Summary</h2><div class="card"><table><thead><tr><th>tenant</th><th class="num">clusters</th><th class="num">upgraded</th><th class="num">waves</th><th class="num">time to complete</th><th class="num">remediations</th><th class="num">holds</th><th class="num">policy errors</th><th class="num">fallbacks</th><th class="num">vetoes</th><th class="num">decisions</th></tr></thead><tbody>"#);
+    h.push_str(r#"<h2>Summary</h2><div class="card"><table><thead><tr><th>tenant</th><th class="num">clusters</th><th class="num">upgraded</th><th class="num">waves</th><th class="num">time to complete</th><th class="num">remediations</th><th class="num">holds</th><th class="num">policy errors</th><th class="num">fallbacks</th><th class="num">vetoes</th><th class="num">waiting</th><th class="num">decisions</th></tr></thead><tbody>"#);
     for t in &s.tenants {
         let i = r.tenants.iter().position(|x| *x == t.tenant).unwrap_or(0);
         let ttc = match t.time_to_complete {
@@ -151,7 +151,7 @@ fn summary_table(h: &mut String, r: &Recording, s: &Summary) {
         };
         let _ = write!(
             h,
-            r#"<tr><td><span class="dot" style="background:{}"></span> <b>{}</b></td><td class="num">{}</td><td class="num">{}/{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            r#"<tr><td><span class="dot" style="background:{}"></span> <b>{}</b></td><td class="num">{}</td><td class="num">{}/{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             tenant_colour(i),
             esc(&t.tenant),
             t.clusters,
@@ -164,6 +164,7 @@ fn summary_table(h: &mut String, r: &Recording, s: &Summary) {
             t.policy_errors,
             t.fallbacks,
             t.vetoes,
+            t.waiting,
             t.decisions
         );
     }
