@@ -86,11 +86,13 @@ impl ControllerHandle {
 /// The controller's settings for a simulation: the defaults, the simulation's scheduling
 /// measures and the scenario's `controller:` overrides.
 pub fn settings(t: &ControllerTunables) -> Settings {
-    let mut s = Settings::default();
-    // Plan as soon as the instant's events have settled: under the paused clock the planner's
-    // sleep ends only when every task is idle, and the shortest sleep keeps the plan closest to
-    // the events that asked for it (tokio's timer resolution is 1 ms).
-    s.plan_coalesce = std::time::Duration::from_millis(1);
+    let mut s = Settings {
+        // Plan as soon as the instant's events have settled: under the paused clock the
+        // planner's sleep ends only when every task is idle, and the shortest sleep keeps the
+        // plan closest to the events that asked for it (tokio's timer resolution is 1 ms).
+        plan_coalesce: std::time::Duration::from_millis(1),
+        ..Settings::default()
+    };
     if let Some(secs) = t.resync {
         s.resync = std::time::Duration::from_secs(secs.max(1) as u64);
     }

@@ -647,24 +647,22 @@ impl Converter<'_> {
                         }
                     }
                 }
-                Action::DeleteCluster { cluster } => {
-                    if !live.remove(cluster) {
-                        return Err(err(format!(
-                            "cluster {cluster} does not exist at T+{when} (created later, or \
-                             already deleted)"
-                        )));
-                    }
+                Action::DeleteCluster { cluster } if !live.remove(cluster) => {
+                    return Err(err(format!(
+                        "cluster {cluster} does not exist at T+{when} (created later, or \
+                         already deleted)"
+                    )));
                 }
                 Action::BreakWorkload { cluster, .. }
                 | Action::HealWorkload { cluster, .. }
                 | Action::BreakMachine { cluster, .. }
-                | Action::HealMachine { cluster, .. } => {
-                    if !live.contains(cluster) {
-                        return Err(err(format!(
-                            "cluster {cluster} does not exist at T+{when} (created later, or \
-                             already deleted)"
-                        )));
-                    }
+                | Action::HealMachine { cluster, .. }
+                    if !live.contains(cluster) =>
+                {
+                    return Err(err(format!(
+                        "cluster {cluster} does not exist at T+{when} (created later, or \
+                         already deleted)"
+                    )));
                 }
                 _ => {}
             }
