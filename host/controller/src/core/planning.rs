@@ -308,6 +308,18 @@ pub fn spend_write_budget(
     deferred
 }
 
+/// Whether an answer proposed steps and every one of them broke an invariant: nothing was
+/// admitted and nothing merely waits. The planner treats such an answer like a failure
+/// (`core/retry.rs`): the policy is asked again when its input changes or on the back-off, not
+/// whenever a neighbour's step moves the caps' view. An attacking policy (illegal steps on
+/// every call) was otherwise re-asked about every 40 s while a neighbour rolled out, each ask
+/// a Wasm run and a ledger record per veto.
+pub fn only_breaches(adm: &Admission) -> bool {
+    adm.admitted.is_empty()
+        && !adm.vetoed.is_empty()
+        && adm.vetoed.iter().all(|v| wait_cause(v.invariant).is_none())
+}
+
 /// A legal step the host holds back for a reason it knows: it waits (not a breach).
 fn wait_cause(invariant: Invariant) -> Option<WaitCause> {
     match invariant {
@@ -669,6 +681,39 @@ mod tests {
             &Default::default(),
             &crate::core::fair_share::Allowance::unlimited(),
         )
+    }
+
+    #[test]
+    fn only_an_answer_made_of_breaches_is_treated_like_a_failure() {
+        let step = |name: &str| UpgradeStep {
+            cluster: ClusterRef::new("t", name),
+            target: UpgradeTarget::ControlPlane,
+            to: KubeVersion::parse("1.32.0").expect("version"),
+            wave: None,
+        };
+        let veto = |name: &str, invariant| Veto {
+            step: step(name),
+            invariant,
+            message: String::new(),
+        };
+        let adm = |admitted: Vec<UpgradeStep>, vetoed| Admission { admitted, vetoed };
+        assert!(only_breaches(&adm(
+            vec![],
+            vec![veto("a", Invariant::NoDowngrade)]
+        )));
+        // Something started, or something only waits, or nothing was proposed: not a failure.
+        assert!(!only_breaches(&adm(
+            vec![step("b")],
+            vec![veto("a", Invariant::NoDowngrade)]
+        )));
+        assert!(!only_breaches(&adm(
+            vec![],
+            vec![
+                veto("a", Invariant::NoDowngrade),
+                veto("b", Invariant::GlobalConcurrency)
+            ]
+        )));
+        assert!(!only_breaches(&adm(vec![], vec![])));
     }
 
     /// The write-amplification attack, planned 200 times against statuses that keep what was

@@ -207,6 +207,14 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     ctx.planning
         .queue
         .set_satisfied(tenant, !fair_share::wants_more(&adm));
+    // An answer made only of breaches is a failure for the retry schedule (core/retry.rs).
+    let failing = planning::only_breaches(&adm).then(|| {
+        retry::failed(
+            state.last.get(tenant).and_then(|l| l.failing.as_ref()),
+            &policy.to_string(),
+            now,
+        )
+    });
     let mut plan = planning::conclude(
         &req,
         planning::Decided {
@@ -266,15 +274,21 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             .await;
         }
     }
+    // A failing answer is asked again on its back-off (or a new input), which also retries
+    // any write the budget deferred.
+    let recheck_at = match &failing {
+        Some(f) => Some(f.retry_at),
+        None => plan.recheck_at,
+    };
     state.last.insert(
         tenant.into(),
         LastPlan {
             fingerprint,
             input,
-            failing: None,
+            failing,
             cached,
-            recheck_at: plan.recheck_at,
+            recheck_at,
         },
     );
-    Ok(plan.recheck_at)
+    Ok(recheck_at)
 }
