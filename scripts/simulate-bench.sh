@@ -25,7 +25,8 @@ fi
 /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
     target/debug/fleetward simulate "$run" --out "$work/report" > "$work/summary.txt" || status=$?
 cat "$work/summary.txt"
-read -r wall user sys rss < "$work/time"
+# /usr/bin/time puts "Command exited with non-zero status N" first when simulate fails.
+read -r wall user sys rss < <(tail -n 1 "$work/time")
 cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
 echo "simulate $(basename "$scenario")${DURATION:+ (duration ${DURATION})}: wall ${wall} s, CPU ${cpu} s (user ${user} s, sys ${sys} s), peak RSS $((rss / 1024)) MiB, load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit "${status:-0}"
