@@ -147,13 +147,14 @@ async fn trapping_and_spinning_policies_fall_back_or_hold_per_tenant() -> Result
             .map(|r| r.outcome.clone())
             .collect::<Vec<_>>()
     };
-    // Steps beyond the seed cap wait (routine back-pressure, not a veto); every decision is a
-    // fallback.
+    // Steps beyond the seed cap, or beyond the tenant's fair share of it, wait (routine
+    // back-pressure, not a veto); every other decision is a fallback.
     let capped = |o: &DecisionOutcome| {
+        use fleetward_controller::decision::WaitCause;
         matches!(
             o,
             DecisionOutcome::Waiting {
-                cause: fleetward_controller::decision::WaitCause::Cap
+                cause: WaitCause::Cap | WaitCause::FairShare
             }
         )
     };
