@@ -520,12 +520,7 @@ impl Recorder {
         let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str) else {
             return;
         };
-        let conditions = obj
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for c in &conditions {
+        for c in &status_conditions(obj) {
             self.condition_seen(at, "Tenant", name, Some(name), None, c);
         }
     }
@@ -617,12 +612,7 @@ impl Recorder {
         if let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str)
             && self.seeds.contains_key(name)
         {
-            let conditions = obj
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for c in &conditions {
+            for c in &status_conditions(obj) {
                 self.condition_seen(at, "Seed", name, None, Some(name), c);
             }
         }
@@ -790,12 +780,7 @@ impl Recorder {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
-        let conditions = obj
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for c in &conditions {
+        for c in &status_conditions(obj) {
             if CLUSTER_CONDITIONS.contains(&c.get("type").and_then(Value::as_str).unwrap_or("")) {
                 self.condition_seen(
                     at,
@@ -1164,4 +1149,12 @@ pub fn relative(start: i64, at: i64) -> String {
 /// Formats epoch seconds as RFC 3339.
 pub fn absolute(at: i64) -> String {
     Timestamp(at).to_string()
+}
+
+/// An object's `status.conditions` (empty when it has none).
+fn status_conditions(obj: &Value) -> Vec<Value> {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }

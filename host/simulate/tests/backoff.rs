@@ -13,7 +13,7 @@ mod common;
 
 use common::out_dir;
 use fleetward_controller::core::retry;
-use fleetward_simulate::{SimulateArgs, SimulationExit, run};
+use fleetward_simulate::SimulationExit;
 use serde_json::Value;
 
 const CLUSTERS: u64 = 4;
@@ -60,19 +60,6 @@ timeline:
     path
 }
 
-fn simulate(scenario: &Path, out: &Path) -> SimulationExit {
-    let args = SimulateArgs::new(scenario, out);
-    let mut log: Vec<u8> = Vec::new();
-    let exit = run(&args, &mut log, false).expect("scenario runs");
-    assert!(
-        exit.violations.is_empty(),
-        "violations: {:?}\n{}",
-        exit.violations,
-        String::from_utf8_lossy(&log)
-    );
-    exit
-}
-
 /// Policy calls of the run: every decision record (the four placements by the built-in, then
 /// globex's held upgrade orderings).
 fn calls(exit: &SimulationExit) -> u64 {
@@ -82,8 +69,8 @@ fn calls(exit: &SimulationExit) -> u64 {
 #[test]
 fn held_policy_is_asked_on_a_back_off_schedule() {
     let dir = out_dir("backoff-hold");
-    let day = simulate(&scenario(&dir.join("in"), "1d", None), &dir.join("1d"));
-    let week = simulate(&scenario(&dir.join("in"), "7d", None), &dir.join("7d"));
+    let day = common::simulate_file(&scenario(&dir.join("in"), "1d", None), &dir.join("1d"));
+    let week = common::simulate_file(&scenario(&dir.join("in"), "7d", None), &dir.join("7d"));
     let globex = |e: &SimulationExit| {
         e.summary
             .tenants
@@ -125,7 +112,7 @@ fn held_policy_is_asked_on_a_back_off_schedule() {
 fn fixed_module_is_asked_at_once_despite_the_back_off() {
     let dir = out_dir("backoff-fix");
     // At T+20h the back-off is at its 30-minute cap.
-    let exit = simulate(
+    let exit = common::simulate_file(
         &scenario(&dir.join("in"), "1d", Some("T+20h")),
         &dir.join("out"),
     );

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use common::{out_dir, report_files};
+use fleetward_simulate::SimulationExit;
 use fleetward_simulate::summary::TenantSummary;
-use fleetward_simulate::{SimulateArgs, SimulationExit, run};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -26,16 +26,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn simulate(scenario: &str, out: &Path) -> SimulationExit {
-    let args = SimulateArgs::new(example(scenario), out);
-    let mut log: Vec<u8> = Vec::new();
-    let exit = run(&args, &mut log, false).expect("scenario runs");
-    assert!(
-        exit.violations.is_empty(),
-        "violations: {:?}\n{}",
-        exit.violations,
-        String::from_utf8_lossy(&log)
-    );
-    exit
+    common::simulate_file(&example(scenario), out)
 }
 
 /// `data/expected-reports.txt`: lines `SCENARIO FILE SHA256`, `#` comments.

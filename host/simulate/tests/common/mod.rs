@@ -294,6 +294,21 @@ pub fn run_scripted(s: &Scenario, fleet: ScriptedFleet) -> fleetward_simulate::r
     })
 }
 
+/// Runs `fleetward simulate SCENARIO --out OUT` in-process; panics on an error or an invariant
+/// violation (the log is shown).
+pub fn simulate_file(scenario: &Path, out: &Path) -> fleetward_simulate::SimulationExit {
+    let args = fleetward_simulate::SimulateArgs::new(scenario, out);
+    let mut log: Vec<u8> = Vec::new();
+    let exit = fleetward_simulate::run(&args, &mut log, false).expect("scenario runs");
+    assert!(
+        exit.violations.is_empty(),
+        "violations: {:?}\n{}",
+        exit.violations,
+        String::from_utf8_lossy(&log)
+    );
+    exit
+}
+
 /// An empty output directory under the system temp dir, unique to this test process; `name`
 /// must be unique among the tests of all binaries (prefix it with the binary's topic).
 pub fn out_dir(name: &str) -> PathBuf {
