@@ -67,6 +67,17 @@ fn a_copied_binary_simulates_an_example_with_builtin_policies() {
     // The builtin placement policy decided (its digest, not the host's built-in stand-in).
     let ledger = std::fs::read_to_string(dir.join("report/ledger.json")).expect("ledger");
     assert!(ledger.contains("\"digest\": \"sha256:"), "{ledger}");
+    // Every module compiled in the binary's compiler child (under RLIMIT_DATA, with the
+    // binary's own global allocator): with mimalloc its thread pool could not start, every
+    // module was refused and every decision fell back, while the run still succeeded.
+    assert!(
+        !ledger.contains("fallback to built-in"),
+        "a module was refused, decisions fell back:\n{ledger}"
+    );
+    assert!(
+        !stderr.contains("compiling the module failed"),
+        "a module was refused:\n{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
