@@ -457,7 +457,7 @@ where
 ///
 /// Re-polls: kube-runtime's readiness signal wakes only its most recent waiter, and several
 /// tasks wait on the same stores.
-async fn wait_ready<K>(store: &Store<K>)
+pub(crate) async fn wait_ready<K>(store: &Store<K>)
 where
     K: kube::runtime::reflector::Lookup + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,

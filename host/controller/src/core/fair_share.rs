@@ -154,8 +154,11 @@ impl FleetLoad {
             let Some(st) = mc.status.as_ref() else {
                 continue;
             };
-            let t = fleet.tenants.entry(mc.spec.tenant.clone()).or_default();
-            let seed = st.seed.clone().unwrap_or_default();
+            // No allocation for the common case (a known tenant, an idle cluster).
+            let t = match fleet.tenants.get_mut(&mc.spec.tenant) {
+                Some(t) => t,
+                None => fleet.tenants.entry(mc.spec.tenant.clone()).or_default(),
+            };
             let started = st
                 .in_progress
                 .iter()
@@ -163,12 +166,13 @@ impl FleetLoad {
                 .chain(st.upgrade_history.iter().map(|h| h.started_at))
                 .max();
             t.last_start = t.last_start.max(started);
+            let seed = || st.seed.clone().unwrap_or_default();
             if st.in_progress.is_some() {
                 t.in_flight += 1;
-                *t.in_flight_per_seed.entry(seed).or_default() += 1;
-            } else if planning::fleet_cluster(mc).is_some_and(|c| waits_for_slot(&c)) {
+                *t.in_flight_per_seed.entry(seed()).or_default() += 1;
+            } else if planning::wants_slot(mc) {
                 t.waiting += 1;
-                *t.waiting_per_seed.entry(seed).or_default() += 1;
+                *t.waiting_per_seed.entry(seed()).or_default() += 1;
             }
         }
         fleet

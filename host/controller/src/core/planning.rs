@@ -22,7 +22,7 @@ use crate::crd::{
 use crate::decision::{DecisionOutcome, WaitCause};
 
 /// Steps in flight fleet-wide and per seed (what the caps count).
-pub fn in_flight(all: &[ManagedCluster]) -> InFlight {
+pub fn in_flight<'a>(all: impl IntoIterator<Item = &'a ManagedCluster>) -> InFlight {
     let mut in_flight = InFlight::default();
     for c in all {
         if let Some(st) = c.status.as_ref().filter(|s| s.in_progress.is_some()) {
@@ -424,6 +424,49 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
         upgrades_paused: st.upgrades_paused || mc.spec.pause_upgrades,
         settled_since: st.settled_since,
     })
+}
+
+/// `fleet_cluster(mc).is_some_and(|c| fair_share::waits_for_slot(&c))` without building the
+/// wire form: the fair-share load reads it for every cluster of the fleet on every plan, and
+/// building 1,000 [`FleetCluster`]s (labels, pools, health reasons) per plan was most of a
+/// rollout's planning cost at fleet size. The unit test `wants_slot_agrees_with_fleet_cluster`
+/// holds the two to the same answer.
+pub fn wants_slot(mc: &ManagedCluster) -> bool {
+    let Some(st) = mc.status.as_ref() else {
+        return false;
+    };
+    if st.phase == Phase::Rejected
+        || mc.metadata.deletion_timestamp.is_some()
+        || st.seed.is_none()
+        || st.in_progress.is_some()
+        || st.upgrades_paused
+        || mc.spec.pause_upgrades
+    {
+        return false;
+    }
+    let (Ok(desired), Some(cp_current)) = (
+        KubeVersion::parse(&mc.spec.version),
+        st.control_plane_version,
+    ) else {
+        return false;
+    };
+    if mc.namespace().is_none() {
+        return false;
+    }
+    cp_current != desired
+        || mc.spec.node_pools.iter().any(|p| {
+            st.node_pools
+                .iter()
+                .find(|s| s.name == p.name)
+                .is_some_and(|s| {
+                    let want = p
+                        .version
+                        .as_deref()
+                        .and_then(|v| KubeVersion::parse(v).ok())
+                        .unwrap_or(desired);
+                    s.version != want
+                })
+        })
 }
 
 /// The cluster's upgrade history as the policy sees it.
@@ -857,6 +900,110 @@ mod tests {
         assert_eq!(
             announced.into_iter().collect::<Vec<_>>(),
             ["m0", "m1", "ok"]
+        );
+    }
+
+    /// `wants_slot` is a shortcut of `fleet_cluster` + `waits_for_slot`: the two agree on every
+    /// combination of the fields either reads.
+    #[test]
+    fn wants_slot_agrees_with_fleet_cluster() {
+        use crate::crd::{ManagedClusterSpec, NodePoolStatus};
+        let base = || {
+            let spec: ManagedClusterSpec = serde_json::from_value(serde_json::json!({
+                "tenant": "a", "version": "1.32.0",
+                "nodePools": [{"name": "w", "replicas": 2}, {"name": "x", "replicas": 1, "version": "1.31"}]
+            }))
+            .expect("spec");
+            let mut mc = ManagedCluster::new("c", spec);
+            mc.metadata.namespace = Some("team-a".into());
+            mc.status = Some(ManagedClusterStatus {
+                seed: Some("s1".into()),
+                control_plane_version: Some(v("1.32.0")),
+                node_pools: vec![
+                    NodePoolStatus {
+                        name: "w".into(),
+                        version: v("1.32.0"),
+                        replicas: 2,
+                        ready_replicas: 2,
+                    },
+                    NodePoolStatus {
+                        name: "x".into(),
+                        version: v("1.31.0"),
+                        replicas: 1,
+                        ready_replicas: 1,
+                    },
+                ],
+                ..Default::default()
+            });
+            mc
+        };
+        type Edit = fn(&mut ManagedCluster);
+        let edits: Vec<(&str, Edit)> = vec![
+            ("nothing", |_| {}),
+            ("no status", |m| m.status = None),
+            ("unplaced", |m| m.status.as_mut().unwrap().seed = None),
+            ("control plane behind", |m| {
+                m.status.as_mut().unwrap().control_plane_version = Some(v("1.31.0"))
+            }),
+            ("no control plane version", |m| {
+                m.status.as_mut().unwrap().control_plane_version = None
+            }),
+            ("pool behind", |m| {
+                m.status.as_mut().unwrap().node_pools[0].version = v("1.31.0")
+            }),
+            ("pinned pool behind its pin", |m| {
+                m.status.as_mut().unwrap().node_pools[1].version = v("1.30.0")
+            }),
+            ("pool without status", |m| {
+                m.status.as_mut().unwrap().node_pools.remove(0);
+            }),
+            ("spec version unparsable", |m| {
+                m.spec.version = "latest".into()
+            }),
+            ("pool pin unparsable", |m| {
+                m.spec.node_pools[1].version = Some("x".into())
+            }),
+            ("rejected", |m| {
+                m.status.as_mut().unwrap().phase = Phase::Rejected
+            }),
+            ("deleting", |m| {
+                m.metadata.deletion_timestamp = Some(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+                )
+            }),
+            ("paused by status", |m| {
+                m.status.as_mut().unwrap().upgrades_paused = true
+            }),
+            ("paused by spec", |m| m.spec.pause_upgrades = true),
+            ("no namespace", |m| m.metadata.namespace = None),
+            ("in flight", |m| {
+                m.status.as_mut().unwrap().in_progress = Some(InProgressStep {
+                    target: UpgradeTarget::ControlPlane,
+                    from: v("1.31.0"),
+                    to: v("1.32.0"),
+                    started_at: Timestamp(1),
+                    wave: None,
+                });
+            }),
+        ];
+        let mut wanting = 0;
+        for (i, (a, ea)) in edits.iter().enumerate() {
+            // Every edit alone, and with each other edit: behind-and-paused, behind-and-unplaced, ...
+            for (b, eb) in edits.iter().skip(i) {
+                let mut mc = base();
+                ea(&mut mc);
+                if mc.status.is_some() || b == &"nothing" {
+                    eb(&mut mc);
+                }
+                let slow =
+                    fleet_cluster(&mc).is_some_and(|c| crate::core::fair_share::waits_for_slot(&c));
+                assert_eq!(wants_slot(&mc), slow, "{a} + {b}");
+                wanting += usize::from(slow);
+            }
+        }
+        assert!(
+            wanting >= 3,
+            "the cases include clusters that want a slot ({wanting})"
         );
     }
 }

@@ -8,7 +8,7 @@
 //! reasons for the batch:
 //!
 //! - **Coalescing.** A burst of cluster events (a wave finishing, a resync, a watch restart)
-//!   becomes one plan per tenant instead of one LIST and one fingerprint check per event.
+//!   becomes one plan per tenant instead of one per event.
 //! - **Determinism.** kube-runtime releases objects that are due in the same instant in hash
 //!   order, which differs between processes. A plan taken in the middle of such a burst sees
 //!   some of the burst's writes and not others, so the policy's input (and its ledger hash)
@@ -19,9 +19,10 @@
 //! **Fairness.** A step finishing asks for a plan of its own tenant only, which would then take
 //! the freed slot again. So while the fleet has a free slot, each batch also plans every tenant
 //! that could take one and is not satisfied ([`FleetLoad::slot_seekers`]), and the order hands
-//! the slot to the tenant
-//! that waited longest; each plan LISTs afresh, so the next one sees the slot taken. A seeker
-//! whose inputs did not change costs no read (`upgrades::plan_tenant` skips it).
+//! the slot to the tenant that waited longest; each plan reads the planner's view (the cache
+//! plus the planner's own writes, [`super::plan_view`]), so the next one sees the slot taken.
+//! A seeker whose inputs did not change costs no policy call (`upgrades::plan_tenant` skips
+//! it).
 //!
 //! Rechecks go through the same queue: the policy's `recheck_at`, the 30 s retry when caps held
 //! steps back, and the backoff after an API error.
@@ -111,6 +112,13 @@ impl PlanQueue {
 /// Works the queue until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    // Plans read the cluster cache (`plan_view`): never one that has not listed yet, which
+    // would count no step in flight.
+    tokio::select! {
+        biased;
+        () = &mut shutdown => return,
+        () = crate::app::wait_ready(&ctx.clusters) => {}
+    }
     loop {
         ctx.metrics.plan_queue_depth(ctx.planning.queue.len());
         let now = ctx.clock.now();

@@ -2,12 +2,12 @@
 //! steps through the invariants, and start admitted steps by persisting them in the cluster's
 //! `status.inProgress` (the cluster reconciler then renders the new version).
 //!
-//! Planning runs in one task ([`super::plan_queue`]) and reads a fresh LIST, so the concurrency
-//! caps count every step in flight, including steps started a moment ago. A tenant whose inputs
-//! did not change since its last plan is not asked again before the policy's `recheck_at`; and
-//! when the reflector cache shows nothing moved (same resource versions for the tenant's
-//! clusters, same steps in flight fleet-wide) the LIST itself is skipped, so a resync of a
-//! waiting fleet costs no API reads.
+//! Planning runs in one task ([`super::plan_queue`]) and reads the cluster cache corrected by
+//! its own writes the cache has not shown yet ([`super::plan_view`]), so the concurrency caps
+//! count every step in flight, including steps started a moment ago, without an API read. A
+//! tenant whose inputs did not change since its last plan is not asked again before the
+//! policy's `recheck_at`; and when that view shows nothing moved (same resource versions for
+//! the tenant's clusters, same steps in flight fleet-wide) the request is not even built.
 //!
 //! A policy that failed under `failureMode: Hold` (no decision) is asked again on the schedule
 //! of [`crate::core::retry`] — 60 s doubling to 30 min while the same policy keeps failing —
@@ -19,6 +19,7 @@
 //! policy fails. The schedule restarts when the policy answers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
 use kube::api::Api;
@@ -28,15 +29,16 @@ use sha2::{Digest as _, Sha256};
 use crate::core::planning;
 use crate::core::{fair_share, invariants, retry};
 use crate::crd::ManagedCluster;
-use crate::error::{Result, kube_err};
+use crate::error::Result;
 use crate::policy::DecideEnv;
 use crate::reconcile::Context;
 use crate::reconcile::decisions::{self, Outcome};
 
-/// What the planner remembers per tenant.
+/// What the planner remembers: per tenant, and its writes the cache has not shown yet.
 #[derive(Debug, Default)]
 pub struct PlannerState {
     last: HashMap<String, LastPlan>,
+    writes: super::plan_view::PlannedWrites,
 }
 
 #[derive(Debug, Clone)]
@@ -47,18 +49,18 @@ struct LastPlan {
     input: String,
     /// Set while the policy fails (held): when to ask it again if `input` stays the same.
     failing: Option<retry::Failing>,
-    /// Hash of the cache's view, taken before the LIST (see [`cache_fingerprint`]).
+    /// Hash of the planner's view of the tenant's clusters (see [`view_fingerprint`]).
     cached: String,
     recheck_at: Option<Timestamp>,
 }
 
-/// What the reflector cache says of the tenant's clusters (resource versions) and of the steps
-/// in flight fleet-wide. Unchanged since the last plan means the LIST would show nothing new
-/// that this controller has been told about; a change arriving later requests a new plan.
-fn cache_fingerprint(ctx: &Context, tenant: &str, policy: u64) -> String {
+/// What the planner's view says of the tenant's clusters (resource versions) and of the steps
+/// in flight fleet-wide. Unchanged since the last plan means nothing new that this controller
+/// has been told about; a change arriving later requests a new plan.
+fn view_fingerprint(all: &[Arc<ManagedCluster>], tenant: &str, policy: u64) -> String {
     let mut mine: Vec<(String, String, String)> = Vec::new();
     let mut in_flight = 0u64;
-    for c in ctx.clusters.state() {
+    for c in all {
         if c.status.as_ref().is_some_and(|s| s.in_progress.is_some()) {
             in_flight += 1;
         }
@@ -92,22 +94,23 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     let mut state = ctx.planning.state.lock().await;
     let now = ctx.clock.now();
     let policy = ctx.policies.version(tenant, DecisionKind::UpgradeOrdering);
-    let cached = cache_fingerprint(ctx, tenant, policy);
+    let all = state.writes.view(ctx.clusters.state());
+    let cached = view_fingerprint(&all, tenant, policy);
     if let Some(last) = state.last.get(tenant)
         && last.cached == cached
         && last.recheck_at.is_none_or(|r| now < r)
     {
         return Ok(last.recheck_at);
     }
-    // The LIST without managedFields (`listing`): the planner never reads them.
-    let all = super::listing::clusters(&ctx.client)
-        .await
-        .map_err(kube_err("listing clusters for upgrade planning"))?;
-    let in_flight = planning::in_flight(&all);
-    let share = fair_share::FleetLoad::from_clusters(&all)
+    let in_flight = planning::in_flight(all.iter().map(AsRef::as_ref));
+    let share = fair_share::FleetLoad::from_clusters(all.iter().map(AsRef::as_ref))
         .with_satisfied(ctx.planning.queue.satisfied())
         .allowance(tenant, &ctx.settings.upgrade_limits);
-    let mine: Vec<&ManagedCluster> = all.iter().filter(|c| c.spec.tenant == tenant).collect();
+    let mine: Vec<&ManagedCluster> = all
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|c| c.spec.tenant == tenant)
+        .collect();
     let Some(req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
         state.last.remove(tenant);
         return Ok(None);
@@ -254,7 +257,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         };
         let ns_api: Api<ManagedCluster> = Api::namespaced(ctx.client.clone(), &w.cluster.namespace);
         let from = w.status.in_progress.as_ref().map(|s| s.from.to_string());
-        super::cluster::write_status(ctx, &ns_api, mc, w.status).await?;
+        let written = super::cluster::write_status(ctx, &ns_api, mc, w.status).await?;
+        state.writes.wrote(mc, written);
         if let Some(step) = &w.step {
             tracing::info!(
                 tenant = %tenant,

@@ -111,25 +111,29 @@ pub async fn reconcile(mc: Arc<ManagedCluster>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::requeue(requeue))
 }
 
-/// Writes a cluster's status with optimistic concurrency (a conflict retries the reconcile).
+/// Writes a cluster's status with optimistic concurrency (a conflict retries the reconcile);
+/// returns the object as the server stored it.
 pub(crate) async fn write_status(
     ctx: &Context,
     api: &Api<ManagedCluster>,
     mc: &ManagedCluster,
     status: ManagedClusterStatus,
-) -> Result<()> {
+) -> Result<ManagedCluster> {
     let mut obj = mc.clone();
     obj.status = Some(status);
     obj.metadata.managed_fields = None;
     ctx.metrics.write("ManagedCluster/status");
-    api.replace_status(&mc.name_any(), &PostParams::default(), &obj)
+    let mut written = api
+        .replace_status(&mc.name_any(), &PostParams::default(), &obj)
         .await
         .map_err(kube_err("writing status"))?;
     ctx.own_writes.wrote(
         &mc.uid().unwrap_or_default(),
         &mc.resource_version().unwrap_or_default(),
     );
-    Ok(())
+    // As the caches hold objects: nothing in the controller reads managedFields.
+    written.metadata.managed_fields = None;
+    Ok(written)
 }
 
 /// One reconcile of one cluster: the reads, policy calls and writes around [`Next`].
