@@ -3,9 +3,12 @@
 //! Each subcommand is one module holding its clap `Args` and a `run` function; the engine is
 //! reached only through [`runtime`].
 
+pub mod bench;
 pub mod eval;
 pub mod inspect;
+pub mod judge;
 pub mod new;
+pub mod report;
 pub mod runtime;
 pub mod test;
 
@@ -30,6 +33,9 @@ pub enum PolicyCommand {
     /// reporting like `cargo test`.
     #[command(after_help = EXIT_CODES_HELP)]
     Test(test::TestArgs),
+    /// Measure one decision: p50/p99 latency over N calls, fuel and peak memory.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Bench(bench::BenchArgs),
     /// Create a policy project for one decision in a new directory: sources, a fixture and a
     /// native test; it builds with one command (`--lang go`: docs/policies-go.md).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -50,6 +56,7 @@ pub fn run(
         PolicyCommand::Eval(args) => eval::run(args, out, err),
         PolicyCommand::Test(args) => test::run(args, out),
         PolicyCommand::New(args) => new::run(args, out),
+        PolicyCommand::Bench(args) => bench::run(args, out, err),
     }
 }
 
