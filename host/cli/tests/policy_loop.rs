@@ -389,7 +389,10 @@ fn test_reports_json_and_junit_with_fuel_and_peak_memory_per_case() {
     assert!(xml.contains(r#"<testsuite name="#), "{xml}");
     assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
     assert!(xml.contains(r#"<testcase name="bad""#), "{xml}");
-    assert!(xml.contains("<failure message="), "{xml}");
+    assert!(
+        xml.contains(r#"<failure message="1 of 1 assertions failed: /seed: expected &quot;eu-2&quot;, got &quot;eu-1&quot;""#),
+        "{xml}"
+    );
 
     // Text shows them too.
     let o = fleetward(&["policy", "test", dir.to_str().unwrap()]);

@@ -212,6 +212,17 @@ fn xml(s: &str) -> String {
     out
 }
 
+/// A failure's one-line summary for CI listings: its first line, joined with the next when
+/// the first only introduces it (`1 of 2 assertions failed: /seed: expected "eu-2", got "eu-1"`).
+fn headline(why: &str) -> String {
+    let mut lines = why.lines();
+    let first = lines.next().unwrap_or_default();
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
+}
+
 /// The `--format junit` document: one `testsuite` named after the fixture directory, one
 /// `testcase` per case, fuel and peak memory as `property` elements.
 pub fn to_junit(run: &Run) -> String {
@@ -248,10 +259,9 @@ pub fn to_junit(run: &Run) -> String {
             s.push_str("      </properties>\n");
         }
         if let Err(why) = &c.outcome {
-            let first = why.lines().next().unwrap_or_default();
             s.push_str(&format!(
                 "      <failure message=\"{}\">{}</failure>\n",
-                xml(first),
+                xml(&headline(why)),
                 xml(why)
             ));
         }
@@ -291,5 +301,9 @@ mod tests {
             "{x}"
         );
         assert!(!x.contains('\u{1b}'));
+        assert_eq!(
+            headline("1 of 2 assertions failed:\n/seed: expected 1, got 2\nactual decision:"),
+            "1 of 2 assertions failed: /seed: expected 1, got 2"
+        );
     }
 }
