@@ -463,7 +463,7 @@ pub fn check(expect: &Expect, actual: &Result<Value, CallError>) -> Result<(), S
                     failures.len(),
                     asserts.len(),
                     failures.join("\n"),
-                    pretty(got)
+                    head(&pretty(got), ACTUAL_LINES)
                 ))
             }
         }
@@ -517,10 +517,32 @@ fn check_pointer(actual: &Value, pointer: &str, want: &Operator) -> Result<(), S
         Operator::Len(n) => format!("length {n}"),
         Operator::Contains(needle) => format!("to contain {}", compact(needle)),
     };
-    Err(format!(
-        "{pointer}: expected {expected}, got {}",
-        compact(got)
-    ))
+    // A length is compared with a length: a 500-element array is not printed for it.
+    let got = match (want, got) {
+        (Operator::Len(_), Value::Array(a)) => format!("length {}", a.len()),
+        (Operator::Len(_), Value::Object(o)) => format!("length {}", o.len()),
+        (Operator::Len(_), Value::String(s)) => format!("length {}", s.chars().count()),
+        _ => head(&compact(got), ACTUAL_LINES * 80),
+    };
+    Err(format!("{pointer}: expected {expected}, got {got}"))
+}
+
+/// How much of an actual decision a failure shows (lines of its pretty form).
+const ACTUAL_LINES: usize = 60;
+
+/// The first `max` lines of `text` (or, for one long line, its first `max` characters), with a
+/// note of what was cut: a failure stays readable whatever the decision's size.
+fn head(text: &str, max: usize) -> String {
+    let lines = text.lines().count();
+    if lines > 1 && lines > max {
+        let kept: Vec<&str> = text.lines().take(max).collect();
+        return format!("{}\n… ({} more lines)", kept.join("\n"), lines - max);
+    }
+    if lines <= 1 && text.chars().count() > max {
+        let kept: String = text.chars().take(max).collect();
+        return format!("{kept}… ({} characters in all)", text.chars().count());
+    }
+    text.to_string()
 }
 
 /// One case's result.
@@ -814,6 +836,9 @@ mod tests {
         assert!(check_pointer(&got, "/o", &op(json!({"$len": 1}))).is_ok());
         let err = check_pointer(&got, "/n", &op(json!({"$len": 1}))).unwrap_err();
         assert_eq!(err, "/n: expected length 1, got 3");
+        // A length is compared with a length, not with the whole array.
+        let err = check_pointer(&got, "/tags", &op(json!({"$len": 5}))).unwrap_err();
+        assert_eq!(err, "/tags: expected length 5, got length 2");
         assert!(check_pointer(&got, "/tags", &op(json!({"$contains": "bc"}))).is_ok());
         // An element must be equal, not merely share text; a non-string needle never matches
         // inside a string; objects are not searched.

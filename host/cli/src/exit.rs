@@ -90,6 +90,10 @@ pub enum CliError {
         /// The fixture directory.
         dir: PathBuf,
     },
+    /// Flags or files that make sense alone but not together (e.g. a `--filter` matching no
+    /// case): the message says what to change.
+    #[error("{0}")]
+    Usage(String),
     /// The engine refused the module, its config, or the call failed.
     #[error("{context}")]
     Policy {
@@ -142,6 +146,7 @@ impl CliError {
             | CliError::Fixture(_)
             | CliError::NoModule { .. }
             | CliError::Scaffold { .. }
+            | CliError::Usage(_)
             | CliError::Output(_) => Status::Usage,
         }
     }

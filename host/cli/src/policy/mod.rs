@@ -1,11 +1,15 @@
 //! `fleetward policy …`: work with a policy module offline, without a cluster.
 //!
 //! Each subcommand is one module holding its clap `Args` and a `run` function; the engine is
-//! reached only through [`runtime`].
+//! reached only through [`runtime`], the controller's validation of an answer only through
+//! [`judge`], and the `test` report is rendered by [`report`].
 
+pub mod bench;
 pub mod eval;
 pub mod inspect;
+pub mod judge;
 pub mod new;
+pub mod report;
 pub mod runtime;
 pub mod test;
 
@@ -22,16 +26,20 @@ pub enum PolicyCommand {
     /// reject it (exit 3 if it would).
     #[command(after_help = EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
-    /// Run one decision on a request file and print the decision JSON on stdout; policy logs,
-    /// fuel and duration go to stderr.
+    /// Run one decision on a request file (or a fixture case) and print the decision JSON on
+    /// stdout; policy logs, fuel, peak memory, duration and the host's verdict go to stderr
+    /// (exit 1 if the host would veto the answer).
     #[command(after_help = EXIT_CODES_HELP)]
     Eval(eval::EvalArgs),
     /// Run a fixture directory (one JSON case per file, optional suite.json) against a module,
-    /// reporting like `cargo test`.
+    /// judging each answer like the controller, reporting like `cargo test` (or JSON, JUnit).
     #[command(after_help = EXIT_CODES_HELP)]
     Test(test::TestArgs),
+    /// Measure one decision: p50/p99 latency over N calls, fuel and peak memory.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Bench(bench::BenchArgs),
     /// Create a policy project for one decision in a new directory: sources, a fixture and a
-    /// native test; it builds with one command (`--lang go`: docs/policies-go.md).
+    /// native test; it builds with one command (docs/policies.md, docs/policies-go.md).
     #[command(after_help = EXIT_CODES_HELP)]
     New(new::NewArgs),
 }
@@ -50,6 +58,7 @@ pub fn run(
         PolicyCommand::Eval(args) => eval::run(args, out, err),
         PolicyCommand::Test(args) => test::run(args, out),
         PolicyCommand::New(args) => new::run(args, out),
+        PolicyCommand::Bench(args) => bench::run(args, out, err),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fleetward_engine::{Engine, EngineConfig, Limits, PolicyError, PolicyErrorKind, PolicyModule};
 use fleetward_sdk::testing::CallError;
-use fleetward_sdk::wire::CallKind;
+use fleetward_sdk::wire::{CallKind, DecisionKind, Timestamp};
 use serde_json::Value;
 
 use crate::exit::{CliError, Status, one_line_chain};
@@ -82,12 +82,45 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
 }
 
 /// Reads a module file, at most the engine's module size cap plus one byte: a 200 MB file or
-/// `/dev/zero` costs 16 MiB of reading, like the controller's own bounded loader.
+/// `/dev/zero` costs 16 MiB of reading, like the controller's own bounded loader. WAT text
+/// (a `.wat` file, or any file that does not start with the Wasm magic but with `(` or a `;;`
+/// comment) is assembled to binary first, as `fleetward simulate` does.
 ///
 /// # Errors
 /// [`CliError::Read`] naming the path; a module over the cap is refused as
-/// [`PolicyErrorKind::ModuleTooLarge`] (exit 3).
+/// [`PolicyErrorKind::ModuleTooLarge`] (exit 3); WAT that does not assemble as
+/// [`PolicyErrorKind::InvalidModule`] naming the file and line (exit 3).
 pub fn read_module(path: &Path) -> Result<Vec<u8>, CliError> {
+    let bytes = read_module_bytes(path)?;
+    if !is_wat(path, &bytes) {
+        return Ok(bytes);
+    }
+    match wat::parse_bytes(&bytes) {
+        Ok(binary) => Ok(binary.into_owned()),
+        Err(mut err) => {
+            err.set_path(path);
+            Err(CliError::Policy {
+                context: format!("module {}", path.display()),
+                source: PolicyErrorKind::InvalidModule {
+                    message: format!("WAT text does not assemble: {err}"),
+                },
+                status: Status::Rejected,
+            })
+        }
+    }
+}
+
+/// Whether a module file holds WAT text rather than a binary module.
+fn is_wat(path: &Path, bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\0asm") {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+    let head = text.trim_start();
+    path.extension().is_some_and(|e| e == "wat") || head.starts_with('(') || head.starts_with(";;")
+}
+
+fn read_module_bytes(path: &Path) -> Result<Vec<u8>, CliError> {
     let cap = fleetward_engine::MAX_MODULE_BYTES;
     let io = |source| CliError::Read {
         path: path.to_path_buf(),
@@ -157,6 +190,78 @@ pub fn bind(
     engine
         .bind(module, tenant, config, limits)
         .map_err(load_error)
+}
+
+/// What a successful call costs besides its latency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Fuel (Wasm instructions, roughly) the call used.
+    pub fuel: Option<u64>,
+    /// The call's peak linear memory: the smallest memory limit, in whole 64 KiB pages, under
+    /// which it still succeeds.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// A Wasm page.
+const PAGE: u64 = 64 * 1024;
+
+/// Measures one call: a fuel-metered run (with `limits.fuel`, else an unlimited budget) gives
+/// the fuel, and a binary search over the memory limit in pages (about ten more runs for the
+/// default 64 MiB) gives the peak memory, since the engine reports neither for unmetered calls.
+/// Policies are deterministic, so the smallest limit that succeeds is the memory the call
+/// needs. `None` fields when the call does not succeed under `limits` at all.
+#[allow(clippy::too_many_arguments)]
+pub fn measure(
+    engine: &Engine,
+    module: &PolicyModule,
+    tenant: &str,
+    config: &Value,
+    kind: DecisionKind,
+    request: &Value,
+    now: Timestamp,
+    limits: &Limits,
+) -> Cost {
+    let run = |memory_bytes: u64| -> Option<Option<u64>> {
+        let mut l = limits.clone();
+        l.memory_bytes = memory_bytes;
+        l.fuel = Some(l.fuel.unwrap_or(u64::MAX));
+        let policy = engine.bind(module, tenant, config.clone(), l).ok()?;
+        let outcome = policy.call_json_blocking(kind, request, now).ok()?;
+        Some(outcome.fuel_consumed)
+    };
+    let Some(fuel) = run(limits.memory_bytes) else {
+        return Cost::default();
+    };
+    // Invariant: `lo` pages fail, `hi` pages succeed.
+    let (mut lo, mut hi) = (0, limits.memory_bytes / PAGE);
+    if run(hi * PAGE).is_none() {
+        // A limit that is not a whole number of pages: report the limit itself.
+        return Cost {
+            fuel,
+            peak_memory_bytes: Some(limits.memory_bytes),
+        };
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if run(mid * PAGE).is_some() {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Cost {
+        fuel,
+        peak_memory_bytes: Some(hi * PAGE),
+    }
+}
+
+/// `256 KiB`, `3.5 MiB`: a memory size for people.
+pub fn human_bytes(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
 }
 
 /// [`policy_error`] for a failure while loading or binding: exit 3 unless the host is at fault

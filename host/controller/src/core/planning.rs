@@ -320,8 +320,9 @@ pub fn only_breaches(adm: &Admission) -> bool {
         && adm.vetoed.iter().all(|v| wait_cause(v.invariant).is_none())
 }
 
-/// A legal step the host holds back for a reason it knows: it waits (not a breach).
-fn wait_cause(invariant: Invariant) -> Option<WaitCause> {
+/// A legal step the host holds back for a reason it knows: it waits (not a breach). Public for
+/// `fleetward policy test`/`eval`, which judge an answer with the same rules offline.
+pub fn wait_cause(invariant: Invariant) -> Option<WaitCause> {
     match invariant {
         Invariant::GlobalConcurrency | Invariant::SeedConcurrency => Some(WaitCause::Cap),
         Invariant::FairShare => Some(WaitCause::FairShare),
