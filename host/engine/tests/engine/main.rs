@@ -8,3 +8,4 @@ mod loading;
 mod modules;
 mod reference;
 mod sandbox;
+mod schema;
