@@ -325,8 +325,11 @@ fn frames(err: &wasmtime::Error) -> Vec<String> {
                 .iter()
                 .take(MAX_FRAMES)
                 .map(|f| match f.func_name() {
-                    // The name section is the module's text.
-                    Some(name) => crate::text::untrusted(name),
+                    // The name section is the module's text; Rust's names are mangled (`{:#}`
+                    // drops the hash: `my_policy::decide`). Other names pass through.
+                    Some(name) => {
+                        crate::text::untrusted(&format!("{:#}", rustc_demangle::demangle(name)))
+                    }
                     None => format!("wasm-function[{}]", f.func_index()),
                 })
                 .collect()

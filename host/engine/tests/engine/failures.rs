@@ -109,3 +109,24 @@ fn a_rust_policy_allocating_a_gibibyte_reports_the_memory_limit() {
     assert!(text.contains("memory allocation of"), "{text}");
     assert_healthy();
 }
+
+#[test]
+fn a_rust_trap_names_the_policy_functions_from_the_name_section() {
+    let err = fail(json!({"mode": "trap"}), Limits::default());
+    match &err.kind {
+        PolicyErrorKind::Trap { frames, .. } => {
+            assert_eq!(
+                frames.first().map(String::as_str),
+                Some("fleetward_policy_misbehaving::trap_here"),
+                "{frames:?}"
+            );
+            assert!(
+                frames
+                    .iter()
+                    .any(|f| f == "fleetward_policy_misbehaving::place"),
+                "{frames:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -12,7 +12,8 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `panic` (index out of bounds), `alloc` (1 GiB), anything else answers `seed: null`.
+    /// `panic` (index out of bounds), `trap` (a bare `unreachable` in [`trap_here`]), `alloc`
+    /// (1 GiB), anything else answers `seed: null`.
     pub mode: String,
     /// Lines `step 1` … `step N` logged before failing.
     pub log_lines: u32,
@@ -42,6 +43,7 @@ pub fn place(
             let empty: Vec<u8> = Vec::new();
             std::hint::black_box(empty[index]); // MISBEHAVING: PANICS HERE
         }
+        "trap" => trap_here(),
         "alloc" => {
             let huge = vec![1u8; (1 << 30) + index];
             fleetward_sdk::log!("allocated {}", huge[index]);
@@ -53,4 +55,11 @@ pub fn place(
         reason: "nothing to do".to_string(),
         scores: Vec::new(),
     })
+}
+
+/// Traps without a panic (no report in the log), so the error shows the trap's frames.
+#[inline(never)]
+pub fn trap_here() {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
 }
