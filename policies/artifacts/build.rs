@@ -37,6 +37,13 @@ const POLICIES: [(&str, &str, &str, &str); 3] = [
     ),
 ];
 
+/// Test-only modules (constant name, package, wasm file stem): not in `all()`.
+const TEST_ONLY: [(&str, &str, &str); 1] = [(
+    "MISBEHAVING",
+    "fleetward-policy-misbehaving",
+    "fleetward_policy_misbehaving",
+)];
+
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -48,6 +55,8 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
 
     for path in [
+        "policies/artifacts/misbehaving/Cargo.toml",
+        "policies/artifacts/misbehaving/src",
         "Cargo.toml",
         "Cargo.lock",
         "sdk/Cargo.toml",
@@ -89,6 +98,9 @@ fn main() {
     for (_, package, _, _) in POLICIES {
         cmd.args(["-p", package]);
     }
+    for (_, package, _) in TEST_ONLY {
+        cmd.args(["-p", package]);
+    }
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
@@ -127,6 +139,20 @@ fn main() {
         )
         .expect("write to String");
         write!(all, "(DecisionKind::{kind}, {name}), ").expect("write to String");
+    }
+    for (name, package, stem) in TEST_ONLY {
+        let path = wasm_dir.join(format!("{stem}.wasm"));
+        assert!(
+            path.is_file(),
+            "cargo built {package} but {} does not exist",
+            path.display()
+        );
+        let path = path.to_str().expect("the target directory path is UTF-8");
+        writeln!(
+            generated,
+            "/// Absolute path of the test-only `{package}` module (fails on purpose).\npub const {name}: &str = {path:?};\n"
+        )
+        .expect("write to String");
     }
     writeln!(
         generated,

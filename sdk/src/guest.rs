@@ -10,6 +10,9 @@
 //! both correct and the cheapest allocator policy.
 #![allow(unsafe_code)]
 
+use std::io::Write as _;
+
+use crate::log::panic_line;
 use crate::wire::ABI_VERSION;
 
 /// `fleetward_abi_version`: the ABI this SDK speaks.
@@ -35,6 +38,7 @@ pub fn alloc(len: i32) -> i32 {
 /// Runs an entry point: reads the input at `(ptr, len)`, calls `handle` on it, writes the output
 /// envelope into leaked memory and returns `(out_ptr << 32) | out_len`.
 pub fn call(ptr: i32, len: i32, handle: impl FnOnce(&[u8]) -> String) -> i64 {
+    install_panic_hook();
     let input: &[u8] = match usize::try_from(len) {
         Ok(0) | Err(_) => &[],
         // SAFETY: per the ABI the host obtained `ptr` from `fleetward_alloc(len)` (so it points
@@ -53,4 +57,23 @@ fn write_output(output: String) -> i64 {
     let ptr = bytes.as_ptr() as usize as u64;
     let len = bytes.len() as u64;
     ((ptr << 32) | (len & 0xffff_ffff)) as i64
+}
+
+/// Replaces std's panic hook with one that writes `fleetward:panic at FILE:LINE:COL: MESSAGE` as
+/// one `fd_write` to stderr, the policy log, just before the `policy` profile's `panic = "abort"`
+/// traps. The host turns it into `policy panicked at FILE:LINE:COL: MESSAGE`; std's own hook
+/// would print a `thread '<unnamed>' panicked at` text the host does not parse. Installed at the
+/// start of every entry point: each call is a fresh instance, and `set_hook` costs no allocation
+/// for this zero-sized closure.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload_as_str()
+            .unwrap_or("(non-string panic payload)");
+        let line = match info.location() {
+            Some(at) => panic_line(at, message),
+            None => panic_line("(unknown location)", message),
+        };
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }));
 }

@@ -57,6 +57,8 @@ mod json_path;
 pub mod log;
 mod macros;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod schema;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod wire;
 

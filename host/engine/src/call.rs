@@ -19,11 +19,11 @@ use fleetward_sdk::wire::{ABI_VERSION, Timestamp};
 use crate::config::MAX_OUTPUT_BYTES;
 use crate::digest::to_hex;
 use crate::epoch::deadline_ticks;
-use crate::error::PolicyErrorKind;
+use crate::error::{LogTail, PolicyErrorKind};
 use crate::module::Exports;
 use crate::store::{RecordingLimiter, StoreData};
 use crate::wasi::{ProcExit, WasiState};
-use crate::{Limits, memory, output};
+use crate::{Limits, failure, memory, output};
 
 /// What a successful call produced, before typing.
 #[derive(Debug)]
@@ -59,27 +59,22 @@ pub(crate) fn run(
     entry: &ModuleExport,
     input: &[u8],
     now: Timestamp,
-) -> Result<RawOutcome, PolicyErrorKind> {
+) -> Result<RawOutcome, CallFailure> {
     let started = Instant::now();
     let mut seed = Sha256::new();
     seed.update(input);
     let input_sha256 = to_hex(&seed.clone().finalize());
-    let mut session = Session::start(target, limits, seed, now)?;
+    let mut session = Session::start(target, limits, seed, now).map_err(CallFailure::bare)?;
     let result = session.invoke(entry, input);
+    let raw_logs = session.store.data_mut().wasi.take_log();
+    let ok = match result {
+        Ok(ok) => ok,
+        Err(kind) => return Err(CallFailure::with_log(kind, &raw_logs)),
+    };
     // Logs are module-written text: escaped (line breaks kept) before anyone shows them. The
     // WASI shim kept at most `MAX_LOG_BYTES` of it; an escape is at most 8 bytes per character
     // of at least one byte, so this bound never cuts what the shim kept.
-    let raw_logs = session.store.data_mut().wasi.take_log();
     let logs = crate::text::untrusted_log(&raw_logs, 8 * (crate::MAX_LOG_BYTES + 1024));
-    let ok = match result {
-        Ok(ok) => ok,
-        Err(err) => {
-            if !logs.is_empty() {
-                tracing::debug!(policy_logs = %logs, "policy logs of a failed call");
-            }
-            return Err(err);
-        }
-    };
     // Ask only a metering engine: on the unmetered one `get_fuel` builds an error value on
     // every call, which showed up as several µs of fixed overhead per decision.
     let fuel_consumed = if session.store.engine().get_consume_fuel() {
@@ -98,6 +93,38 @@ pub(crate) fn run(
         duration: started.elapsed(),
         input_sha256,
     })
+}
+
+/// A failed call: how it failed, and the last lines the policy logged.
+#[derive(Debug)]
+pub(crate) struct CallFailure {
+    pub(crate) kind: PolicyErrorKind,
+    pub(crate) log: Option<LogTail>,
+}
+
+impl CallFailure {
+    /// A failure before the module could log anything worth showing (instantiation).
+    fn bare(kind: PolicyErrorKind) -> Self {
+        CallFailure { kind, log: None }
+    }
+
+    /// A failure with the call's log: a trap after the module reported a panic becomes
+    /// [`PolicyErrorKind::Panicked`], and the lines logged before it come along (except for a declined decision or
+    /// config, whose message is the policy's own answer).
+    fn with_log(kind: PolicyErrorKind, raw_log: &str) -> Self {
+        let (before, reported) = failure::split_panic(raw_log);
+        let (kind, shown) = match (kind, reported) {
+            (PolicyErrorKind::Trap { frames, .. }, Some(report)) => {
+                (PolicyErrorKind::Panicked { report, frames }, before)
+            }
+            (kind, _) => (kind, raw_log),
+        };
+        let log = match kind {
+            PolicyErrorKind::Declined { .. } | PolicyErrorKind::ConfigRejected { .. } => None,
+            _ => failure::log_tail(shown),
+        };
+        CallFailure { kind, log }
+    }
 }
 
 /// Instantiates the module once under the tenant's `limits`: `_initialize` and the ABI
@@ -264,15 +291,17 @@ fn classify(err: &wasmtime::Error, store: &Store<StoreData>, limits: &Limits) ->
     }
     let trap = err.downcast_ref::<Trap>().copied();
     match trap {
+        // A refused memory growth is the cause of whatever trap or failure follows it, a
+        // timeout or fuel exhaustion included: a runtime that cannot grow its heap may spin in
+        // its collector until the deadline (Go does), and "timed out" would hide the cause.
+        _ if store.data().limits.denied_memory() => PolicyErrorKind::MemoryLimitExceeded {
+            limit: limits.memory_bytes,
+        },
         Some(Trap::Interrupt) => PolicyErrorKind::TimedOut {
             limit: limits.timeout,
         },
         Some(Trap::OutOfFuel) => PolicyErrorKind::OutOfFuel {
             limit: limits.fuel.unwrap_or(u64::MAX),
-        },
-        // A refused memory growth is the cause of whatever trap or failure follows it.
-        _ if store.data().limits.denied_memory() => PolicyErrorKind::MemoryLimitExceeded {
-            limit: limits.memory_bytes,
         },
         Some(Trap::StackOverflow) => PolicyErrorKind::StackExhausted,
         Some(trap) => PolicyErrorKind::Trap {
@@ -296,8 +325,11 @@ fn frames(err: &wasmtime::Error) -> Vec<String> {
                 .iter()
                 .take(MAX_FRAMES)
                 .map(|f| match f.func_name() {
-                    // The name section is the module's text.
-                    Some(name) => crate::text::untrusted(name),
+                    // The name section is the module's text; Rust's names are mangled (`{:#}`
+                    // drops the hash: `my_policy::decide`). Other names pass through.
+                    Some(name) => {
+                        crate::text::untrusted(&format!("{:#}", rustc_demangle::demangle(name)))
+                    }
                     None => format!("wasm-function[{}]", f.func_index()),
                 })
                 .collect()

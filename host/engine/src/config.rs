@@ -50,6 +50,12 @@ pub const MAX_MEMORIES: u32 = 1;
 /// trap's frame names, import names, serde's description of bad output): 1 KiB, after
 /// escaping; longer text is cut and says how long it was.
 pub const MAX_MODULE_TEXT_BYTES: usize = 1024;
+
+/// Most policy log lines a failed call's error shows (the last ones, oldest first).
+pub const MAX_LOG_TAIL_LINES: usize = 10;
+
+/// Most bytes of policy log (escaped) a failed call's error shows.
+pub const MAX_LOG_TAIL_BYTES: usize = 4 * 1024;
 /// Longest timeout a tenant may set (10 s, like the Tenant CRD's `timeoutMs` maximum).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wall-clock budget for compiling one module: [`CompileBudget::time`].

@@ -52,6 +52,33 @@ pub struct PolicyError {
     /// What happened.
     #[source]
     pub kind: PolicyErrorKind,
+    /// The last lines the policy logged in the failed call (not for a declined decision or a
+    /// rejected config: the policy's own message says why). Shown after the error.
+    pub log: Option<Box<LogTail>>,
+}
+
+/// The last lines a policy logged before its call failed, escaped and bounded
+/// ([`crate::MAX_LOG_TAIL_LINES`], [`crate::MAX_LOG_TAIL_BYTES`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTail {
+    /// The lines, oldest first.
+    pub lines: Vec<String>,
+    /// How many earlier lines are not shown.
+    pub earlier: usize,
+}
+
+impl fmt::Display for LogTail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy log (last {} lines", self.lines.len())?;
+        if self.earlier > 0 {
+            write!(f, ", {} earlier not shown", self.earlier)?;
+        }
+        f.write_str("):")?;
+        for line in &self.lines {
+            write!(f, "\n  | {line}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for PolicyError {
@@ -66,7 +93,11 @@ impl fmt::Display for PolicyError {
         if let Some(call) = self.call {
             write!(f, " in call {}", call_name(call))?;
         }
-        write!(f, ": {}", self.kind)
+        write!(f, ": {}", self.kind)?;
+        if let Some(log) = &self.log {
+            write!(f, "\n{log}")?;
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +123,13 @@ impl PolicyError {
             digest: None,
             call: None,
             kind,
+            log: None,
         }
+    }
+
+    pub(crate) fn with_log(mut self, log: Option<LogTail>) -> Self {
+        self.log = log.map(Box::new);
+        self
     }
 
     pub(crate) fn with_digest(mut self, digest: &Digest) -> Self {
@@ -357,6 +394,15 @@ pub enum PolicyErrorKind {
         /// Guest function names, innermost first.
         frames: Vec<String>,
     },
+    /// The module reported a panic and then trapped (the Rust SDK's panic hook does;
+    /// `docs/abi.md`, "Panics"). Metric label `trap`, like any trap.
+    #[error("policy panicked at {report}")]
+    Panicked {
+        /// `FILE:LINE:COL: MESSAGE` as the module reported it (escaped, bounded).
+        report: String,
+        /// Guest function names of the trap, innermost first (std's panic machinery first).
+        frames: Vec<String>,
+    },
     /// The module called `proc_exit`.
     #[error("policy exited with code {code}")]
     PolicyExited {
@@ -441,7 +487,7 @@ impl PolicyErrorKind {
             PolicyErrorKind::OutOfFuel { .. } => "out_of_fuel",
             PolicyErrorKind::MemoryLimitExceeded { .. } => "memory_limit_exceeded",
             PolicyErrorKind::StackExhausted => "stack_exhausted",
-            PolicyErrorKind::Trap { .. } => "trap",
+            PolicyErrorKind::Trap { .. } | PolicyErrorKind::Panicked { .. } => "trap",
             PolicyErrorKind::PolicyExited { .. } => "policy_exited",
             PolicyErrorKind::InvalidOutput { .. } => "invalid_output",
             PolicyErrorKind::OutputTooLarge { .. } => "output_too_large",

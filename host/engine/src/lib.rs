@@ -83,6 +83,7 @@ mod digest;
 mod engine;
 mod epoch;
 mod error;
+mod failure;
 mod memory;
 mod module;
 mod output;
@@ -96,13 +97,13 @@ mod wasi;
 pub use config::{
     CompileBudget, Compiler, DEFAULT_COMPILE_MEMORY, DEFAULT_COMPILE_TIME, EPOCH_TICK,
     EngineConfig, Limits, MAX_CONFIG_BYTES, MAX_DATA_SEGMENTS, MAX_ELEM_SEGMENTS, MAX_EXPORTS,
-    MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS, MAX_INPUT_BYTES, MAX_LOG_BYTES, MAX_MEMORIES,
-    MAX_MODULE_BYTES, MAX_MODULE_TEXT_BYTES, MAX_OUTPUT_BYTES, MAX_TABLE_ELEMENTS, MAX_TABLES,
-    MAX_TIMEOUT, MAX_TYPES, MAX_WASM_STACK,
+    MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS, MAX_INPUT_BYTES, MAX_LOG_BYTES, MAX_LOG_TAIL_BYTES,
+    MAX_LOG_TAIL_LINES, MAX_MEMORIES, MAX_MODULE_BYTES, MAX_MODULE_TEXT_BYTES, MAX_OUTPUT_BYTES,
+    MAX_TABLE_ELEMENTS, MAX_TABLES, MAX_TIMEOUT, MAX_TYPES, MAX_WASM_STACK,
 };
 pub use digest::{Digest, DigestParseError};
 pub use engine::Engine;
-pub use error::{EngineError, ModuleCap, PolicyError, PolicyErrorKind};
+pub use error::{EngineError, LogTail, ModuleCap, PolicyError, PolicyErrorKind};
 pub use module::PolicyModule;
 pub use policy::{Outcome, TenantPolicy};
 pub use validate::{ModuleInfo, inspect};

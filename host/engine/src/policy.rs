@@ -345,7 +345,8 @@ impl TenantPolicy {
         );
         let _entered = span.enter();
         let target = self.target().map_err(|e| self.error(call, e))?;
-        call::run(target, &self.inner.limits, export, input, now).map_err(|e| self.error(call, e))
+        call::run(target, &self.inner.limits, export, input, now)
+            .map_err(|f| self.error(call, f.kind).with_log(f.log))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Paths of the reference policies, built from this checkout's sources to `wasm32-wasip1`.
 //!
 //! `build.rs` runs a nested `cargo build --target wasm32-wasip1 --profile policy` for the three
-//! reference policies (wasmtime's test-programs pattern), so host tests always load modules
+//! reference policies and the test-only `fleetward-policy-misbehaving` (`MISBEHAVING`, which
+//! fails on purpose and is not in `all()`) (wasmtime's test-programs pattern), so host tests always load modules
 //! compiled from the code next to them, never committed or downloaded blobs.
 //!
 //! ```no_run

@@ -10,6 +10,7 @@ pub type Labels = BTreeMap<String, String>;
 
 /// A ManagedCluster's identity: its namespace (which maps to one tenant) and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct ClusterRef {
     /// Namespace of the ManagedCluster resource.
     pub namespace: String,
@@ -35,6 +36,7 @@ impl fmt::Display for ClusterRef {
 
 /// Observed health, as the host judged it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct Health {
     /// True when every control-plane workload and node pool is ready.
     pub healthy: bool,

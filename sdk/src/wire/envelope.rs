@@ -11,6 +11,7 @@ pub const ABI_VERSION: u32 = 1;
 
 /// The decisions a policy module can implement, one Wasm export each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionKind {
     /// Which seed hosts a new cluster's control plane. Export `fleetward_place`.
@@ -72,6 +73,7 @@ impl std::str::FromStr for DecisionKind {
 
 /// What the call is for: one of the decisions, or the load-time config check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallKind {
     /// Placement decision.
@@ -96,6 +98,7 @@ impl From<DecisionKind> for CallKind {
 
 /// The JSON document the host writes into guest memory for every call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct InputEnvelope<R> {
     /// Always [`ABI_VERSION`].
     pub abi_version: u32,
@@ -113,6 +116,7 @@ pub struct InputEnvelope<R> {
 
 /// The JSON document a policy returns: exactly one of `ok` or `error`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutputEnvelope<D> {
     /// The decision (for `validate_config`: `null`).
@@ -123,6 +127,7 @@ pub enum OutputEnvelope<D> {
 
 /// A structured error a policy returns instead of a decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PolicyError {
     /// A stable, machine-readable code, e.g. `invalid_config`, `no_candidate`, `invalid_request`.
     pub code: String,

@@ -2,7 +2,8 @@
 //!
 //! They live in the SDK, not the host, so that a policy and the host can never disagree about
 //! the shape of a request (kube-rs keeps its types in `kube-core` for the same reason). They
-//! compile for `wasm32-wasip1` and natively, with no dependencies beyond serde.
+//! compile for `wasm32-wasip1` and natively, with no dependencies beyond serde in a module;
+//! natively they also derive their JSON Schemas (`crate::schema`, shipped in `docs/schema/`).
 //!
 //! Serialisation is deterministic: maps are `BTreeMap`s, scores are integers, times are whole
 //! seconds. Same request ⇒ same bytes.

@@ -9,6 +9,7 @@ use super::{ClusterRef, KubeVersion, Labels};
 /// `seeds` holds only the seeds that passed the host's hard filters (ready, under capacity,
 /// supporting the cluster's version, matching its constraints). The answer must name one of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PlacementRequest {
     /// The cluster to place.
     pub cluster: ClusterToPlace,
@@ -21,6 +22,7 @@ pub struct PlacementRequest {
 
 /// The cluster being placed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct ClusterToPlace {
     /// Identity.
     pub id: ClusterRef,
@@ -36,6 +38,7 @@ pub struct ClusterToPlace {
 
 /// Placement constraints a ManagedCluster may carry. Empty lists mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PlacementConstraints {
     /// Allowed seed regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -50,6 +53,7 @@ pub struct PlacementConstraints {
 
 /// A seed the cluster could go to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct SeedCandidate {
     /// Seed name.
     pub name: String,
@@ -77,6 +81,7 @@ pub struct SeedCandidate {
 
 /// One of the tenant's clusters that is already placed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct ExistingPlacement {
     /// The cluster.
     pub cluster: ClusterRef,
@@ -86,6 +91,7 @@ pub struct ExistingPlacement {
 
 /// The policy answers: this seed (or none for now), and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PlacementDecision {
     /// The chosen seed; must be one of the request's candidates. `None`: no acceptable seed,
     /// the host leaves the cluster pending and reports `reason`.
@@ -99,6 +105,7 @@ pub struct PlacementDecision {
 
 /// How a policy rated one candidate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct SeedScore {
     /// Seed name.
     pub seed: String,

@@ -6,6 +6,7 @@ use super::{ClusterRef, Labels, Timestamp};
 
 /// The host asks: this component of this cluster is unhealthy; what now?
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RemediationRequest {
     /// The cluster.
     pub cluster: ClusterRef,
@@ -27,6 +28,7 @@ pub struct RemediationRequest {
 
 /// The unhealthy thing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Component {
     /// A hosted control-plane workload: `etcd`, `kube-apiserver`, `kube-controller-manager`,
@@ -55,6 +57,7 @@ impl std::fmt::Display for Component {
 
 /// A problem the host observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct Problem {
     /// What is unhealthy.
     pub component: Component,
@@ -69,6 +72,7 @@ pub struct Problem {
 
 /// What the host should do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum RemediationAction {
     /// Rollout-restart the control-plane workload (pod-template annotation).
@@ -110,6 +114,7 @@ impl RemediationAction {
 
 /// A remediation the host carried out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RemediationRecord {
     /// When.
     pub at: Timestamp,
@@ -121,6 +126,7 @@ pub struct RemediationRecord {
 
 /// The policy answers: this action, for this reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RemediationDecision {
     /// The action.
     pub action: RemediationAction,

@@ -10,6 +10,7 @@ use super::{ClusterRef, Health, KubeVersion, Labels, Timestamp};
 /// whatever the policy says (control plane before pools, one minor at a time, skew, no
 /// downgrades, concurrency caps) and records any step it vetoes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct UpgradeRequest {
     /// Every cluster of the tenant, sorted by namespace and name.
     pub clusters: Vec<FleetCluster>,
@@ -22,6 +23,7 @@ pub struct UpgradeRequest {
 
 /// One cluster as the upgrade policy sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct FleetCluster {
     /// Identity.
     pub id: ClusterRef,
@@ -60,6 +62,7 @@ impl FleetCluster {
 
 /// Current and desired version of a control plane.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct VersionState {
     /// Version running now.
     pub current: KubeVersion,
@@ -69,6 +72,7 @@ pub struct VersionState {
 
 /// A node pool's versions and readiness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PoolState {
     /// Pool name.
     pub name: String,
@@ -84,6 +88,7 @@ pub struct PoolState {
 
 /// What an upgrade step moves.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UpgradeTarget {
     /// The hosted control plane.
@@ -106,6 +111,7 @@ impl std::fmt::Display for UpgradeTarget {
 
 /// One step: move this target of this cluster to this version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct UpgradeStep {
     /// The cluster.
     pub cluster: ClusterRef,
@@ -120,6 +126,7 @@ pub struct UpgradeStep {
 
 /// A step that happened, for bake-time and pacing logic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct UpgradeRecord {
     /// The cluster.
     pub cluster: ClusterRef,
@@ -138,6 +145,7 @@ pub struct UpgradeRecord {
 
 /// The host's concurrency caps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct UpgradeLimits {
     /// Steps in flight across the whole fleet.
     pub max_concurrent: u32,
@@ -147,6 +155,7 @@ pub struct UpgradeLimits {
 
 /// The policy answers: start these now, in this order; these wait, for these reasons.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct UpgradeDecision {
     /// Steps to start now, in priority order. The host starts them in order while its caps allow.
     #[serde(default)]
@@ -165,6 +174,7 @@ pub struct UpgradeDecision {
 
 /// A cluster that waits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct Hold {
     /// The cluster.
     pub cluster: ClusterRef,

@@ -366,6 +366,7 @@ mod tests {
             digest: Some(fleetward_engine::Digest::of(b"m")),
             call: Some(CallKind::Placement),
             kind,
+            log: None,
         }
     }
 

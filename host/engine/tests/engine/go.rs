@@ -159,6 +159,23 @@ fn a_go_policy_allocating_a_gibibyte_hits_the_memory_limit() {
     assert_healthy();
 }
 
+/// Under the default 100 ms deadline the Go runtime spins in its collector after the refused
+/// growth until interrupted: still the memory limit, not "timed out".
+#[test]
+fn a_go_policy_allocating_a_gibibyte_hits_the_memory_limit_under_the_default_timeout() {
+    let Some(bytes) = go_module("go_memory_default_timeout", "test-hogs") else {
+        return;
+    };
+    let err =
+        place(&bind(&bytes, Limits::default()), now()).expect_err("1 GiB does not fit in 64 MiB");
+    assert!(
+        err.to_string()
+            .contains("memory limit exceeded (67108864 bytes)"),
+        "{err}"
+    );
+    assert_healthy();
+}
+
 /// The Go port of the reference upgrade-ordering policy answers every fixture of the Rust
 /// policy with the same bytes (the canonical `output_json`), or fails the same way.
 #[test]

@@ -78,6 +78,26 @@ fn memory_growth_past_the_cap_is_memory_limit_exceeded() {
 }
 
 #[test]
+fn a_refused_growth_wins_over_the_timeout_it_caused() {
+    // Asks for 1 GiB under the default 64 MiB, then spins as a collector that cannot grow would
+    // (Go does): the deadline interrupts it, but the cause is the memory limit.
+    let err = fail(
+        &policy(
+            "(drop (memory.grow (i32.const 16384))) (loop $gc (br $gc)) (unreachable)",
+            "",
+        ),
+        Limits::default(),
+    );
+    assert!(
+        err.to_string()
+            .ends_with("memory limit exceeded (67108864 bytes)"),
+        "{err}"
+    );
+    assert_eq!(err.metric_label(), "memory_limit_exceeded");
+    assert_healthy();
+}
+
+#[test]
 fn initial_memory_over_the_tenant_limit_is_refused_at_bind_and_loads_under_a_larger_one() {
     let bytes = wasm(&policy_with("", 1, "(unreachable)", "").replace(
         r#"(memory (export "memory") 2)"#,
