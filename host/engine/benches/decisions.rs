@@ -300,7 +300,11 @@ fn native_json(envelope: &[u8], config: &fleetward_policy_upgrade_ordering::Conf
 }
 
 fn bench_upgrade_ordering(c: &mut Criterion, engine: &Engine) {
-    let bytes = read(fleetward_test_policies::UPGRADE_ORDERING);
+    // A build of the same policy with its name section kept, for `perf` (see docs/perf/engine.md).
+    let bytes = match std::env::var("FLEETWARD_BENCH_UPGRADE_WASM") {
+        Ok(path) => read(&path),
+        Err(_) => read(fleetward_test_policies::UPGRADE_ORDERING),
+    };
     // Default limits (no fuel limit): unmetered code. A tenant with a fuel limit runs the
     // fuel-metered compilation of the same module.
     let policy = bind(engine, &bytes, upgrade_config());

@@ -10,6 +10,7 @@
 
 mod common;
 mod envelope;
+mod parse_str;
 mod placement;
 mod remediation;
 mod time;
@@ -34,3 +35,5 @@ pub use upgrade::{
     UpgradeStep, UpgradeTarget, VersionState,
 };
 pub use version::{KubeVersion, VersionParseError};
+
+use parse_str::deserialize_parsed;

@@ -164,8 +164,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        super::deserialize_parsed(deserializer, Timestamp::parse)
     }
 }
 

@@ -162,6 +162,61 @@ fn calls_and_tenants_share_no_state() {
     }
 }
 
+/// Addresses the memory-state module reads then overwrites: inside its data segment, in
+/// initial zero memory (both pages), and in grown memory below and above the pool's 8 MiB
+/// kept-resident window (`engine.rs`: `KEEP_RESIDENT`).
+const SCRIBBLED: [u32; 5] = [1104, 40_000, 100_000, 5 << 20, 12 << 20];
+
+/// Reads each of [`SCRIBBLED`] (after growing memory to 13 MiB), emits what it found, then
+/// overwrites them all, and the rest of the grown pages' first bytes, with a marker.
+fn scribbler() -> Vec<u8> {
+    let mut body = String::from("(drop (memory.grow (i32.const 206)))\n");
+    for (i, addr) in SCRIBBLED.iter().enumerate() {
+        body += &format!(
+            "(i64.store (i32.const {}) (i64.load (i32.const {addr})))\n",
+            512 + 8 * i
+        );
+    }
+    for addr in SCRIBBLED {
+        body += &format!("(i64.store (i32.const {addr}) (i64.const 0x5eed5eed5eed5eed))\n");
+    }
+    body += r#"(local.set $i (i32.const 131072))
+    (block $done (loop $pages
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 13631488)))
+      (i32.store (local.get $i) (i32.const -1))
+      (local.set $i (i32.add (local.get $i) (i32.const 65536)))
+      (br $pages)))
+    (call $emit (i32.const 5))"#;
+    policy(&body, "(data (i32.const 1104) \"ABCDEFGH\")")
+}
+
+#[test]
+fn memory_a_call_wrote_is_reset_for_the_next_one() {
+    let module = engine().load(&scribbler()).unwrap();
+    let tenants: Vec<_> = ["tenant-a", "tenant-b"]
+        .iter()
+        .map(|t| {
+            engine()
+                .bind(&module, t, json!(null), Limits::default())
+                .unwrap()
+        })
+        .collect();
+    let pristine = vec![u64::from_le_bytes(*b"ABCDEFGH"), 0, 0, 0, 0];
+    for round in 0..10 {
+        for policy in &tenants {
+            let out = policy
+                .call_json_blocking(DecisionKind::UpgradeOrdering, &json!({}), now())
+                .unwrap();
+            assert_eq!(
+                emitted(&out.decision),
+                pristine,
+                "round {round}, {}: memory written by an earlier call is visible",
+                policy.tenant()
+            );
+        }
+    }
+}
+
 #[test]
 fn same_input_gives_byte_identical_output_and_logs_across_calls_and_engines() {
     let other = Engine::new(EngineConfig::default().pooling(false)).unwrap();
