@@ -104,6 +104,9 @@ pub enum CliError {
         source: fleetward_engine::PolicyErrorKind,
         /// Exit status this failure maps to.
         status: Status,
+        /// The last lines the policy logged before it failed (`main` prints them after the
+        /// one-line error, so a panic's message and the policy's own trace are on screen).
+        log: Option<String>,
     },
     /// The engine could not start.
     #[error("cannot start the policy engine")]
@@ -132,6 +135,14 @@ impl CliError {
     /// Wraps a run-time failure of the emulator or controller.
     pub fn runtime(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         CliError::Runtime(err.into())
+    }
+
+    /// The policy's last log lines, for a call that failed after logging.
+    pub fn policy_log(&self) -> Option<&str> {
+        match self {
+            CliError::Policy { log, .. } => log.as_deref(),
+            _ => None,
+        }
     }
 
     /// The exit status for this error.

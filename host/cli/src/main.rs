@@ -20,8 +20,12 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) => {
             let status = err.status();
+            let log = err.policy_log().map(str::to_string);
             let err = anyhow::Error::new(err);
             eprintln!("error: {}", fleetward::exit::one_line_chain(err.as_ref()));
+            if let Some(log) = log {
+                eprintln!("{log}");
+            }
             status.into()
         }
     }

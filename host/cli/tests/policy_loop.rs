@@ -664,3 +664,46 @@ fn policy_new_wat_scaffolds_a_module_that_passes_its_fixture() {
         );
     }
 }
+
+/// A panicking policy: `eval` names the panic's message (from the SDK's panic hook) on the
+/// error line, and prints the lines the policy logged before it, oldest first.
+#[test]
+fn eval_of_a_panicking_policy_shows_the_panic_and_the_last_log_lines() {
+    let dir = scratch("panicking");
+    let config = write(
+        &dir,
+        "config.json",
+        json!({"mode": "panic", "log_lines": 3}).to_string(),
+    );
+    let input = write(&dir, "request.json", placement_request().to_string());
+    let o = fleetward(&[
+        "policy",
+        "eval",
+        fleetward_test_policies::MISBEHAVING,
+        "--decision",
+        "placement",
+        "--input",
+        &input,
+        "--config",
+        &config,
+        "--now",
+        NOW,
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("policy panicked at ")
+            && line.contains("index out of bounds: the len is 0 but the index is "),
+        "the error line names the panic:\n{err}"
+    );
+    assert!(
+        err.contains(
+            "policy log (last 3 lines):\n  | info: step 1\n  | info: step 2\n  | info: step 3"
+        ),
+        "the log tail follows the error:\n{err}"
+    );
+}

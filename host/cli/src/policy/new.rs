@@ -80,6 +80,7 @@ const RUST_SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../../sdk/src/json_path.rs"),
     ),
     ("log.rs", include_str!("../../../../sdk/src/log.rs")),
+    ("schema.rs", include_str!("../../../../sdk/src/schema.rs")),
     ("macros.rs", include_str!("../../../../sdk/src/macros.rs")),
     ("testing.rs", include_str!("../../../../sdk/src/testing.rs")),
     (
@@ -93,6 +94,10 @@ const RUST_SDK_FILES: &[(&str, &str)] = &[
     (
         "wire/envelope.rs",
         include_str!("../../../../sdk/src/wire/envelope.rs"),
+    ),
+    (
+        "wire/parse_str.rs",
+        include_str!("../../../../sdk/src/wire/parse_str.rs"),
     ),
     (
         "wire/placement.rs",
@@ -130,6 +135,7 @@ serde_json = "1"
 
 [target.'cfg(not(target_arch = "wasm32"))'.dependencies]
 thiserror = "2"
+schemars = "1"
 "#;
 
 /// The one command that builds a Rust policy, as printed and documented.

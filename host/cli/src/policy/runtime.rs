@@ -105,6 +105,7 @@ pub fn read_module(path: &Path) -> Result<Vec<u8>, CliError> {
                     message: format!("WAT text does not assemble: {err}"),
                 },
                 status: Status::Rejected,
+                log: None,
             })
         }
     }
@@ -138,6 +139,7 @@ fn read_module_bytes(path: &Path) -> Result<Vec<u8>, CliError> {
                 limit: cap,
             },
             status: Status::Rejected,
+            log: None,
         });
     }
     Ok(bytes)
@@ -337,6 +339,7 @@ pub fn policy_error(err: PolicyError) -> CliError {
         context,
         source: err.kind,
         status,
+        log: err.log.map(|tail| tail.to_string()),
     }
 }
 

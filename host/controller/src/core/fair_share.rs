@@ -25,7 +25,7 @@
 //!   only on the observed clusters.
 //!
 //! A tenant's waiting clusters count even when its policy holds them (a closed window, a bake):
-//! the LIST does not say what the policy will do. Such a tenant keeps its share reserved, at
+//! the clusters do not say what the policy will do. Such a tenant keeps its share reserved, at
 //! most `L` slots, and the next tenant in order is planned for any slot it leaves free.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,7 +85,7 @@ pub fn wants_more(adm: &Admission) -> bool {
     })
 }
 
-/// Every tenant's load, from one view of all clusters (the planner's LIST or the cache).
+/// Every tenant's load, from one view of all clusters (the planner's view or the cache).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FleetLoad {
     /// Per tenant, by name.
@@ -348,7 +348,7 @@ mod tests {
         mc
     }
 
-    /// Waiting work comes from the LIST: clusters that need an upgrade with no step in flight,
+    /// Waiting work comes from the clusters: clusters that need an upgrade with no step in flight,
     /// not paused and placed; steps in flight count per seed; the last start is the newest.
     #[test]
     fn the_fleet_load_is_read_from_the_clusters() {

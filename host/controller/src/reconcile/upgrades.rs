@@ -43,7 +43,7 @@ pub struct PlannerState {
 
 #[derive(Debug, Clone)]
 struct LastPlan {
-    /// Hash of the policy input and the caps' view (from the fresh LIST).
+    /// Hash of the policy input and the caps' view (from the planner's view of the fleet).
     fingerprint: String,
     /// Hash of what the policy sees: its input and which policy it is.
     input: String,
