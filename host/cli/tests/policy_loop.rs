@@ -707,3 +707,24 @@ fn eval_of_a_panicking_policy_shows_the_panic_and_the_last_log_lines() {
         "the log tail follows the error:\n{err}"
     );
 }
+
+/// `policy test` on a panicking policy: the failed case shows the panic and the policy's last
+/// log lines, so the author sees where the decision got to.
+#[test]
+fn test_of_a_panicking_policy_shows_the_last_log_lines_of_the_failed_case() {
+    let mut case = placement_case(json!({"matches": {"/seed": "eu-1"}}));
+    case["config"] = json!({"mode": "panic", "log_lines": 2});
+    let dir = case_dir(
+        "panicking-suite",
+        |_| fleetward_test_policies::MISBEHAVING.to_string(),
+        &[("panics", case)],
+    );
+    let o = fleetward(&["policy", "test", dir.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("policy panicked at "), "{out}");
+    assert!(
+        out.contains("policy log (last 2 lines):") && out.contains("info: step 2"),
+        "{out}"
+    );
+}

@@ -355,7 +355,11 @@ pub fn call_error(err: &PolicyError) -> CallError {
     CallError {
         kind: err.metric_label(),
         code,
-        message: format!("{}: {}", context(err), one_line_chain(&err.kind)),
+        // A failed trap or panic also shows what the policy logged last (at most 10 lines).
+        message: match &err.log {
+            Some(tail) => format!("{}: {}\n{tail}", context(err), one_line_chain(&err.kind)),
+            None => format!("{}: {}", context(err), one_line_chain(&err.kind)),
+        },
     }
 }
 
