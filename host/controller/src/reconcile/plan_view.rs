@@ -18,6 +18,10 @@
 //!   `resourceVersion` precondition (409), and the plan is retried on a fresh view
 //!   (`plan_queue`), exactly as a write racing the LIST did.
 //!
+//! A controller starts its caches only after it has taken the leader Lease (`run.rs`), and the
+//! planner waits for the cluster cache's first LIST (`plan_queue::run`): a new leader's first
+//! view includes every step its predecessor started, as the fresh LIST did.
+//!
 //! `resourceVersion`s are opaque and never compared for order (as in [`super::own_writes`]):
 //! the cached copy is superseded only while it carries exactly the version our write replaced.
 //! Our write was accepted with that version as its precondition, so any other version in the
