@@ -26,10 +26,19 @@ impl EngineLoader {
     }
 }
 
-fn failure(e: PolicyError) -> PolicyFailure {
+/// The failure as the controller records it. The engine attaches the policy's last log lines
+/// to a trap or panic; they go to the controller's log here, not into the message: the message
+/// becomes decision reasons, `PolicyDegraded` and Events, which stay one line an operator reads
+/// in `kubectl describe`, and a tenant's log output (up to 4 KiB) never grows status objects.
+fn failure(mut e: PolicyError) -> PolicyFailure {
+    let tail = e.log.take();
+    let message = e.to_string();
+    if let Some(tail) = tail {
+        tracing::warn!(label = e.metric_label(), "{message}; {tail}");
+    }
     PolicyFailure {
         label: e.metric_label().to_string(),
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -117,5 +126,44 @@ impl DecisionPolicy for WasmPolicy {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
         Box::pin(async move { answer(self.0.remediate(req, now).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleetward_engine::{LogTail, PolicyErrorKind};
+
+    use super::*;
+
+    /// A panic's message stays on the one line the controller records; the policy's log lines
+    /// that came with it are not part of it.
+    #[test]
+    fn a_failure_with_a_log_tail_is_recorded_as_one_line() {
+        let e = PolicyError {
+            tenant: Some("acme".into()),
+            digest: None,
+            call: None,
+            kind: PolicyErrorKind::Trap {
+                message: "wasm trap: unreachable".into(),
+                frames: vec![],
+            },
+            log: Some(Box::new(LogTail {
+                lines: vec!["info: step 1".into(), "info: step 2".into()],
+                earlier: 0,
+            })),
+        };
+        assert!(
+            e.to_string().contains("step 2"),
+            "the engine's Display has the tail"
+        );
+        let f = failure(e);
+        assert_eq!(f.label, "trap");
+        assert!(!f.message.contains('\n'), "{:?}", f.message);
+        assert!(!f.message.contains("step"), "{:?}", f.message);
+        assert!(
+            f.message.contains("wasm trap: unreachable"),
+            "{:?}",
+            f.message
+        );
     }
 }
