@@ -300,6 +300,22 @@ impl SeedConn {
             .and_then(|o| serde_json::to_value(o.as_ref()).ok())
     }
 
+    /// The labels of the cached object of `kind` (one of [`WATCHED`]), without converting the
+    /// rest of it to JSON as [`SeedConn::cached`] does (every reconcile reads its namespace's).
+    pub fn cached_labels(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let (ar, store) = self.caches.get(kind)?;
+        let mut r = ObjectRef::new_with(name, ar.clone());
+        if let Some(ns) = namespace {
+            r = r.within(ns);
+        }
+        store.get(&r).and_then(|o| o.metadata.labels.clone())
+    }
+
     /// Whether `kind` is one of the cached kinds.
     pub fn caches_kind(&self, kind: &str) -> bool {
         self.caches.contains_key(kind)

@@ -268,9 +268,7 @@ impl Run<'_> {
         let (ns, name) = (self.mc.namespace().unwrap_or_default(), self.mc.name_any());
         let input = self.next.render(&ns, &name, &self.mc.spec, desired)?;
         let objects = input.objects();
-        let seed_ns = conn
-            .cached("Namespace", None, &input.namespace())
-            .and_then(|n| serde_json::from_value(n["metadata"]["labels"].clone()).ok());
+        let seed_ns = conn.cached_labels("Namespace", None, &input.namespace());
         if let Err(problem) = spec::distinct_children(&objects)
             .and_then(|()| spec::namespace_owner(&input.namespace(), seed_ns.as_ref(), &ns, &name))
         {
