@@ -47,6 +47,7 @@ pub mod clock;
 pub mod core;
 pub mod crd;
 pub mod decision;
+pub mod decision_log;
 pub mod error;
 pub mod http;
 pub mod leader;

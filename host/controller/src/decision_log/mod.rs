@@ -1,0 +1,21 @@
+//! The decision log: every decision the controller takes, with the exact input the policy saw,
+//! one JSON line each, so that any decision can be audited and replayed byte for byte
+//! (`fleetward replay`, docs/audit.md).
+//!
+//! Why a log of inputs and not only of outcomes: policies are deterministic, so a record that
+//! keeps the exact input envelope, the module digest and the output is enough to ask two
+//! questions exactly, long after the fact — "would the same module decide the same today?"
+//! (anything but yes is a determinism bug) and "what would a candidate module have decided
+//! instead?".
+//!
+//! - [`record`]: the versioned line format, shared by the live controller
+//!   (`fleetward run --decision-log`), `fleetward simulate` (`decisions.jsonl` next to its
+//!   report) and `fleetward replay`, with a reader that names the line of every bad record and
+//!   goes on with the rest.
+
+pub mod record;
+
+pub use record::{
+    DecisionEntry, DroppedEntry, ErrorEntry, FORMAT_VERSION, LineError, LogLine, OutcomeEntry,
+    Role, ShadowEntry, read_lines,
+};
