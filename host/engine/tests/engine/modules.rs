@@ -6,14 +6,24 @@
 
 use std::sync::OnceLock;
 
-use fleetward_engine::{Engine, EngineConfig, Limits, PolicyModule, TenantPolicy};
+use fleetward_engine::{CompileBudget, Engine, EngineConfig, Limits, PolicyModule, TenantPolicy};
 use fleetward_sdk::wire::{DecisionKind, Timestamp};
 use serde_json::{Value, json};
 
-/// The engine most tests share.
+/// The engine most tests share. Its compile budget is generous (2 min instead of 10 s): these
+/// test binaries compile in-process with a debug host, and a standard-Go module (2–3 MB) took
+/// over 10 s there when the machine was loaded, failing the `go::` tests with
+/// `CompileTimedOut`. The budget itself is tested with its own engines
+/// (`host/cli/tests/loading.rs`, `compile.rs` unit tests).
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(EngineConfig::default()).expect("engine"))
+    ENGINE.get_or_init(|| {
+        let budget = CompileBudget {
+            time: std::time::Duration::from_secs(120),
+            ..CompileBudget::default()
+        };
+        Engine::new(EngineConfig::default().compile_budget(budget)).expect("engine")
+    })
 }
 
 /// The decision time tests use.
