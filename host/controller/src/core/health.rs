@@ -9,6 +9,8 @@
 //! after it has persisted longer than a threshold, so a rolling update or a slow boot is not
 //! "fixed" by restarting it.
 
+use std::borrow::Borrow;
+
 use fleetward_sdk::wire::{Component, Problem, Timestamp};
 use serde_json::Value;
 
@@ -29,12 +31,24 @@ pub struct Observation {
 
 impl Observation {
     /// Parses the live children (any kinds; the ones that matter are picked out) and the
-    /// cluster's Machines.
-    pub fn parse(children: &[Value], machines: &[Value]) -> Observation {
+    /// cluster's Machines (owned, or shared as the seed caches' JSON view hands them out).
+    pub fn parse<C: Borrow<Value>, M: Borrow<Value>>(
+        children: &[C],
+        machines: &[M],
+    ) -> Observation {
         Observation {
-            workloads: children.iter().filter_map(Workload::parse).collect(),
-            pools: children.iter().filter_map(Pool::parse).collect(),
-            machines: machines.iter().map(MachineHealth::parse).collect(),
+            workloads: children
+                .iter()
+                .filter_map(|c| Workload::parse(c.borrow()))
+                .collect(),
+            pools: children
+                .iter()
+                .filter_map(|c| Pool::parse(c.borrow()))
+                .collect(),
+            machines: machines
+                .iter()
+                .map(|m| MachineHealth::parse(m.borrow()))
+                .collect(),
         }
     }
 }
@@ -385,7 +399,7 @@ mod tests {
             json!({"kind": "StatefulSet", "metadata": {"name": "etcd"}, "spec": {"replicas": 3}, "status": {"readyReplicas": 2}}),
             json!({"kind": "MachineDeployment", "metadata": {"name": "p"}, "status": {"readyReplicas": 4}}),
         ];
-        let obs = Observation::parse(&children, &[]);
+        let obs = Observation::parse::<_, Value>(&children, &[]);
         assert_eq!(obs.workloads.len(), 1);
         assert_eq!(obs.workloads[0].name, "etcd");
         assert_eq!(

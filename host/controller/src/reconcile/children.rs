@@ -3,6 +3,8 @@
 //! whose children cannot exist yet). Every request goes through the seed connection's guard
 //! (timeout, seed-level error accounting; see [`crate::seeds::conn`]).
 
+use std::sync::Arc;
+
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use serde_json::Value;
@@ -49,7 +51,7 @@ fn identity(desired: &Value) -> Result<(ApiResource, &str, Option<&str>)> {
 
 /// Ensures one object: returns the live object (from the seed's cache, or the apply's answer
 /// when it drifted or is missing).
-pub async fn ensure(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Value> {
+pub async fn ensure(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Arc<Value>> {
     let (ar, name, ns) = identity(desired)?;
     if let Some(live) = conn.cached(&ar.kind, ns, name)
         && is_subset(desired, &live)
@@ -62,7 +64,7 @@ pub async fn ensure(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<V
 /// Applies one object without comparing first: for children that cannot exist yet (their
 /// cluster was placed in this reconcile). Server-side apply is idempotent, so a child left
 /// behind by a crash before the placement's status write is simply applied again.
-pub async fn apply(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Value> {
+pub async fn apply(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Arc<Value>> {
     let (ar, name, ns) = identity(desired)?;
     let api = api_for(conn, &ar, ns);
     ctx.metrics.write(&ar.kind);
@@ -78,10 +80,12 @@ pub async fn apply(ctx: &Context, conn: &SeedConn, desired: &Value) -> Result<Va
             ar.kind,
             conn.display_name()
         )))?;
-    serde_json::to_value(&applied).map_err(|source| Error::Serialize {
-        what: name.to_string(),
-        source,
-    })
+    serde_json::to_value(&applied)
+        .map(Arc::new)
+        .map_err(|source| Error::Serialize {
+            what: name.to_string(),
+            source,
+        })
 }
 
 /// Deletes an object if it exists; true when it is gone. Reads the server, not the cache: a

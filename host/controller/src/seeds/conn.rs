@@ -36,6 +36,7 @@ use crate::core::provision::{LABEL_CLUSTER_NAME, LABEL_CLUSTER_NAMESPACE, LABEL_
 use crate::core::seeds::{SeedProblem, classify};
 use crate::crd::{ManagedCluster, Seed};
 use crate::metrics::Metrics;
+use crate::seeds::json_view::JsonView;
 
 /// Where child events go: the cluster controller's trigger stream.
 pub type ClusterTrigger = mpsc::UnboundedSender<ObjectRef<ManagedCluster>>;
@@ -67,6 +68,10 @@ pub enum Reach {
     Failing(SeedProblem),
 }
 
+/// One watched kind: its resource, the reflector's store, and the store's JSON view (see
+/// [`crate::seeds::json_view`]).
+type Cache = (ApiResource, Store<DynamicObject>, Arc<Mutex<JsonView>>);
+
 /// Tunables of a connection.
 #[derive(Clone, Debug)]
 pub struct ConnSettings {
@@ -86,7 +91,7 @@ pub struct SeedConn {
     pub server: String,
     /// The resourceVersion of the Secret this connection was built from (`""` for local).
     pub secret_version: String,
-    caches: BTreeMap<&'static str, (ApiResource, Store<DynamicObject>)>,
+    caches: BTreeMap<&'static str, Cache>,
     synced: tokio::sync::watch::Receiver<usize>,
     reach: Arc<Mutex<Reach>>,
     permits: Arc<Semaphore>,
@@ -183,7 +188,8 @@ impl SeedConn {
         for (group, version, kind, managed) in WATCHED {
             let ar = api_resource(group, version, kind);
             let writer = reflector::store::Writer::<DynamicObject>::new(ar.clone());
-            caches.insert(kind, (ar.clone(), writer.as_reader()));
+            let view = Arc::new(Mutex::new(JsonView::default()));
+            caches.insert(kind, (ar.clone(), writer.as_reader(), view.clone()));
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
             let mut cfg = watcher::Config::default();
             if managed {
@@ -211,6 +217,11 @@ impl SeedConn {
                 let mut stream = std::pin::pin!(stream);
                 let mut counted = false;
                 while let Some(ev) = stream.next().await {
+                    // In the same poll as the reflector's own store update, so the view never
+                    // names other objects than the store for other tasks to see.
+                    if let (Ok(ev), Ok(mut v)) = (&ev, view.lock()) {
+                        v.apply(ev);
+                    }
                     match ev {
                         Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o))
                         | Ok(watcher::Event::InitApply(o)) => {
@@ -283,21 +294,20 @@ impl SeedConn {
         }
     }
 
-    /// The cached live object of `kind` (one of [`WATCHED`]), as JSON.
+    /// The cached live object of `kind` (one of [`WATCHED`]), as JSON (converted once per
+    /// `resourceVersion`, see [`crate::seeds::json_view`]).
     pub fn cached(
         &self,
         kind: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Option<serde_json::Value> {
-        let (ar, store) = self.caches.get(kind)?;
+    ) -> Option<Arc<serde_json::Value>> {
+        let (ar, store, view) = self.caches.get(kind)?;
         let mut r = ObjectRef::new_with(name, ar.clone());
         if let Some(ns) = namespace {
             r = r.within(ns);
         }
-        store
-            .get(&r)
-            .and_then(|o| serde_json::to_value(o.as_ref()).ok())
+        JsonView::json_of(view, store.get(&r)?.as_ref())
     }
 
     /// The labels of the cached object of `kind` (one of [`WATCHED`]), without converting the
@@ -308,7 +318,7 @@ impl SeedConn {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<BTreeMap<String, String>> {
-        let (ar, store) = self.caches.get(kind)?;
+        let (ar, store, _) = self.caches.get(kind)?;
         let mut r = ObjectRef::new_with(name, ar.clone());
         if let Some(ns) = namespace {
             r = r.within(ns);
@@ -321,19 +331,20 @@ impl SeedConn {
         self.caches.contains_key(kind)
     }
 
-    /// Every cached object of `kind` in `namespace`, as JSON, sorted by name.
-    pub fn cached_in(&self, kind: &str, namespace: &str) -> Vec<serde_json::Value> {
-        let Some((_, store)) = self.caches.get(kind) else {
+    /// Every cached object of `kind` in `namespace`, as JSON, sorted by name (found through the
+    /// view's namespace index, not by scanning the kind's store).
+    pub fn cached_in(&self, kind: &str, namespace: &str) -> Vec<Arc<serde_json::Value>> {
+        let Some((ar, store, view)) = self.caches.get(kind) else {
             return Vec::new();
         };
-        let mut objs: Vec<_> = store
-            .state()
-            .into_iter()
-            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-            .collect();
-        objs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        objs.iter()
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+        let names = view
+            .lock()
+            .map(|v| v.names_in(namespace))
+            .unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|name| store.get(&ObjectRef::new_with(name, ar.clone()).within(namespace)))
+            .filter_map(|o| JsonView::json_of(view, o.as_ref()))
             .collect()
     }
 

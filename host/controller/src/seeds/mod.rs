@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod connect;
+pub mod json_view;
 pub mod registry;
 
 pub use conn::{Reach, SeedConn};

@@ -48,7 +48,8 @@ type Key = (String, String, String);
 pub struct EmulatedFleet {
     scenario: Scenario,
     running: Option<Running>,
-    /// Seed-side objects by (kind, namespace, name).
+    /// Seed-side objects by (namespace, kind, name): namespace first, so one cluster's objects
+    /// are one range, not a scan of every seed's objects per write.
     mirror: BTreeMap<Key, Value>,
     /// Last observed versions per cluster, for transition checks.
     observed: BTreeMap<ClusterRef, ObservedCluster>,
@@ -157,11 +158,9 @@ impl EmulatedFleet {
 
     fn machines(&self, id: &ClusterRef, pool: &str) -> Vec<String> {
         let ns = self.cp_namespace(id);
-        self.mirror
-            .iter()
-            .filter(|((kind, n, _), obj)| {
+        self.mirror_in(&ns)
+            .filter(|((_, kind, _), obj)| {
                 kind == "Machine"
-                    && *n == ns
                     && obj
                         .pointer(&format!(
                             "/metadata/labels/{}",
@@ -174,6 +173,13 @@ impl EmulatedFleet {
             .collect()
     }
 
+    /// The mirrored objects of one namespace, by kind and name.
+    fn mirror_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        self.mirror
+            .range((ns.to_string(), String::new(), String::new())..)
+            .take_while(move |((n, _, _), _)| n == ns)
+    }
+
     /// Folds one write into the mirror; returns the cluster whose observed state it changes.
     fn mirror_write(&mut self, ev: &WriteEvent) -> Option<ClusterRef> {
         if !matches!(
@@ -183,8 +189,8 @@ impl EmulatedFleet {
             return None;
         }
         let key = (
-            ev.kind.clone(),
             ev.namespace.clone().unwrap_or_default(),
+            ev.kind.clone(),
             ev.name.clone(),
         );
         let deleted = matches!(ev.verb, fleetward_emulator::Verb::Delete);
@@ -216,10 +222,7 @@ impl EmulatedFleet {
             control_plane: BTreeMap::new(),
             pools: BTreeMap::new(),
         };
-        for ((kind, n, name), obj) in &self.mirror {
-            if *n != ns {
-                continue;
-            }
+        for ((_, kind, name), obj) in self.mirror_in(&ns) {
             let label = |k: &str| {
                 obj.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
                     .and_then(Value::as_str)
