@@ -221,6 +221,41 @@ impl TenantPolicy {
         })
     }
 
+    /// One decision on exactly `input`, an input envelope already serialised (a recorded one,
+    /// for `fleetward replay`), on the caller's thread. The module reads these bytes, not a
+    /// re-serialisation of them: the envelope's own `config` and `tenant` are what it sees,
+    /// whatever this binding was given. `now` is the clock WASI reads (the envelope's `now`).
+    ///
+    /// # Errors
+    /// `InputTooLarge` if `input` is over the input cap (not run); otherwise as
+    /// [`TenantPolicy::call_json_blocking`].
+    pub fn call_envelope_blocking(
+        &self,
+        kind: DecisionKind,
+        input: &[u8],
+        now: Timestamp,
+    ) -> Result<Outcome<Value>, PolicyError> {
+        let export = self.entry(kind)?;
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(self.error(
+                kind.into(),
+                PolicyErrorKind::InputTooLarge {
+                    size: input.len(),
+                    limit: MAX_INPUT_BYTES,
+                },
+            ));
+        }
+        let raw = self.run_bytes(kind.into(), &export, input, now)?;
+        Ok(Outcome {
+            output_json: raw.ok.to_string(),
+            decision: raw.ok,
+            logs: raw.logs,
+            fuel_consumed: raw.fuel_consumed,
+            duration: raw.duration,
+            input_sha256: raw.input_sha256,
+        })
+    }
+
     async fn decide<Req, D>(
         &self,
         kind: DecisionKind,
