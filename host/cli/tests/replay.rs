@@ -96,11 +96,21 @@ impl Recorder {
         Recorder { engine, seq: 0 }
     }
 
-    fn bind(&self, kind: DecisionKind, tenant: &str, config: Value) -> TenantPolicy {
+    fn bind(
+        &self,
+        kind: DecisionKind,
+        tenant: &str,
+        config: Value,
+        fuel: Option<u64>,
+    ) -> TenantPolicy {
         let bytes = std::fs::read(module_path(kind)).unwrap();
         let module = self.engine.load(&bytes).expect("load");
+        let limits = Limits {
+            fuel,
+            ..Limits::default()
+        };
         self.engine
-            .bind(&module, tenant, config, Limits::default())
+            .bind(&module, tenant, config, limits)
             .expect("bind")
     }
 
@@ -141,7 +151,7 @@ impl Recorder {
             sha256_hex(&input),
             "the recorded input must be the bytes the engine fed the module"
         );
-        self.entry(
+        let mut entry = self.entry(
             policy.tenant(),
             kind,
             policy.digest().to_string(),
@@ -150,7 +160,9 @@ impl Recorder {
             Some(outcome.output_json),
             clusters,
             now,
-        )
+        );
+        entry.fuel = outcome.fuel_consumed;
+        entry
     }
 
     /// One built-in decision (remediation), recorded with `config: null`.
@@ -243,13 +255,13 @@ fn placement_request(name: &str, seeds: &[&str]) -> Value {
 
 /// The standard log: tenant `acme` placements (c1, c2 offered eu-1 and eu-2; c3, c4 offered
 /// us-1 and us-2) by the reference placement module, tenant `beta` upgrade ordering by the
-/// reference module (its fixture's request and config), tenant `gamma` remediation by the
+/// reference module (its fixture's request and config; metered: a fuel limit), tenant `gamma` remediation by the
 /// built-in. Times: one minute apart from 10:00.
 fn standard_log() -> Vec<DecisionEntry> {
     let mut rec = Recorder::new();
     let mut log = Vec::new();
     let place_config = json!({});
-    let place = rec.bind(DecisionKind::Placement, "acme", place_config.clone());
+    let place = rec.bind(DecisionKind::Placement, "acme", place_config.clone(), None);
     let offers: [(&str, &[&str]); 4] = [
         ("c1", &["eu-1", "eu-2"]),
         ("c2", &["eu-2", "eu-1"]),
@@ -281,6 +293,7 @@ fn standard_log() -> Vec<DecisionEntry> {
         DecisionKind::UpgradeOrdering,
         "beta",
         upgrade_config.clone(),
+        Some(1_000_000_000),
     );
     let req = fixture("upgrade-ordering", "01_canary_first.json")["request"].clone();
     log.push(rec.module(
@@ -388,6 +401,29 @@ fn an_answer_that_differs_from_the_record_is_a_determinism_failure_with_its_diff
     );
     assert!(
         text.contains("5/6 comparable decision(s) byte-identical"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fuel_is_replayed_metered_and_a_difference_is_a_note_not_a_failure() {
+    let dir = scratch("fuel");
+    let modules = modules_dir(&dir);
+    let mut log = standard_log();
+    let fuel = log[4]
+        .fuel
+        .expect("the metered tenant's record carries its fuel");
+    assert!(fuel > 0);
+    log[4].fuel = Some(fuel + 1);
+    let file = write_log(&dir, &lines(&log));
+    let o = fleetward(&["replay", path(&file), "--modules", path(&modules)]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!(
+            "fuel differs: recorded {}, replayed {fuel}",
+            fuel + 1
+        )),
         "{text}"
     );
 }
@@ -675,4 +711,84 @@ fn filters_select_by_tenant_kind_and_time() {
     );
     let o = fleetward(&["replay", path(&file), "--since", "yesterday"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
+
+/// `--kubeconfig`: the module is found in the ConfigMap a Tenant's binding names (an emulator
+/// serves the API), with no `--modules` directory at all; a decision whose module is in no
+/// binding is named as missing.
+#[test]
+fn modules_are_found_in_the_clusters_configmaps() {
+    use fleetward_controller::crd::Tenant;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+
+    let dir = scratch("kubeconfig");
+    let file = write_log(&dir, &lines(&standard_log()));
+    let kubeconfig = dir.join("kubeconfig");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(async {
+        let emulator = fleetward_emulator::Emulator::new();
+        let client = emulator.client();
+        let pp = PostParams::default();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in fleetward_controller::crd::crds() {
+            crds.create(&pp, &crd).await.unwrap();
+        }
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": "fleetward-system"}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&pp, &ns)
+            .await
+            .unwrap();
+        let bytes = std::fs::read(module_path(DecisionKind::Placement)).unwrap();
+        let digest = fleetward_engine::Digest::of(&bytes).to_string();
+        let mut cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "placement"}})).unwrap();
+        cm.binary_data = Some([("policy.wasm".to_string(), ByteString(bytes))].into());
+        Api::<ConfigMap>::namespaced(client.clone(), "fleetward-system")
+            .create(&pp, &cm)
+            .await
+            .unwrap();
+        let tenant: Tenant = serde_json::from_value(json!({
+            "apiVersion": "fleetward.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "acme"},
+            "spec": {"placement": {"sha256": digest, "module": {"configMap": {
+                "namespace": "fleetward-system", "name": "placement", "key": "policy.wasm"}}}}
+        }))
+        .unwrap();
+        Api::<Tenant>::all(client)
+            .create(&pp, &tenant)
+            .await
+            .unwrap();
+        let server = emulator
+            .serve("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        server.write_kubeconfig(&kubeconfig).unwrap();
+        (emulator, server)
+    });
+    let o = fleetward(&[
+        "replay",
+        path(&file),
+        "--kubeconfig",
+        path(&kubeconfig),
+        "--tenant",
+        "acme",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        stdout(&o).contains("4/4 comparable decision(s) byte-identical (100%)"),
+        "{}",
+        show(&o)
+    );
+    let o = fleetward(&["replay", path(&file), "--kubeconfig", path(&kubeconfig)]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("not found in the cluster of --kubeconfig") && text.contains("line 5"),
+        "the upgrade module is in no ConfigMap: {text}"
+    );
+    runtime.block_on(server.1.shutdown());
 }
