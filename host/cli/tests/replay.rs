@@ -104,7 +104,17 @@ impl Recorder {
         fuel: Option<u64>,
     ) -> TenantPolicy {
         let bytes = std::fs::read(module_path(kind)).unwrap();
-        let module = self.engine.load(&bytes).expect("load");
+        self.bind_bytes(&bytes, tenant, config, fuel)
+    }
+
+    fn bind_bytes(
+        &self,
+        bytes: &[u8],
+        tenant: &str,
+        config: Value,
+        fuel: Option<u64>,
+    ) -> TenantPolicy {
+        let module = self.engine.load(bytes).expect("load");
         let limits = Limits {
             fuel,
             ..Limits::default()
@@ -341,6 +351,10 @@ fn a_recorded_log_replays_byte_identical_and_exits_0() {
                 == ["acme", "placement", "live", "4", "4", "0", "0", "0"]),
         "{text}"
     );
+    // The reference policies are built into fleetward: no --modules needed for them.
+    let o = fleetward(&["replay", path(&log)]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stdout(&o).contains("6/6 comparable decision(s) byte-identical (100%)"));
 
     let o = fleetward(&[
         "replay",
@@ -668,6 +682,38 @@ fn a_candidate_answer_the_host_would_veto_is_shown_with_its_invariant() {
 }
 
 #[test]
+fn a_wat_module_in_the_modules_directory_is_found_by_its_binarys_digest() {
+    let dir = scratch("wat-module");
+    let modules = dir.join("modules");
+    std::fs::create_dir_all(&modules).unwrap();
+    let wat = constant_placement_wat(&json!({"seed": "eu-1", "reason": "fixed", "scores": []}));
+    std::fs::write(modules.join("fixed.wat"), &wat).unwrap();
+    let mut rec = Recorder::new();
+    let binary = wat::parse_str(&wat).unwrap();
+    let policy = rec.bind_bytes(&binary, "delta", Value::Null, None);
+    let req = placement_request("d1", &["eu-1", "eu-2"]);
+    let entry = rec.module(
+        &policy,
+        DecisionKind::Placement,
+        &Value::Null,
+        &req,
+        &["acme/d1"],
+        time(0),
+    );
+    let file = write_log(&dir, &[entry.to_line()]);
+    let o = fleetward(&["replay", path(&file), "--modules", path(&modules)]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stdout(&o).contains("1/1 comparable decision(s) byte-identical (100%)"));
+    let o = fleetward(&["replay", path(&file)]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stdout(&o).contains(&format!("module {} not found", policy.digest())),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
 fn filters_select_by_tenant_kind_and_time() {
     let dir = scratch("filters");
     let modules = modules_dir(&dir);
@@ -783,12 +829,19 @@ fn modules_are_found_in_the_clusters_configmaps() {
         "{}",
         show(&o)
     );
+    // A module in no ConfigMap (and not a reference policy) is named as missing.
+    let mut log = standard_log();
+    let mut missing = log[0].clone();
+    missing.module = format!("sha256:{}", "1".repeat(64));
+    log.push(missing);
+    let file = write_log(&dir, &lines(&log));
     let o = fleetward(&["replay", path(&file), "--kubeconfig", path(&kubeconfig)]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let text = stdout(&o);
     assert!(
-        text.contains("not found in the cluster of --kubeconfig") && text.contains("line 5"),
-        "the upgrade module is in no ConfigMap: {text}"
+        text.contains("line 7: module sha256:1111")
+            && text.contains("not found in the reference policies built into fleetward and the cluster of --kubeconfig"),
+        "{text}"
     );
     runtime.block_on(server.1.shutdown());
 }

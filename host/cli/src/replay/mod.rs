@@ -116,7 +116,7 @@ pub fn run(
         since: args.since,
         until: args.until,
     };
-    let mut modules = Modules::default();
+    let mut modules = Modules::with_reference_policies();
     for dir in &args.modules {
         modules.add_dir(dir)?;
     }

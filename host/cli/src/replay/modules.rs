@@ -7,6 +7,9 @@
 //! directory). ConfigMaps hold binaries (`binaryData`), hashed as they are, as the controller
 //! does. From the cluster replay also learns each binding's limits, so failures that depend on
 //! them (out of fuel, out of memory) become comparable.
+//!
+//! The reference policies built into this `fleetward` (what a simulation scenario names as
+//! `builtin:NAME`) are always there, so a simulation's `decisions.jsonl` replays without flags.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,28 @@ pub struct Modules {
 }
 
 impl Modules {
+    /// The reference policies built into this binary (`builtin:placement`, ...), and nothing
+    /// else yet.
+    pub fn with_reference_policies() -> Modules {
+        let mut modules = Modules::default();
+        for name in fleetward_simulate::scenario::BUILTIN_MODULES {
+            match fleetward_simulate::scenario::Module::resolve(
+                &format!("builtin:{name}"),
+                Path::new("."),
+            ) {
+                Ok(m) => modules.add(
+                    m.bytes.to_vec(),
+                    format!("the reference policy builtin:{name} built into fleetward"),
+                ),
+                Err(e) => modules.warnings.push(e),
+            }
+        }
+        modules
+            .searched
+            .push("the reference policies built into fleetward".into());
+        modules
+    }
+
     /// Adds every `*.wasm` and `*.wat` file directly in `dir`.
     ///
     /// # Errors
@@ -165,6 +190,13 @@ fn binding(t: &Tenant, kind: DecisionKind) -> Option<&PolicyBinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_policies_are_always_there() {
+        let modules = Modules::with_reference_policies();
+        assert_eq!(modules.by_digest.len(), 3, "{:?}", modules.warnings);
+        assert!(modules.searched().contains("reference policies"));
+    }
 
     #[test]
     fn a_wat_file_is_found_by_the_digest_of_its_binary() {
