@@ -186,9 +186,7 @@ impl Recorder {
         let kind = DecisionKind::Remediation;
         let input = Self::envelope(kind, tenant, &Value::Null, request, now);
         let req: RemediationRequest = serde_json::from_value(request.clone()).unwrap();
-        let output = serde_json::to_value(fallback::remediate(&req))
-            .unwrap()
-            .to_string();
+        let output = serde_json::to_string(&fallback::remediate(&req)).unwrap();
         self.entry(
             tenant,
             kind,

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::compare::Rerun;
 
-/// The built-in's answer to `request`, as canonical JSON (sorted keys, like a module's
-/// recorded `output`); a request that is not one of its kind fails as `invalid_request`.
+/// The built-in's answer to `request`, serialised as the controller records it
+/// (`serde_json::to_string` of the typed decision: fields in declaration order); a request
+/// that is not one of its kind fails as `invalid_request`.
 pub fn rerun(kind: DecisionKind, request: &Value) -> Rerun {
     match kind {
         DecisionKind::Placement => answer(request, |r: &PlacementRequest| fallback::place(r)),
@@ -33,11 +34,8 @@ fn answer<R: DeserializeOwned, D: Serialize>(request: &Value, decide: impl Fn(&R
             };
         }
     };
-    match serde_json::to_value(decide(&req)) {
-        Ok(v) => Rerun::Answered {
-            output: v.to_string(),
-            fuel: None,
-        },
+    match serde_json::to_string(&decide(&req)) {
+        Ok(output) => Rerun::Answered { output, fuel: None },
         Err(e) => Rerun::Failed {
             label: "internal".into(),
             message: e.to_string(),
@@ -71,8 +69,12 @@ mod tests {
         };
         let v: Value = serde_json::from_str(&output).unwrap();
         assert_eq!(v["seed"], "b");
-        // Canonical: keys sorted, as a `Value` writes them.
-        assert_eq!(output, v.to_string());
+        // The typed decision's own serialisation, as the controller records it.
+        let req: PlacementRequest = serde_json::from_value(req).unwrap();
+        assert_eq!(
+            output,
+            serde_json::to_string(&fallback::place(&req)).unwrap()
+        );
     }
 
     #[test]
