@@ -83,8 +83,15 @@ const CALL_LABELS: [&str; 12] = [
     "abi_mismatch",
 ];
 
-/// The verdict without running anything, for records that cannot be re-run at all.
-pub fn precheck(output: Option<&str>, error: Option<&ErrorEntry>) -> Option<Verdict> {
+/// The verdict without running anything, for records that cannot be re-run at all: no input
+/// recorded (`input: null`: the host built none, e.g. its module was not loaded), or a failure
+/// before any module ran, or a timeout.
+pub fn precheck(input: &str, output: Option<&str>, error: Option<&ErrorEntry>) -> Option<Verdict> {
+    if input.trim() == "null" {
+        return Some(Verdict::NotComparable {
+            why: "the record carries no input (the host built none), nothing to replay".into(),
+        });
+    }
     match (output, error) {
         (None, None) => Some(Verdict::NotComparable {
             why: "the record has neither an output nor an error".into(),
@@ -114,7 +121,7 @@ pub fn compare(
     rerun: &Rerun,
     known: KnownLimits,
 ) -> Verdict {
-    if let Some(v) = precheck(output, error) {
+    if let Some(v) = precheck("{}", output, error) {
         return v;
     }
     let unknown_limit = |label: &str| match label {
@@ -343,11 +350,15 @@ mod tests {
     #[test]
     fn failures_before_the_call_are_not_rerun() {
         assert!(matches!(
-            precheck(None, Some(&error("not_loaded"))),
+            precheck("{}", None, Some(&error("not_loaded"))),
             Some(Verdict::NotComparable { .. })
         ));
-        assert_eq!(precheck(None, Some(&error("trap"))), None);
-        assert_eq!(precheck(Some("{}"), None), None);
+        assert_eq!(precheck("{}", None, Some(&error("trap"))), None);
+        assert_eq!(precheck("{}", Some("{}"), None), None);
+        assert!(matches!(
+            precheck("null", Some("{}"), None),
+            Some(Verdict::NotComparable { why }) if why.contains("no input")
+        ));
     }
 
     #[test]

@@ -161,7 +161,13 @@ pub fn run(
                 }
                 Ok(LogLine::Decision(entry)) => {
                     let decision = decision(&entry, at);
-                    match candidates.iter().find(|c| c.target.applies_to(&entry)) {
+                    // A record without input cannot be answered by a candidate either: the
+                    // replay says why.
+                    let has_input = entry.input.get().trim() != "null";
+                    match candidates
+                        .iter()
+                        .find(|c| has_input && c.target.applies_to(&entry))
+                    {
                         Some(c) => {
                             let file = c.target.file.display().to_string();
                             report

@@ -102,7 +102,7 @@ impl Runner {
     pub fn replay(&mut self, entry: &DecisionEntry) -> (Verdict, Option<String>) {
         let output = entry.output.as_deref().map(RawValue::get);
         let error = entry.error.as_ref();
-        if let Some(v) = compare::precheck(output, error) {
+        if let Some(v) = compare::precheck(entry.input.get(), output, error) {
             return (v, None);
         }
         let env = match envelope(entry) {
