@@ -285,6 +285,7 @@ impl TenantPolicy {
             fuel_consumed: raw.fuel_consumed,
             duration: raw.duration,
             input_sha256: raw.input_sha256,
+            input: input.into(),
         })
     }
 
