@@ -79,6 +79,24 @@ impl LineSink for Tee {
     }
 }
 
+/// Writes `entries` to `sink` in order, numbering them from 1 (`fleetward simulate`'s
+/// `decisions.jsonl`, written at the end of a run: nothing to drop, the same writer's lines).
+///
+/// # Errors
+/// The first write that failed.
+pub fn write_numbered(
+    sink: &mut dyn LineSink,
+    entries: impl IntoIterator<Item = DecisionEntry>,
+) -> io::Result<u64> {
+    let mut seq = 0;
+    for mut entry in entries {
+        seq += 1;
+        entry.seq = seq;
+        sink.write_line(&entry.to_line())?;
+    }
+    Ok(seq)
+}
+
 /// One queued item: a record, or the notice for records dropped at this place in the queue.
 #[derive(Debug)]
 enum Item {
