@@ -843,3 +843,93 @@ fn modules_are_found_in_the_clusters_configmaps() {
     );
     runtime.block_on(server.1.shutdown());
 }
+
+/// A simulation's `decisions.jsonl` (`fleetward simulate`, the same record format) replays 100%
+/// identical: module answers, trapping calls (the same trap again) and built-in decisions; and a
+/// candidate changes exactly the decisions it answers differently.
+#[test]
+fn a_simulation_log_replays_identical_and_a_candidate_changes_exactly_the_trapped_decisions() {
+    let dir = scratch("simulate");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scenario = root.join("examples/scenarios/trapping-policy.yaml");
+    let scenario_modules = root.join("examples/scenarios/modules");
+    let out = dir.join("out");
+    let o = fleetward(&["simulate", path(&scenario), "--out", path(&out)]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        show(&o)
+    );
+    let log = out.join("decisions.jsonl");
+    let records: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let traps = records
+        .iter()
+        .filter(|r| r["error"]["label"] == "trap")
+        .count();
+    assert!(
+        traps > 0 && traps < records.len(),
+        "{traps} of {}",
+        records.len()
+    );
+
+    let o = fleetward(&[
+        "replay",
+        path(&log),
+        "--modules",
+        path(&scenario_modules),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v = json_report(&o);
+    assert_eq!(v["totals"]["total"], records.len());
+    assert_eq!(v["totals"]["identical"], records.len());
+
+    // acme's and initech's upgrade ordering with the reference module: acme's decisions, which
+    // the trapping module made, change (the candidate answers); initech's, which the reference
+    // module made, do not.
+    let candidate = module_path(DecisionKind::UpgradeOrdering);
+    let o = fleetward(&[
+        "replay",
+        path(&log),
+        "--modules",
+        path(&scenario_modules),
+        "--policy",
+        &format!("acme/upgrade_ordering={candidate}"),
+        "--policy",
+        &format!("initech/upgrade_ordering={candidate}"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v = json_report(&o);
+    let expected: BTreeSet<(u64, String)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r["tenant"] == "acme"
+                && r["kind"] == "upgrade_ordering"
+                && r["role"] == "live"
+                && r["error"]["label"] == "trap"
+        })
+        .map(|(i, r)| (i as u64 + 1, r["clusters"].to_string()))
+        .collect();
+    let changed: BTreeSet<(u64, String)> = v["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] == "changed")
+        .map(|c| (c["at"]["line"].as_u64().unwrap(), c["clusters"].to_string()))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(changed, expected, "{}", show(&o));
+    let answered = v["candidates"].as_array().unwrap().len();
+    assert!(
+        answered > expected.len(),
+        "some acme decisions must stay unchanged"
+    );
+}
