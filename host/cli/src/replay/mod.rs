@@ -68,7 +68,8 @@ pub struct ReplayArgs {
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
     /// Directory of modules: every `*.wasm` and `*.wat` file in it is found by its digest (the
-    /// SHA-256 of the Wasm binary; a `.wat` file is assembled first). Repeatable.
+    /// SHA-256 of the Wasm binary; a `.wat` file is assembled first). Repeatable. The reference
+    /// policies built into fleetward (a scenario's `builtin:NAME`) are always found.
     #[arg(long, value_name = "DIR")]
     pub modules: Vec<PathBuf>,
     /// Also find modules in the cluster's ConfigMaps (every Tenant binding's `binaryData`),
