@@ -113,6 +113,9 @@ pub struct Harness {
     pub ledger: Arc<Mutex<WriteLedger>>,
     /// The controller's safety settings.
     pub settings: Settings,
+    /// Adjusts the controller's configuration at each [`Harness::start_controller`] (default
+    /// none), e.g. a decision log and the metrics registry it counts drops in.
+    pub configure: Option<ConfigureController>,
     controller: Option<ControllerHandle>,
     controller_client: Client,
     engine: Engine,
@@ -122,6 +125,9 @@ pub struct Harness {
     // Last, so it drops last: the controller and fake infra stop before their API server.
     server: Server,
 }
+
+/// A change to the controller's configuration ([`Harness::configure`]).
+pub type ConfigureController = Box<dyn Fn(&mut ControllerConfig) + Send + Sync>;
 
 /// The API server behind a [`Harness`].
 enum Server {
@@ -231,6 +237,7 @@ impl Harness {
             decisions: Default::default(),
             ledger,
             settings,
+            configure: None,
             controller: None,
             engine,
             clock: Arc::new(VirtualClock::starting_at(base)),
@@ -294,6 +301,7 @@ impl Harness {
             decisions: Default::default(),
             ledger,
             settings,
+            configure: None,
             controller: None,
             controller_client,
             engine,
@@ -338,6 +346,9 @@ impl Harness {
         cfg.settings = self.settings.clone();
         if let Some(connector) = self.seed_connector() {
             cfg.seed_connector = connector;
+        }
+        if let Some(configure) = &self.configure {
+            configure(&mut cfg);
         }
         let decisions = self.decisions.clone();
         tokio::spawn(async move {

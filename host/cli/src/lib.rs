@@ -16,6 +16,7 @@ pub mod crds;
 pub mod emulator;
 pub mod exit;
 pub mod policy;
+pub mod replay;
 pub mod run;
 pub mod simulate;
 
@@ -45,6 +46,10 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Run the controller against the cluster in the kubeconfig (or in-cluster config).
     Run(run::RunOptions),
+    /// Re-run recorded decisions offline and report how many come out byte-identical, per
+    /// tenant and kind; with --policy, what a candidate module would decide instead.
+    #[command(after_help = replay::REPLAY_EXIT_CODES)]
+    Replay(replay::ReplayArgs),
     /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
     Emulator(emulator::EmulatorArgs),
     /// Internal: compile one module from stdin within a budget (the engine's compiler child,
@@ -77,6 +82,7 @@ pub fn run(
         Command::Simulate(cmd) => simulate::run(cmd, out, err, std::io::stderr().is_terminal()),
         Command::Crds(args) => crds::run(args, out),
         Command::Run(opts) => run::run(opts),
+        Command::Replay(args) => replay::run(args, out, err),
         Command::Emulator(args) => emulator::run(args, out),
         Command::CompileModule(args) => {
             let code =

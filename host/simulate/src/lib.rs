@@ -292,8 +292,9 @@ fn apply_override(s: &mut Scenario, target: &str, module: &Path) -> Result<(), S
         .map_err(|e| err(e.to_string()))
 }
 
-/// Writes `report.html`, `ledger.json`, `summary.json`, `spans.json`, `conditions.json` and (with a comparison)
-/// `compare.json` into `dir`; returns the report's path.
+/// Writes `report.html`, `ledger.json`, `summary.json`, `spans.json`, `conditions.json`,
+/// `decisions.jsonl` (the decision log, docs/audit.md) and (with a comparison) `compare.json`
+/// into `dir`; returns the report's path.
 ///
 /// # Errors
 /// [`SimulateError::Write`] naming the file that could not be written.
@@ -318,6 +319,7 @@ pub fn write_outputs(
     write("summary.json", json(summary).as_bytes())?;
     write("spans.json", json(&rec.clusters).as_bytes())?;
     write("conditions.json", json(&rec.conditions).as_bytes())?;
+    write_decision_log(&dir.join("decisions.jsonl"), &rec.decision_log)?;
     if let Some(c) = comparison {
         write("compare.json", json(c).as_bytes())?;
     }
@@ -325,6 +327,26 @@ pub fn write_outputs(
         "report.html",
         report::render(rec, summary, comparison).as_bytes(),
     )
+}
+
+/// `decisions.jsonl`: the run's decision log through the controller's own log writer (one
+/// file, no rotation), replacing any earlier run's.
+fn write_decision_log(
+    path: &Path,
+    entries: &[fleetward_controller::decision_log::DecisionEntry],
+) -> Result<(), SimulateError> {
+    use fleetward_controller::decision_log::{file::RotatingFile, sink::write_numbered};
+    let err = |source| SimulateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        _ => {}
+    }
+    let mut file = RotatingFile::open(path, u64::MAX, 1).map_err(err)?;
+    write_numbered(&mut file, entries.iter().cloned()).map_err(err)?;
+    Ok(())
 }
 
 mod erased {

@@ -259,6 +259,8 @@ pub enum Observation {
     },
     /// A decision record from the controller.
     Decision(LedgerEntry),
+    /// A decision-log record from the controller (`decisions.jsonl`).
+    Logged(Box<fleetward_controller::decision_log::DecisionEntry>),
     /// The controller's own invariant checker flagged observed state.
     Violation(Violation),
     /// An injected fault stopped applying without a heal action: the broken Machine was
@@ -308,6 +310,7 @@ impl Observation {
             | Observation::TenantWrite { at, .. }
             | Observation::SeedWrites { at, .. } => *at,
             Observation::Decision(d) => d.at,
+            Observation::Logged(d) => d.time.0,
             Observation::Violation(v) => v.at,
         }
     }
@@ -347,6 +350,10 @@ pub struct Recording {
     /// Decision records received, unchanged re-asks included (terminal only).
     #[serde(skip)]
     pub raw_decisions: u64,
+    /// The decision log, one record per decision, in a defined order (`decisions.jsonl`,
+    /// [`crate::write_outputs`]; `seq` is numbered when written).
+    #[serde(skip)]
+    pub decision_log: Vec<fleetward_controller::decision_log::DecisionEntry>,
 }
 
 impl Recording {
@@ -387,6 +394,8 @@ pub struct Recorder {
     last_answer: BTreeMap<QuestionKey, AnswerKey>,
     /// Every decision record received, re-asks included (terminal only).
     raw_decisions: u64,
+    /// Decision-log records, in arrival order.
+    decision_log: Vec<fleetward_controller::decision_log::DecisionEntry>,
     events: Vec<EventMark>,
     violations: Vec<Violation>,
     writes: u64,
@@ -587,6 +596,7 @@ impl Recorder {
                 }
             }
             Observation::Decision(entry) => self.decision(entry),
+            Observation::Logged(entry) => self.decision_log.push(*entry),
             Observation::Violation(v) => self.violations.push(v),
             Observation::FaultGone {
                 at,
@@ -1043,6 +1053,22 @@ impl Recorder {
         clusters.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
         let mut ledger = self.ledger;
         ledger.sort_by(|a, b| a.key().cmp(&b.key()));
+        // Decisions within one virtual instant arrive in scheduling order: sort by what they
+        // are (time, tenant, kind, clusters, then the whole line) so two runs write one file.
+        let mut decision_log: Vec<(String, _)> = std::mem::take(&mut self.decision_log)
+            .into_iter()
+            .map(|e| (e.to_line(), e))
+            .collect();
+        decision_log.sort_by(|(la, a), (lb, b)| {
+            (a.time, &a.tenant, a.kind.as_str(), &a.clusters, la).cmp(&(
+                b.time,
+                &b.tenant,
+                b.kind.as_str(),
+                &b.clusters,
+                lb,
+            ))
+        });
+        let decision_log = decision_log.into_iter().map(|(_, e)| e).collect();
         let mut violations = self.violations;
         violations.sort();
         violations.dedup();
@@ -1077,6 +1103,7 @@ impl Recorder {
             writes: self.writes,
             tenant_writes: self.tenant_writes,
             raw_decisions: self.raw_decisions,
+            decision_log,
         }
     }
 }

@@ -54,6 +54,88 @@ fn assert_reports_unchanged(scenario: &str, dir: &Path) {
     );
 }
 
+/// `decisions.jsonl` repeats byte for byte, and holds every decision the ledger shows: each line
+/// a record numbered from 1, with the input its module read (an envelope of its kind) and no
+/// wall-clock duration.
+fn assert_decision_log(a: &Path, b: &Path) {
+    use fleetward_controller::decision_log::{LogLine, read_lines};
+    let bytes = std::fs::read(a.join("decisions.jsonl")).expect("decisions.jsonl");
+    assert!(
+        bytes == std::fs::read(b.join("decisions.jsonl")).unwrap(),
+        "decisions.jsonl differs between two runs ({} and {})",
+        a.display(),
+        b.display()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for line in read_lines(&bytes[..]) {
+        let LogLine::Decision(d) = line.expect("every line reads") else {
+            panic!("simulate drops nothing")
+        };
+        n += 1;
+        assert_eq!(d.seq, n);
+        assert!(d.duration_us.is_none(), "virtual time has no durations");
+        let (call, tenant, now) = envelope_of(d.kind, d.input.get());
+        assert_eq!(call, d.kind.into());
+        assert_eq!(tenant, d.tenant);
+        assert_eq!(now, d.time);
+        assert!(!d.outcomes.is_empty());
+        for o in &d.outcomes {
+            seen.insert((
+                d.tenant.clone(),
+                d.kind.as_str().to_string(),
+                o.outcome.clone(),
+            ));
+        }
+    }
+    // Every (tenant, kind, outcome) of the ledger (which keeps only answers that changed) is in
+    // the log.
+    let ledger = json(a, "ledger.json");
+    for e in ledger.as_array().expect("ledger is a list") {
+        let key = (
+            e["tenant"].as_str().unwrap().to_string(),
+            e["kind"].as_str().unwrap().to_string(),
+            e["outcome"].as_str().unwrap().to_string(),
+        );
+        assert!(seen.contains(&key), "{key:?} in the ledger, not in the log");
+    }
+    assert!(
+        n as usize >= ledger.as_array().unwrap().len() / 4,
+        "{n} records"
+    );
+}
+
+/// The call, tenant and time of an input that parses as the envelope of `kind`'s request.
+fn envelope_of(
+    kind: fleetward_sdk::wire::DecisionKind,
+    text: &str,
+) -> (
+    fleetward_sdk::wire::CallKind,
+    String,
+    fleetward_sdk::wire::Timestamp,
+) {
+    use fleetward_sdk::wire::{
+        DecisionKind, InputEnvelope, PlacementRequest, RemediationRequest, UpgradeRequest,
+    };
+    fn parse<R: serde::de::DeserializeOwned>(text: &str) -> InputEnvelope<R> {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not an envelope ({e}): {text}"))
+    }
+    match kind {
+        DecisionKind::Placement => {
+            let e = parse::<PlacementRequest>(text);
+            (e.decision, e.tenant, e.now)
+        }
+        DecisionKind::UpgradeOrdering => {
+            let e = parse::<UpgradeRequest>(text);
+            (e.decision, e.tenant, e.now)
+        }
+        DecisionKind::Remediation => {
+            let e = parse::<RemediationRequest>(text);
+            (e.decision, e.tenant, e.now)
+        }
+    }
+}
+
 fn json(dir: &Path, file: &str) -> Value {
     let text = std::fs::read_to_string(dir.join(file)).expect(file);
     serde_json::from_str(&text).expect(file)
@@ -120,6 +202,7 @@ fn rollout_shows_each_tenants_rules_and_repeats_byte_for_byte() {
     for ((name, x), (_, y)) in report_files(&a).iter().zip(report_files(&b).iter()) {
         assert!(x == y, "{name} differs between two runs of rollout.yaml");
     }
+    assert_decision_log(&a, &b);
     for t in &exit.summary.tenants {
         assert_eq!((t.upgraded, t.requested), (10, 10), "{}", t.tenant);
         // The reference policy breaks no invariant: a step held back by a cap waits, it is not

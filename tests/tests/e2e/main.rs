@@ -2,6 +2,7 @@
 //! infrastructure and the reference policies. One binary, one module per scenario.
 
 mod backoff;
+mod decision_log;
 mod deletion;
 mod failures;
 mod faults;

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use fleetward_controller::app::{self, ControllerConfig};
 use fleetward_controller::clock::VirtualClock;
 use fleetward_controller::decision::DecisionRecord;
+use fleetward_controller::decision_log::DecisionLog;
+use fleetward_controller::decision_log::sink::Collected;
 use fleetward_controller::reconcile::Settings;
 use fleetward_controller::seeds::InProcessConnector;
 use fleetward_controller::wasm::EngineLoader;
@@ -38,6 +40,8 @@ pub struct ControllerHandle {
     emulator: Emulator,
     clock: Arc<VirtualClock>,
     sink: UnboundedSender<DecisionRecord>,
+    /// The decision log, kept in memory (`decisions.jsonl`); the same across restarts.
+    log: DecisionLog,
     seeds: Option<InProcessConnector>,
     settings: Settings,
     /// Controllers started so far (1 + restarts).
@@ -75,6 +79,7 @@ impl ControllerHandle {
             &self.emulator,
             &self.clock,
             &self.sink,
+            &self.log,
             self.seeds.clone(),
             &self.settings,
         )?);
@@ -121,6 +126,7 @@ fn launch(
     emulator: &Emulator,
     clock: &Arc<VirtualClock>,
     sink: &UnboundedSender<DecisionRecord>,
+    log: &DecisionLog,
     seeds: Option<InProcessConnector>,
     settings: &Settings,
 ) -> Result<app::ControllerHandle, DriverError> {
@@ -132,6 +138,7 @@ fn launch(
     let mut config = ControllerConfig::new(Arc::new(loader));
     config.clock = clock.clone();
     config.decision_sink = Some(sink.clone());
+    config.decision_log = log.clone();
     // No concurrency cap. With a cap, kube-runtime parks the objects that are due while the cap
     // is full in a HashSet and releases them in hash order, which differs between processes:
     // the same scenario then made a different number of intermediate status writes per run.
@@ -149,8 +156,8 @@ fn launch(
 }
 
 /// Starts the controller against `emulator` with its clock at the scenario's start and the
-/// scenario's `controller:` settings; returns its handle and the receiving end of its decision
-/// sink (which stays the same across restarts). `seeds` serves the seeds' own API servers
+/// scenario's `controller:` settings; returns its handle, the receiving end of its decision
+/// sink and its decision log's records (both the same across restarts). `seeds` serves the seeds' own API servers
 /// (`topology: seeds`); `None` keeps the controller's default connector, which no scenario
 /// without seed locations ever uses.
 ///
@@ -160,21 +167,31 @@ pub async fn start(
     emulator: &Emulator,
     scenario: &Scenario,
     seeds: Option<InProcessConnector>,
-) -> Result<(ControllerHandle, UnboundedReceiver<DecisionRecord>), DriverError> {
+) -> Result<
+    (
+        ControllerHandle,
+        UnboundedReceiver<DecisionRecord>,
+        Collected,
+    ),
+    DriverError,
+> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (log, logged) = DecisionLog::memory();
     let clock = Arc::new(VirtualClock::starting_at(scenario.start));
     let settings = settings(&scenario.controller);
-    let inner = launch(emulator, &clock, &tx, seeds.clone(), &settings)?;
+    let inner = launch(emulator, &clock, &tx, &log, seeds.clone(), &settings)?;
     Ok((
         ControllerHandle {
             inner: Some(inner),
             emulator: emulator.clone(),
             clock,
             sink: tx,
+            log,
             seeds,
             settings,
             generation: 1,
         },
         rx,
+        logged,
     ))
 }

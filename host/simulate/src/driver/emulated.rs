@@ -71,6 +71,8 @@ struct Running {
     writes: Arc<Mutex<Vec<(i64, WriteEvent)>>>,
     lost: Arc<Mutex<u64>>,
     decisions: UnboundedReceiver<DecisionRecord>,
+    /// The controller's decision-log records, kept in memory.
+    logged: fleetward_controller::decision_log::sink::Collected,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -334,6 +336,15 @@ async fn create(client: &kube::Client, obj: &Value) -> Result<(), DriverError> {
         })
 }
 
+/// The decision-log records sent since the last call (the recorder orders them).
+fn logged(
+    log: &fleetward_controller::decision_log::sink::Collected,
+) -> impl Iterator<Item = Observation> + use<> {
+    log.take()
+        .into_iter()
+        .map(|e| Observation::Logged(Box::new(e)))
+}
+
 fn ledger_entry(r: DecisionRecord) -> LedgerEntry {
     let mut clusters: Vec<String> = r.clusters.iter().map(ToString::to_string).collect();
     clusters.sort();
@@ -419,7 +430,7 @@ impl Driver for EmulatedFleet {
                     )
                 })
         });
-        let (controller, decisions) =
+        let (controller, decisions, logged) =
             super::controller::start(&emulator, scenario, connector).await?;
         // ManagedClusters arrive one virtual second apart, in name order, once the controller
         // runs: placements then happen in a defined order (each sees the seeds as the previous
@@ -437,6 +448,7 @@ impl Driver for EmulatedFleet {
             writes,
             lost,
             decisions,
+            logged,
             forwarders,
         });
         Ok(())
@@ -463,6 +475,7 @@ impl Driver for EmulatedFleet {
         while let Ok(r) = running.decisions.try_recv() {
             decisions.push(ledger_entry(r));
         }
+        let log = logged(&running.logged);
         let lost = running
             .lost
             .lock()
@@ -513,6 +526,7 @@ impl Driver for EmulatedFleet {
             }
         }
         out.extend(decisions.into_iter().map(Observation::Decision));
+        out.extend(log);
         // Writes and decisions come from two channels: merge them by time (stable).
         out.sort_by_key(Observation::at);
         out
@@ -669,6 +683,7 @@ impl Driver for EmulatedFleet {
             server.faults().end_outage();
         }
         running.controller.stop().await;
+        let last = logged(&running.logged);
         for infra in running.infras {
             infra.shutdown();
         }
@@ -690,6 +705,6 @@ impl Driver for EmulatedFleet {
             })
             .collect();
         drop(running.emulator);
-        out
+        out.into_iter().chain(last).collect()
     }
 }
