@@ -14,6 +14,7 @@ mod real_cluster;
 mod remediation;
 mod restart;
 mod seeds;
+mod shadow;
 mod spec_conflicts;
 mod tenants;
 mod upgrades;
