@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::crd::{ManagedCluster, Seed, Tenant};
 use crate::decision::DecisionSink;
+use crate::decision_log::DecisionLog;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::policy::{ModuleLoader, PolicyRegistry};
@@ -36,6 +37,9 @@ pub struct ControllerConfig {
     pub clock: Arc<dyn Clock>,
     /// Receives every decision record (default none).
     pub decision_sink: Option<DecisionSink>,
+    /// The decision log (default off: [`DecisionLog::default`]); `fleetward run
+    /// --decision-log` and `fleetward simulate` turn it on.
+    pub decision_log: DecisionLog,
     /// Safety tunables (default [`Settings::default`]).
     pub settings: Settings,
     /// Concurrent reconciles per controller (default 16).
@@ -58,6 +62,7 @@ impl ControllerConfig {
         ControllerConfig {
             clock: Arc::new(SystemClock),
             decision_sink: None,
+            decision_log: DecisionLog::default(),
             settings: Settings::default(),
             concurrency: 16,
             loader,
@@ -231,6 +236,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         policies.clone(),
         config.metrics.clone(),
         config.decision_sink.clone(),
+        config.decision_log.clone(),
         config.settings.clone(),
         seeds_ctrl.store(),
         clusters_ctrl.store(),

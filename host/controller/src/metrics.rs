@@ -38,6 +38,8 @@ pub struct Metrics {
     in_flight: Family<Labels, Gauge>,
     plan_queue_depth: Gauge,
     leader: Gauge,
+    // Decision log (issue 10).
+    decision_log_dropped: Family<Labels, Counter>,
     // Shadow bindings (issue 10).
     shadow_decisions: Family<Labels, Counter>,
 }
@@ -110,6 +112,12 @@ impl Metrics {
         let in_flight = Family::<Labels, Gauge>::default();
         let plan_queue_depth = Gauge::default();
         let leader = Gauge::default();
+        let decision_log_dropped = Family::<Labels, Counter>::default();
+        registry.register(
+            "decision_log_dropped",
+            "Decision-log records dropped, by reason (queue_full: the sink could not keep up; write_failed: the write failed); each gap is noted by a `dropped` line in the log",
+            decision_log_dropped.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles finished, by controller (cluster, tenant, seed, planner) and result (success, error)",
@@ -216,7 +224,15 @@ impl Metrics {
             in_flight,
             plan_queue_depth,
             leader,
+            decision_log_dropped,
         }
+    }
+
+    /// Counts `n` decision-log records dropped for `reason` (`queue_full`, `write_failed`).
+    pub fn decision_log_dropped(&self, reason: &str, n: u64) {
+        self.decision_log_dropped
+            .get_or_create(&vec![("reason", reason.into())])
+            .inc_by(n);
     }
 
     /// Starts measuring one reconcile of `controller` (counted in flight until the timer is

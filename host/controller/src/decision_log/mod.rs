@@ -11,11 +11,16 @@
 //! - [`record`]: the versioned line format, shared by the live controller
 //!   (`fleetward run --decision-log`), `fleetward simulate` (`decisions.jsonl` next to its
 //!   report) and `fleetward replay`, with a reader that names the line of every bad record and
-//!   goes on with the rest.
+//!   goes on with the rest;
+//! - [`sink`]: the cloneable [`DecisionLog`] handle reconcilers send records to, its bounded
+//!   queue (a reconcile never waits: a full queue drops, counts and notes the gap) and the
+//!   writer thread; the `fleetward::decision_log` tracing target.
 
 pub mod record;
+pub mod sink;
 
 pub use record::{
     DecisionEntry, DroppedEntry, ErrorEntry, FORMAT_VERSION, LineError, LogLine, OutcomeEntry,
     Role, ShadowEntry, read_lines,
 };
+pub use sink::{DecisionLog, LineSink, WriterThread};

@@ -33,6 +33,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Answer, DecideEnv, Decided, DecisionPolicy, PolicyFailure};
 use crate::crd::ShadowDisagreement;
+use crate::decision_log::DecisionLog;
 use crate::decision_log::record::{
     DecisionEntry, ErrorEntry, FORMAT_VERSION, Role, ShadowEntry, sha256_hex,
 };
@@ -54,6 +55,8 @@ pub struct ShadowSlot {
     pub policy: Arc<dyn DecisionPolicy>,
     /// Where `fleetward_shadow_decisions_total` is counted.
     pub metrics: Arc<Metrics>,
+    /// Where its `role: shadow` records go.
+    pub log: DecisionLog,
 }
 
 /// How a shadow's answer compares with the live decision's.
@@ -202,18 +205,6 @@ struct Inner {
     tallies: Mutex<HashMap<(String, DecisionKind), Tally>>,
     queue: Arc<Semaphore>,
     running: Arc<Semaphore>,
-    log: RwLock<Option<ShadowLog>>,
-}
-
-/// Where shadow records for the decision log go (`role: shadow`): the decision-log handle,
-/// wrapped so this module does not depend on how the log is written.
-#[derive(Clone)]
-pub struct ShadowLog(pub Arc<dyn Fn(DecisionEntry) + Send + Sync>);
-
-impl std::fmt::Debug for ShadowLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ShadowLog")
-    }
 }
 
 impl Default for Shadows {
@@ -224,7 +215,6 @@ impl Default for Shadows {
                 tallies: Default::default(),
                 queue: Arc::new(Semaphore::new(QUEUE)),
                 running: Arc::new(Semaphore::new(RUNNING)),
-                log: Default::default(),
             }),
         }
     }
@@ -326,13 +316,6 @@ impl Shadows {
         Some(first)
     }
 
-    /// Sends each shadow decision's log record to `log` from now on.
-    pub fn set_log(&self, log: ShadowLog) {
-        if let Ok(mut l) = self.inner.log.write() {
-            *l = Some(log);
-        }
-    }
-
     /// Takes a queue place for the tenant's shadow of `kind`, without waiting: `None` when the
     /// tenant has no shadow, or when the queue is full (then counted `skipped`).
     fn ticket(&self, tenant: &str, kind: DecisionKind) -> Option<Ticket> {
@@ -408,15 +391,14 @@ impl Shadows {
         if let Verdict::Failed(label) = &verdict {
             tracing::debug!(tenant = %live.tenant, kind = %kind, digest, label, "shadow policy failed");
         }
-        let log = self.inner.log.read().ok().and_then(|l| l.clone());
-        if let (
-            Some(log),
-            Ok(Shadowed {
+        // The record needs the exact input the shadow read; a failed call carries none yet.
+        if slot.log.is_on()
+            && let Ok(Shadowed {
                 input: Some(input), ..
-            }),
-        ) = (log, result)
+            }) = result
         {
-            (log.0)(entry(digest, live, input, result, &verdict, duration));
+            slot.log
+                .send(entry(digest, live, input, result, &verdict, duration));
         }
     }
 
@@ -693,6 +675,61 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_shadow_record_is_a_valid_log_line_that_says_how_it_compares() {
+        use crate::decision_log::record::{LogLine, parse_line};
+        let live = Live {
+            tenant: "acme".into(),
+            kind: DecisionKind::UpgradeOrdering,
+            now: Timestamp(1_700_000_000),
+            digest: "builtin".into(),
+            output_json: r#"{"start":[]}"#.into(),
+            clusters: vec!["tenant-acme/c1".into()],
+        };
+        let input = r#"{"abi":1, "request":{"clusters":[]}}"#;
+        let result = ok(r#"{"start":[1]}"#);
+        let verdict = compare(&live.output_json, &result);
+        let line = entry(
+            "sha256:shadow",
+            &live,
+            input,
+            &result,
+            &verdict,
+            Duration::from_micros(1500),
+        )
+        .to_line();
+        let LogLine::Decision(e) = parse_line(1, &line).expect("a valid line") else {
+            panic!("not a decision: {line}")
+        };
+        assert_eq!(e.role, Role::Shadow);
+        assert_eq!(e.input.get(), input, "the input bytes as read");
+        assert_eq!(e.output.as_ref().map(|o| o.get()), Some(r#"{"start":[1]}"#));
+        assert!(e.outcomes.is_empty(), "nothing was acted on");
+        assert_eq!(e.duration_us, Some(1500));
+        assert_eq!(
+            e.shadow,
+            Some(ShadowEntry {
+                agrees: false,
+                live_module: "builtin".into(),
+                live_output_sha256: sha256_hex(br#"{"start":[]}"#),
+            })
+        );
+        let trap = Err(PolicyFailure {
+            label: "trap".into(),
+            message: "unreachable".into(),
+        });
+        let failed = entry(
+            "sha256:shadow",
+            &live,
+            input,
+            &trap,
+            &compare("", &trap),
+            Duration::ZERO,
+        );
+        assert!(failed.output.is_none());
+        assert_eq!(failed.error.map(|e| e.label).as_deref(), Some("trap"));
+    }
+
     /// A native shadow: answers placement with `seed`, or never answers when `seed` is `None`.
     #[derive(Debug)]
     struct Fixed {
@@ -756,6 +793,7 @@ mod tests {
             Some(ShadowSlot {
                 policy: policy.clone(),
                 metrics: metrics.clone(),
+                log: DecisionLog::off(),
             }),
         );
         (reg, metrics, policy)

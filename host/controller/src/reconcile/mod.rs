@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::core::remediation::{RateLedger, RateLimits};
 use crate::crd::{ManagedCluster, Seed, Tenant};
 use crate::decision::DecisionSink;
+use crate::decision_log::DecisionLog;
 use crate::metrics::Metrics;
 use crate::policy::{PolicyFailure, PolicyRegistry};
 use crate::seeds::SeedRegistry;
@@ -113,6 +114,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Decision ledger hook.
     pub sink: Option<DecisionSink>,
+    /// The decision log (`crate::decision_log`): one record per decision, with its input.
+    /// `ctx.decision_log.send(entry)` never waits.
+    pub decision_log: DecisionLog,
     /// Safety tunables.
     pub settings: Settings,
     /// Seeds (reflector cache).
@@ -192,6 +196,7 @@ impl Context {
         policies: PolicyRegistry,
         metrics: Arc<Metrics>,
         sink: Option<DecisionSink>,
+        decision_log: DecisionLog,
         settings: Settings,
         seeds: Store<Seed>,
         clusters: Store<ManagedCluster>,
@@ -211,6 +216,7 @@ impl Context {
             policies,
             metrics,
             sink,
+            decision_log,
             settings,
             seeds,
             clusters,

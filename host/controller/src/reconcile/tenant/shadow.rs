@@ -114,6 +114,7 @@ pub(crate) async fn reconcile(
                         Some(ShadowSlot {
                             policy,
                             metrics: ctx.metrics.clone(),
+                            log: ctx.decision_log.clone(),
                         }),
                     );
                     if let Ok(mut l) = loads.loaded.lock() {
