@@ -232,6 +232,8 @@ pub async fn reconcile(
     // deletion waits, its policies keep serving those clusters.
     let (deletion, written) = in_use::finalize(&ctx, t.as_ref(), Held::Tenant).await?;
     if matches!(deletion, Step::Gone | Step::Release) {
+        // A Tenant on its way out decides nothing more: stop shadowing it.
+        shadow::forget(&ctx, &loader, &tenant);
         return Ok(Action::await_change());
     }
     // Carry on with the finalized object: its status is written on top of that version.

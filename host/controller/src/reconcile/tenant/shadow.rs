@@ -195,6 +195,21 @@ pub(crate) async fn reconcile(
     out
 }
 
+/// Removes every shadow of a tenant that is going away, and what was remembered about them.
+pub(crate) fn forget(ctx: &Context, loader: &TenantLoader, tenant: &str) {
+    for kind in DecisionKind::ALL {
+        ctx.policies.shadows.set(tenant, kind, None);
+    }
+    let loads = &loader.shadows;
+    if let Ok(mut l) = loads.loaded.lock() {
+        l.retain(|(t, _), _| t != tenant);
+    }
+    if let Ok(mut r) = loads.refused.lock() {
+        r.retain(|(t, _), _| t != tenant);
+    }
+    loads.refreshed(tenant, None);
+}
+
 /// The condition-style message for a refused shadow: what failed and what to do.
 fn refusal_message(kind: DecisionKind, want: &str, f: &PolicyFailure) -> String {
     format!(
