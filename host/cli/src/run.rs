@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use fleetward_controller::run::RunConfig;
+use fleetward_controller::run::{DecisionLogConfig, RunConfig};
 
 use crate::exit::{CliError, Status};
 
@@ -43,6 +43,20 @@ pub struct RunOptions {
     /// Log as JSON lines.
     #[arg(long, env = "FLEETWARD_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+    /// Write the decision log (every decision with its exact input, docs/audit.md) to this
+    /// file, rotated to `PATH.1`, `PATH.2`…; put it on a volume.
+    #[arg(long, env = "FLEETWARD_DECISION_LOG")]
+    pub decision_log: Option<PathBuf>,
+    /// Size of one decision-log file in bytes before it is rotated.
+    #[arg(long, env = "FLEETWARD_DECISION_LOG_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub decision_log_max_bytes: u64,
+    /// Decision-log files kept, the current one included (the oldest is deleted).
+    #[arg(long, env = "FLEETWARD_DECISION_LOG_FILES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub decision_log_files: u32,
+    /// Also emit every decision record on stdout (tracing target `fleetward::decision_log`,
+    /// field `record`), for log shippers.
+    #[arg(long, env = "FLEETWARD_DECISION_LOG_STDOUT", default_value_t = false)]
+    pub decision_log_stdout: bool,
 }
 
 /// Runs the controller until SIGTERM/SIGINT.
@@ -62,6 +76,13 @@ pub fn run(opts: &RunOptions) -> Result<Status, CliError> {
             concurrency: opts.concurrency,
             metrics_addr: opts.metrics_addr,
             leader_identity: opts.leader_election.then(|| identity(opts)),
+            decision_log: DecisionLogConfig {
+                path: opts.decision_log.clone(),
+                max_bytes: opts.decision_log_max_bytes,
+                files: opts.decision_log_files,
+                stdout: opts.decision_log_stdout,
+                ..DecisionLogConfig::default()
+            },
         };
         fleetward_controller::run::run(config, shutdown_signal())
             .await

@@ -229,7 +229,7 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         }
     });
     tasks.push(secrets_task);
-    let policies = PolicyRegistry::default();
+    let policies = PolicyRegistry::default().recording_inputs(config.decision_log.is_on());
     let ctx = Arc::new(Context::new(
         client.clone(),
         config.clock.clone(),

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use fleetward_engine::{Engine, EngineConfig, EngineError};
 
 use crate::app::{ControllerConfig, start};
+use crate::decision_log::file::RotatingFile;
+use crate::decision_log::sink::{DEFAULT_CAPACITY, Tee, TracingSink};
+use crate::decision_log::{DecisionLog, LineSink, WriterThread};
 use crate::http::{Health, serve};
 use crate::leader::{LeaderElector, LeaseConfig};
 use crate::metrics::Metrics;
@@ -37,6 +40,72 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     /// Take part in leader election under this identity (default: none, run at once).
     pub leader_identity: Option<String>,
+    /// The decision log (default [`DecisionLogConfig::default`]: off).
+    pub decision_log: DecisionLogConfig,
+}
+
+/// Where the decision log goes (`--decision-log*`, docs/audit.md). Off unless a path or stdout
+/// is given.
+#[derive(Clone, Debug)]
+pub struct DecisionLogConfig {
+    /// The log file; rotated to `PATH.1`… (default: none).
+    pub path: Option<PathBuf>,
+    /// Size of one file in bytes (default 100 MiB).
+    pub max_bytes: u64,
+    /// Files kept, the current one included (default 5).
+    pub files: u32,
+    /// Also emit each record on the `fleetward::decision_log` tracing target (stdout; default
+    /// off).
+    pub stdout: bool,
+    /// Records queued before new ones are dropped (default 4096).
+    pub queue: usize,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        DecisionLogConfig {
+            path: None,
+            max_bytes: crate::decision_log::file::DEFAULT_MAX_BYTES,
+            files: crate::decision_log::file::DEFAULT_FILES,
+            stdout: false,
+            queue: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl DecisionLogConfig {
+    /// Starts the log this asks for (an off handle and no writer when it asks for none).
+    ///
+    /// # Errors
+    /// [`RunError::DecisionLog`]: the file cannot be opened, or the writer thread not started.
+    pub fn start(
+        &self,
+        metrics: Arc<Metrics>,
+    ) -> Result<(DecisionLog, Option<WriterThread>), RunError> {
+        let err = |source| RunError::DecisionLog {
+            path: self.path.clone().unwrap_or_else(|| "stdout".into()),
+            source,
+        };
+        let mut sinks: Vec<Box<dyn LineSink>> = Vec::new();
+        if let Some(path) = &self.path {
+            sinks.push(Box::new(
+                RotatingFile::open(path, self.max_bytes, self.files).map_err(err)?,
+            ));
+        }
+        if self.stdout {
+            sinks.push(Box::new(TracingSink));
+        }
+        if sinks.is_empty() {
+            return Ok((DecisionLog::off(), None));
+        }
+        let sink: Box<dyn LineSink> = if sinks.len() == 1 {
+            sinks.remove(0)
+        } else {
+            Box::new(Tee(sinks))
+        };
+        let (log, writer) = DecisionLog::start(sink, self.queue, metrics).map_err(err)?;
+        Ok((log, Some(writer)))
+    }
 }
 
 impl std::fmt::Debug for RunConfig {
@@ -48,6 +117,7 @@ impl std::fmt::Debug for RunConfig {
             .field("concurrency", &self.concurrency)
             .field("metrics_addr", &self.metrics_addr)
             .field("leader_identity", &self.leader_identity)
+            .field("decision_log", &self.decision_log)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +142,16 @@ pub enum RunError {
     Bind {
         /// The address asked for.
         addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The decision log cannot be opened: check `--decision-log` (the directory must exist and
+    /// be writable: a volume in the pod).
+    #[error("opening the decision log {path}: {source}")]
+    DecisionLog {
+        /// The log file (or `stdout`).
+        path: PathBuf,
         /// The I/O error.
         #[source]
         source: std::io::Error,
@@ -104,6 +184,9 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
+    // Opened before anything runs: a log that cannot be written is a start-up error, not a
+    // silent audit gap.
+    let (decision_log, log_writer) = config.decision_log.start(metrics.clone())?;
     let health = Arc::new(Health::default());
     let (addr, http) = serve(config.metrics_addr, metrics.clone(), health.clone())
         .await
@@ -136,6 +219,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     cfg.module_dir = module_dir;
     cfg.metrics = metrics.clone();
     cfg.settings.seed_secret_namespace = config.namespace.clone();
+    cfg.decision_log = decision_log.clone();
     let handle = start(client, cfg);
     health.set_ready(true);
     let lost = async {
@@ -151,6 +235,11 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     health.set_ready(false);
     metrics.set_leader(false);
     handle.shutdown().await;
+    // Every record queued so far is written before the process ends.
+    decision_log.close();
+    if let Some(w) = log_writer {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
     if let Some(e) = &elector
         && result.is_ok()
     {

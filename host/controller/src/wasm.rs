@@ -1,17 +1,17 @@
 //! The production [`ModuleLoader`]: tenant modules run in the sandboxed Wasm engine.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleetward_engine::{Engine, Limits, Outcome, PolicyError, TenantPolicy};
 use fleetward_sdk::wire::{
-    PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest, Timestamp,
-    UpgradeDecision, UpgradeRequest,
+    DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest,
+    Timestamp, UpgradeDecision, UpgradeRequest,
 };
 use futures::future::BoxFuture;
 
 use crate::crd::PolicyLimits;
-use crate::policy::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure};
+use crate::policy::{Answer, CallFailed, DecisionPolicy, ModuleLoader, PolicyFailure};
 
 /// Loads modules into one process-wide [`Engine`].
 #[derive(Clone, Debug)]
@@ -93,39 +93,86 @@ impl ModuleLoader for EngineLoader {
 #[derive(Clone, Debug)]
 pub struct WasmPolicy(pub TenantPolicy);
 
-fn answer<T>(r: Result<Outcome<T>, PolicyError>) -> Result<Answer<T>, PolicyFailure> {
+/// The answer, or the failure with the input it was given (`input`: the same envelope, made
+/// again by the engine's own code, only when the call failed) and how long it ran (`started`:
+/// when the call was asked).
+fn answer<T>(
+    r: Result<Outcome<T>, PolicyError>,
+    started: Instant,
+    input: impl FnOnce() -> Option<Arc<[u8]>>,
+) -> Result<Answer<T>, CallFailed> {
     r.map(|o| Answer {
         decision: o.decision,
         input_sha256: o.input_sha256,
         output_json: o.output_json,
+        input: o.input,
+        fuel: o.fuel_consumed,
+        duration: Some(o.duration),
     })
-    .map_err(failure)
+    .map_err(|e| {
+        let input = input();
+        CallFailed {
+            failure: failure(e),
+            duration: input.is_some().then(|| started.elapsed()),
+            input,
+        }
+    })
 }
 
 impl DecisionPolicy for WasmPolicy {
     fn digest(&self) -> String {
         self.0.digest().to_string()
     }
+    fn config_sha256(&self) -> Option<String> {
+        Some(self.0.config_sha256().to_string())
+    }
     fn place<'a>(
         &'a self,
         req: &'a PlacementRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>> {
-        Box::pin(async move { answer(self.0.place(req, now).await) })
+    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, CallFailed>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let input = || {
+                self.0
+                    .input(DecisionKind::Placement, req, now)
+                    .ok()
+                    .map(Arc::from)
+            };
+            answer(self.0.place(req, now).await, started, input)
+        })
     }
     fn order_upgrades<'a>(
         &'a self,
         req: &'a UpgradeRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>> {
-        Box::pin(async move { answer(self.0.order_upgrades(req, now).await) })
+    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, CallFailed>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let input = || {
+                self.0
+                    .input(DecisionKind::UpgradeOrdering, req, now)
+                    .ok()
+                    .map(Arc::from)
+            };
+            answer(self.0.order_upgrades(req, now).await, started, input)
+        })
     }
     fn remediate<'a>(
         &'a self,
         req: &'a RemediationRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
-        Box::pin(async move { answer(self.0.remediate(req, now).await) })
+    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, CallFailed>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let input = || {
+                self.0
+                    .input(DecisionKind::Remediation, req, now)
+                    .ok()
+                    .map(Arc::from)
+            };
+            answer(self.0.remediate(req, now).await, started, input)
+        })
     }
 }
 

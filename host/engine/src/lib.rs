@@ -105,5 +105,5 @@ pub use digest::{Digest, DigestParseError};
 pub use engine::Engine;
 pub use error::{EngineError, LogTail, ModuleCap, PolicyError, PolicyErrorKind};
 pub use module::PolicyModule;
-pub use policy::{Outcome, TenantPolicy};
+pub use policy::{Outcome, TenantPolicy, envelope_bytes};
 pub use validate::{ModuleInfo, inspect};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use fleetward_sdk::wire::{
     ABI_VERSION, CallKind, DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision,
@@ -40,6 +41,9 @@ pub struct Outcome<T> {
     pub input_sha256: String,
     /// The `ok` decision, re-serialised canonically (`serde_json::to_string` of the value).
     pub output_json: String,
+    /// The exact input envelope bytes the module read (the decision log records them;
+    /// `input_sha256` is their digest).
+    pub input: Arc<[u8]>,
 }
 
 /// A module bound to a tenant, its config and limits. Cheap to clone.
@@ -53,6 +57,8 @@ struct TenantInner {
     module: PolicyModule,
     tenant: String,
     config: Value,
+    /// Hex SHA-256 of the config's canonical JSON (as it is embedded in every input envelope).
+    config_sha256: String,
     limits: Limits,
 }
 
@@ -77,9 +83,11 @@ impl TenantPolicy {
         mut limits: Limits,
     ) -> Result<TenantPolicy, PolicyError> {
         let err = |kind| module.error(kind).with_tenant(tenant);
-        let size = serde_json::to_vec(&config)
-            .map_err(|e| err(PolicyErrorKind::internal(e)))?
-            .len();
+        let canonical =
+            serde_json::to_vec(&config).map_err(|e| err(PolicyErrorKind::internal(e)))?;
+        let size = canonical.len();
+        let config_sha256 = crate::digest::to_hex(&sha2::Sha256::digest(&canonical));
+        drop(canonical);
         if size > MAX_CONFIG_BYTES {
             return Err(err(PolicyErrorKind::ConfigTooLarge {
                 size,
@@ -107,6 +115,7 @@ impl TenantPolicy {
                 module: module.clone(),
                 tenant: tenant.to_string(),
                 config,
+                config_sha256,
                 limits,
             }),
         };
@@ -149,6 +158,12 @@ impl TenantPolicy {
         self.inner.module.digest()
     }
 
+    /// Hex SHA-256 of the tenant config's canonical JSON (`serde_json::to_vec`), the
+    /// decision log's `config_sha256`.
+    pub fn config_sha256(&self) -> &str {
+        &self.inner.config_sha256
+    }
+
     /// The limits in force (as given, except a fuel limit dropped when the engine does not
     /// meter fuel).
     pub fn limits(&self) -> &Limits {
@@ -158,6 +173,21 @@ impl TenantPolicy {
     /// The module.
     pub fn module(&self) -> &PolicyModule {
         &self.inner.module
+    }
+
+    /// The input envelope a call of `kind` on `request` at `now` reads, byte for byte (the same
+    /// code builds both): the decision log records it for a call that failed.
+    ///
+    /// # Errors
+    /// The request does not serialise, or the envelope is over the input cap
+    /// ([`PolicyErrorKind::InputTooLarge`]).
+    pub fn input<R: Serialize>(
+        &self,
+        kind: DecisionKind,
+        request: &R,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, PolicyError> {
+        self.envelope(kind.into(), request, now)
     }
 
     /// Asks the placement decision.
@@ -210,7 +240,8 @@ impl TenantPolicy {
         now: Timestamp,
     ) -> Result<Outcome<Value>, PolicyError> {
         let export = self.entry(kind)?;
-        let raw = self.run(kind.into(), &export, request, now)?;
+        let input: Arc<[u8]> = self.envelope(kind.into(), request, now)?.into();
+        let raw = self.run_bytes(kind.into(), &export, &input, now)?;
         Ok(Outcome {
             output_json: raw.ok.to_string(),
             decision: raw.ok,
@@ -218,6 +249,7 @@ impl TenantPolicy {
             fuel_consumed: raw.fuel_consumed,
             duration: raw.duration,
             input_sha256: raw.input_sha256,
+            input,
         })
     }
 
@@ -232,7 +264,7 @@ impl TenantPolicy {
         D: DeserializeOwned + Send + 'static,
     {
         let export = self.entry(kind)?;
-        let input = self.envelope(kind.into(), req, now)?;
+        let input: Arc<[u8]> = self.envelope(kind.into(), req, now)?.into();
         let internal = |e: &dyn fmt::Display| self.error(kind.into(), PolicyErrorKind::internal(e));
         let permit = Arc::clone(self.inner.engine.semaphore())
             .acquire_owned()
@@ -254,6 +286,7 @@ impl TenantPolicy {
                 duration: raw.duration,
                 input_sha256: raw.input_sha256,
                 output_json,
+                input,
             })
         })
         .await
@@ -297,15 +330,7 @@ impl TenantPolicy {
         request: &R,
         now: Timestamp,
     ) -> Result<Vec<u8>, PolicyError> {
-        let envelope = InputRef {
-            abi_version: ABI_VERSION,
-            decision: call,
-            now,
-            tenant: &self.inner.tenant,
-            config: &self.inner.config,
-            request,
-        };
-        let bytes = serde_json::to_vec(&envelope)
+        let bytes = envelope_bytes(call, &self.inner.tenant, &self.inner.config, request, now)
             .map_err(|e| self.error(call, PolicyErrorKind::internal(e)))?;
         if bytes.len() > MAX_INPUT_BYTES {
             return Err(self.error(
@@ -348,6 +373,29 @@ impl TenantPolicy {
         call::run(target, &self.inner.limits, export, input, now)
             .map_err(|f| self.error(call, f.kind).with_log(f.log))
     }
+}
+
+/// The input envelope of a `call` exactly as a policy call serialises it: the same code path,
+/// so the same bytes. The controller uses it for the built-in's decisions (with `config` =
+/// `null`), whose decision-log record then holds the envelope a module would have read.
+///
+/// # Errors
+/// The request does not serialise (a map with non-string keys, a float that is not finite).
+pub fn envelope_bytes<R: Serialize>(
+    call: CallKind,
+    tenant: &str,
+    config: &Value,
+    request: &R,
+    now: Timestamp,
+) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&InputRef {
+        abi_version: ABI_VERSION,
+        decision: call,
+        now,
+        tenant,
+        config,
+        request,
+    })
 }
 
 /// Refuses limits the engine cannot enforce as written, instead of silently changing them.
@@ -404,14 +452,7 @@ mod tests {
         let now = Timestamp::parse("2026-11-25T17:00:00Z").unwrap();
         let config = serde_json::json!({"waves": ["dev", "prod"]});
         let request = serde_json::json!({"x": 1});
-        let borrowed = InputRef {
-            abi_version: ABI_VERSION,
-            decision: CallKind::Placement,
-            now,
-            tenant: "acme",
-            config: &config,
-            request: &request,
-        };
+        let borrowed = envelope_bytes(CallKind::Placement, "acme", &config, &request, now).unwrap();
         let owned = InputEnvelope {
             abi_version: ABI_VERSION,
             decision: CallKind::Placement,
@@ -420,9 +461,6 @@ mod tests {
             config: config.clone(),
             request: request.clone(),
         };
-        assert_eq!(
-            serde_json::to_vec(&borrowed).unwrap(),
-            serde_json::to_vec(&owned).unwrap()
-        );
+        assert_eq!(borrowed, serde_json::to_vec(&owned).unwrap());
     }
 }

@@ -12,10 +12,15 @@
 //!   (`fleetward run --decision-log`), `fleetward simulate` (`decisions.jsonl` next to its
 //!   report) and `fleetward replay`, with a reader that names the line of every bad record and
 //!   goes on with the rest;
+//! - [`entry`]: one decision's record built from the call and every outcome the host recorded
+//!   for it (pure);
+//! - [`file`]: the size-bounded rotating file, never holding a half-written line;
 //! - [`sink`]: the cloneable [`DecisionLog`] handle reconcilers send records to, its bounded
 //!   queue (a reconcile never waits: a full queue drops, counts and notes the gap) and the
 //!   writer thread; the `fleetward::decision_log` tracing target.
 
+pub mod entry;
+pub mod file;
 pub mod record;
 pub mod sink;
 

@@ -322,8 +322,8 @@ impl DecisionLog {
         ))
     }
 
-    /// A log keeping every record in memory, none dropped and `seq` left 0: `fleetward
-    /// simulate` writes them at the end in a defined order.
+    /// A log keeping every record in memory, none dropped, `seq` left 0 and `duration_us`
+    /// removed: `fleetward simulate` writes them at the end in a defined order.
     pub fn memory() -> (DecisionLog, Collected) {
         let records = Collected::default();
         (
@@ -343,7 +343,13 @@ impl DecisionLog {
         match &*self.0 {
             Inner::Off => {}
             Inner::Queue(q) => q.0.push(entry),
-            Inner::Memory(m) => m.lock().unwrap_or_else(|e| e.into_inner()).push(entry),
+            Inner::Memory(m) => {
+                // Kept for a simulation, whose time is virtual: a wall-clock duration would
+                // make two runs differ.
+                let mut entry = entry;
+                entry.duration_us = None;
+                m.lock().unwrap_or_else(|e| e.into_inner()).push(entry)
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleetward_sdk::wire::{
     PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest, Timestamp,
@@ -21,6 +22,33 @@ pub struct Answer<T> {
     pub input_sha256: String,
     /// Canonical decision JSON.
     pub output_json: String,
+    /// The input envelope, exactly the bytes the module read (the decision log's `input`).
+    pub input: Arc<[u8]>,
+    /// Fuel the call used (tenants with a fuel limit).
+    pub fuel: Option<u64>,
+    /// Wall-clock time of the call.
+    pub duration: Option<Duration>,
+}
+
+/// A failed policy call: the failure, and what the decision log records of the call.
+#[derive(Clone, Debug)]
+pub struct CallFailed {
+    /// What failed.
+    pub failure: PolicyFailure,
+    /// The input envelope the module was given, if one was built.
+    pub input: Option<Arc<[u8]>>,
+    /// Wall-clock time until the call failed, if it ran.
+    pub duration: Option<Duration>,
+}
+
+impl From<PolicyFailure> for CallFailed {
+    fn from(failure: PolicyFailure) -> Self {
+        CallFailed {
+            failure,
+            input: None,
+            duration: None,
+        }
+    }
 }
 
 /// A failed policy call: a stable label (metrics, condition reason) and the full message.
@@ -38,24 +66,29 @@ pub struct PolicyFailure {
 pub trait DecisionPolicy: Send + Sync + Debug {
     /// `sha256:<hex>` of the module.
     fn digest(&self) -> String;
+    /// Hex SHA-256 of the tenant config the module is bound with (canonical JSON), for the
+    /// decision log; `None` where there is none (native stand-ins).
+    fn config_sha256(&self) -> Option<String> {
+        None
+    }
     /// Placement.
     fn place<'a>(
         &'a self,
         req: &'a PlacementRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>>;
+    ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, CallFailed>>;
     /// Upgrade ordering.
     fn order_upgrades<'a>(
         &'a self,
         req: &'a UpgradeRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>>;
+    ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, CallFailed>>;
     /// Remediation.
     fn remediate<'a>(
         &'a self,
         req: &'a RemediationRequest,
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>>;
+    ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, CallFailed>>;
 }
 
 /// The state of one (tenant, kind) slot.

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fleetward_sdk::wire::{
     DecisionKind, PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest,
@@ -26,7 +26,7 @@ use serde::Serialize;
 mod binding;
 pub mod shadow;
 
-pub use binding::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
+pub use binding::{Answer, CallFailed, DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
 
 use crate::core::fallback::{self, BUILTIN_DIGEST};
 use crate::crd::FailureMode;
@@ -50,6 +50,31 @@ pub struct Decided<T> {
     pub input_sha256: String,
     /// Output JSON for the ledger.
     pub output_json: String,
+    /// What the decision log records of the call.
+    pub call: CallRecord,
+}
+
+/// The call behind a decision, as the decision log records it (`decision_log::entry`).
+#[derive(Clone, Debug, Default)]
+pub struct CallRecord {
+    /// Digest of the module asked (`sha256:…`), or `builtin` when no module was (no binding, or
+    /// the wanted module is not loaded).
+    pub module: String,
+    /// Hex SHA-256 of the module's tenant config (modules only).
+    pub config_sha256: Option<String>,
+    /// The input envelope the module read; for the built-in, the one a module would have read
+    /// (`config: null`). `None` when none could be built, or when the registry does not record
+    /// inputs ([`PolicyRegistry::recording_inputs`]).
+    pub input: Option<Arc<[u8]>>,
+    /// What the asked module (or built-in) answered, canonical JSON; `None` when the call failed
+    /// before answering. A module's answer the host refused (`invalid_output`) is kept here.
+    pub output: Option<String>,
+    /// The call's failure.
+    pub error: Option<PolicyFailure>,
+    /// Fuel used (tenants with a fuel limit).
+    pub fuel: Option<u64>,
+    /// Wall-clock time of the call (modules only).
+    pub duration: Option<Duration>,
 }
 
 /// All tenants' policies. Cheap to clone.
@@ -61,6 +86,8 @@ pub struct PolicyRegistry {
     /// Bumped whenever a slot's policy, failure mode or load error changes (see
     /// [`PolicyRegistry::version`]).
     versions: Arc<RwLock<HashMap<(String, DecisionKind), u64>>>,
+    /// Whether built-in decisions get their input envelope serialised for the decision log.
+    record_inputs: bool,
     /// Tenants' shadow bindings, evaluated after each live decision (`policy/shadow.rs`).
     pub shadows: shadow::Shadows,
 }
@@ -87,6 +114,35 @@ fn canonical<T: Serialize>(v: &T) -> String {
 }
 
 impl PolicyRegistry {
+    /// Whether the built-in's decisions carry the input envelope a module would have read
+    /// (default off: serialising a large fleet's upgrade request costs time no one reads
+    /// without a decision log). A module's input is always kept: it exists anyway.
+    pub fn recording_inputs(mut self, on: bool) -> Self {
+        self.record_inputs = on;
+        self
+    }
+
+    /// The built-in's input for the log: the envelope a module would have read, `config: null`.
+    fn builtin_input<R: Serialize>(
+        &self,
+        env: &DecideEnv<'_>,
+        kind: DecisionKind,
+        req: &R,
+    ) -> Option<Arc<[u8]>> {
+        if !self.record_inputs {
+            return None;
+        }
+        fleetward_engine::envelope_bytes(
+            kind.into(),
+            env.tenant,
+            &serde_json::Value::Null,
+            req,
+            env.now,
+        )
+        .ok()
+        .map(Arc::from)
+    }
+
     /// Replaces a slot (the tenant reconciler calls this after (re)loading).
     pub fn set(&self, tenant: &str, kind: DecisionKind, slot: Option<Slot>) {
         if let Ok(mut s) = self.slots.write() {
@@ -160,43 +216,48 @@ impl PolicyRegistry {
             .cloned()
     }
 
-    async fn decide<'r, T, C, B>(
+    async fn decide<'r, T, R, C, B>(
         &self,
         env: &DecideEnv<'_>,
         kind: DecisionKind,
+        req: &R,
         call: C,
         builtin: B,
         validate: impl Fn(&T) -> Result<(), String>,
     ) -> Decided<T>
     where
         T: Serialize + Clone,
-        C: FnOnce(Arc<dyn DecisionPolicy>) -> BoxFuture<'r, Result<Answer<T>, PolicyFailure>>,
+        R: Serialize,
+        C: FnOnce(Arc<dyn DecisionPolicy>) -> BoxFuture<'r, Result<Answer<T>, CallFailed>>,
         B: FnOnce() -> T,
     {
         let started = Instant::now();
         let slot = self.slot(env.tenant, kind);
-        type Failed = (PolicyFailure, Option<String>, FailureMode);
-        let result: Result<(Answer<T>, String), Failed> = match &slot {
+        let builtin_call = |output: Option<String>, error: Option<PolicyFailure>| CallRecord {
+            module: BUILTIN_DIGEST.into(),
+            input: self.builtin_input(env, kind, req),
+            output,
+            error,
+            ..CallRecord::default()
+        };
+        type Failed = (PolicyFailure, Option<String>, FailureMode, CallRecord);
+        let result: Result<(Answer<T>, String, CallRecord), Failed> = match &slot {
             None => {
                 let decision = builtin();
                 let output_json = canonical(&decision);
-                let answer = Answer {
-                    decision,
-                    input_sha256: String::new(),
-                    output_json,
-                };
                 return self.finish(
                     env,
                     kind,
                     started,
                     Decided {
                         reason: String::new(),
-                        decision: Some(answer.decision),
+                        decision: Some(decision),
                         digest: BUILTIN_DIGEST.into(),
                         outcome: DecisionOutcome::Applied,
                         failure: None,
-                        input_sha256: answer.input_sha256,
-                        output_json: answer.output_json,
+                        input_sha256: String::new(),
+                        call: builtin_call(Some(output_json.clone()), None),
+                        output_json,
                     },
                 );
             }
@@ -204,38 +265,55 @@ impl PolicyRegistry {
                 serving: None,
                 load_error,
                 failure_mode,
-            }) => Err((
-                load_error.clone().unwrap_or(PolicyFailure {
+            }) => {
+                let failure = load_error.clone().unwrap_or(PolicyFailure {
                     label: "not_loaded".into(),
                     message: "policy module not loaded".into(),
-                }),
-                None,
-                *failure_mode,
-            )),
+                });
+                // No module was asked: the built-in's envelope, and (with fallback) its answer.
+                let call = builtin_call(None, Some(failure.clone()));
+                Err((failure, None, *failure_mode, call))
+            }
             Some(Slot {
                 serving: Some(p),
                 failure_mode,
                 ..
             }) => {
                 let digest = p.digest();
+                let mut record = CallRecord {
+                    module: digest.clone(),
+                    config_sha256: p.config_sha256(),
+                    ..CallRecord::default()
+                };
                 match call(p.clone()).await {
-                    Ok(a) => match validate(&a.decision) {
-                        Ok(()) => Ok((a, digest)),
-                        Err(m) => Err((
-                            PolicyFailure {
-                                label: "invalid_output".into(),
-                                message: format!("policy {digest}: {m}"),
-                            },
-                            Some(digest),
-                            *failure_mode,
-                        )),
-                    },
-                    Err(e) => Err((e, Some(digest), *failure_mode)),
+                    Ok(a) => {
+                        record.input = Some(a.input.clone());
+                        record.output = Some(a.output_json.clone());
+                        record.fuel = a.fuel;
+                        record.duration = a.duration;
+                        match validate(&a.decision) {
+                            Ok(()) => Ok((a, digest, record)),
+                            Err(m) => {
+                                let failure = PolicyFailure {
+                                    label: "invalid_output".into(),
+                                    message: format!("policy {digest}: {m}"),
+                                };
+                                record.error = Some(failure.clone());
+                                Err((failure, Some(digest), *failure_mode, record))
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        record.input = e.input;
+                        record.duration = e.duration;
+                        record.error = Some(e.failure.clone());
+                        Err((e.failure, Some(digest), *failure_mode, record))
+                    }
                 }
             }
         };
         let decided = match result {
-            Ok((a, digest)) => Decided {
+            Ok((a, digest, call)) => Decided {
                 reason: String::new(),
                 decision: Some(a.decision),
                 digest,
@@ -243,22 +321,28 @@ impl PolicyRegistry {
                 failure: None,
                 input_sha256: a.input_sha256,
                 output_json: a.output_json,
+                call,
             },
-            Err((failure, digest, mode)) => {
+            Err((failure, digest, mode, mut call)) => {
                 env.metrics
                     .fallback(env.tenant, kind.as_str(), &failure.label);
                 let digest = digest.unwrap_or_else(|| "none".into());
                 match mode {
                     FailureMode::Fallback => {
                         let d = builtin();
+                        let output_json = canonical(&d);
+                        if call.module == BUILTIN_DIGEST {
+                            call.output = Some(output_json.clone());
+                        }
                         Decided {
-                            output_json: canonical(&d),
+                            output_json,
                             decision: Some(d),
                             digest: BUILTIN_DIGEST.into(),
                             outcome: DecisionOutcome::Fallback,
                             reason: fallback::fallback_reason(&failure),
                             failure: Some(failure),
                             input_sha256: String::new(),
+                            call,
                         }
                     }
                     FailureMode::Hold => Decided {
@@ -269,6 +353,7 @@ impl PolicyRegistry {
                         failure: Some(failure),
                         input_sha256: String::new(),
                         output_json: String::new(),
+                        call,
                     },
                 }
             }
@@ -315,6 +400,7 @@ impl PolicyRegistry {
             .decide(
                 env,
                 DecisionKind::Placement,
+                req,
                 |p| Box::pin(async move { p.place(req, now).await }),
                 || fallback::place(req),
                 |d| {
@@ -339,6 +425,7 @@ impl PolicyRegistry {
             .decide(
                 env,
                 DecisionKind::UpgradeOrdering,
+                req,
                 |p| Box::pin(async move { p.order_upgrades(req, now).await }),
                 || fallback::order_upgrades(req),
                 |_| Ok(()),
@@ -359,6 +446,7 @@ impl PolicyRegistry {
             .decide(
                 env,
                 DecisionKind::Remediation,
+                req,
                 |p| Box::pin(async move { p.remediate(req, now).await }),
                 || fallback::remediate(req),
                 |d| {
@@ -398,7 +486,7 @@ mod tests {
             &'a self,
             _: &'a PlacementRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, CallFailed>> {
             Box::pin(async {
                 Ok(Answer {
                     decision: PlacementDecision {
@@ -407,7 +495,10 @@ mod tests {
                         scores: vec![],
                     },
                     input_sha256: String::new(),
-                    output_json: String::new(),
+                    output_json: r#"{"reason":"","scores":[],"seed":"nowhere"}"#.into(),
+                    input: Arc::from(&b"{}"[..]),
+                    fuel: Some(7),
+                    duration: None,
                 })
             })
         }
@@ -415,24 +506,26 @@ mod tests {
             &'a self,
             _: &'a UpgradeRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, CallFailed>> {
             Box::pin(async {
                 Err(PolicyFailure {
                     label: "timed_out".into(),
                     message: "timed out after 100ms".into(),
-                })
+                }
+                .into())
             })
         }
         fn remediate<'a>(
             &'a self,
             _: &'a RemediationRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, CallFailed>> {
             Box::pin(async {
                 Err(PolicyFailure {
                     label: "trap".into(),
                     message: "unreachable".into(),
-                })
+                }
+                .into())
             })
         }
     }
@@ -481,12 +574,26 @@ mod tests {
             seeds: vec![seed("a", "eu", 0, 5)],
             tenant_placements: vec![],
         };
-        // No slot: built-in, applied.
+        // No slot: built-in, applied. Without a decision log no input is serialised for it.
         let d = reg.place(&env, &req).await;
+        assert!(d.call.input.is_none());
         assert_eq!(
             (d.outcome, d.digest.as_str()),
             (DecisionOutcome::Applied, "builtin")
         );
+        // With one, the envelope a module would have read: `config: null`, the same request.
+        let logged = reg.clone().recording_inputs(true).place(&env, &req).await;
+        let input: serde_json::Value =
+            serde_json::from_slice(logged.call.input.as_deref().unwrap()).unwrap();
+        assert_eq!(input["config"], serde_json::Value::Null);
+        assert_eq!(input["decision"], "placement");
+        assert_eq!(input["tenant"], "t");
+        assert_eq!(input["request"], serde_json::to_value(&req).unwrap());
+        assert_eq!(
+            logged.call.output.as_deref(),
+            Some(logged.output_json.as_str())
+        );
+        assert_eq!(logged.call.module, "builtin");
         // Policy answers a non-candidate: fallback.
         reg.set(
             "t",
@@ -501,6 +608,15 @@ mod tests {
         assert_eq!(d.outcome, DecisionOutcome::Fallback);
         assert_eq!(d.decision.unwrap().seed.as_deref(), Some("a"));
         assert_eq!(d.failure.unwrap().label, "invalid_output");
+        // The log records the module asked, what it read and the answer the host refused.
+        assert_eq!(d.call.module, "sha256:broken");
+        assert_eq!(d.call.input.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(
+            d.call.output.as_deref(),
+            Some(r#"{"reason":"","scores":[],"seed":"nowhere"}"#)
+        );
+        assert_eq!(d.call.fuel, Some(7));
+        assert_eq!(d.call.error.unwrap().label, "invalid_output");
         // Hold: nothing.
         reg.set(
             "t",
@@ -514,6 +630,7 @@ mod tests {
         let d = reg.place(&env, &req).await;
         assert_eq!(d.outcome, DecisionOutcome::Held);
         assert!(d.decision.is_none());
+        assert_eq!(d.call.module, "sha256:broken");
         // Other tenants unaffected.
         let env2 = DecideEnv {
             tenant: "u",

@@ -31,7 +31,7 @@ use fleetward_sdk::wire::{
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Answer, DecideEnv, Decided, DecisionPolicy, PolicyFailure};
+use super::{Answer, CallFailed, DecideEnv, Decided, DecisionPolicy, PolicyFailure};
 use crate::crd::ShadowDisagreement;
 use crate::decision_log::DecisionLog;
 use crate::decision_log::record::{
@@ -90,8 +90,25 @@ pub struct Shadowed {
     pub input_sha256: String,
     /// Upgrade steps the host would have vetoed (upgrade ordering only).
     pub would_veto: u64,
-    /// The input envelope the shadow read, when the engine hands it back.
-    pub input: Option<String>,
+    /// The input envelope the shadow read, exactly as the engine serialised it.
+    pub input: Option<Arc<[u8]>>,
+    /// Fuel the call used (shadows with a fuel limit).
+    pub fuel: Option<u64>,
+}
+
+/// One shadow call as the decision log records it, whatever its result.
+#[derive(Clone, Debug, Default)]
+pub struct ShadowCall {
+    /// The shadow module's digest.
+    pub module: String,
+    /// Hex SHA-256 of the config it is bound with.
+    pub config_sha256: Option<String>,
+    /// The input envelope it read (none when the call failed before one was built).
+    pub input: Option<Arc<[u8]>>,
+    /// Fuel used.
+    pub fuel: Option<u64>,
+    /// Wall-clock time of the call.
+    pub duration: std::time::Duration,
 }
 
 /// Compares a shadow's result with the live decision's output (empty when the live policy
@@ -338,7 +355,7 @@ impl Shadows {
     /// Spawns one evaluation: waits for a running slot, calls the shadow, records the result.
     fn spawn<F>(&self, ticket: Ticket, live: Live, call: F)
     where
-        F: FnOnce(Arc<dyn DecisionPolicy>) -> BoxFuture<'static, Result<Shadowed, PolicyFailure>>
+        F: FnOnce(Arc<dyn DecisionPolicy>) -> BoxFuture<'static, Result<Shadowed, CallFailed>>
             + Send
             + 'static,
     {
@@ -348,12 +365,27 @@ impl Shadows {
             let Ok(_running) = shadows.inner.running.clone().acquire_owned().await else {
                 return;
             };
-            let digest = slot.policy.digest();
             let started = std::time::Instant::now();
-            let result = call(slot.policy.clone()).await;
-            let duration = started.elapsed();
+            let called = call(slot.policy.clone()).await;
+            let mut record = ShadowCall {
+                module: slot.policy.digest(),
+                config_sha256: slot.policy.config_sha256(),
+                duration: started.elapsed(),
+                ..Default::default()
+            };
+            let result = match called {
+                Ok(s) => {
+                    record.input = s.input.clone();
+                    record.fuel = s.fuel;
+                    Ok(s)
+                }
+                Err(c) => {
+                    record.input = c.input;
+                    Err(c.failure)
+                }
+            };
             drop(permit);
-            shadows.record(&slot, &digest, &live, &result, duration);
+            shadows.record(&slot, &record, &live, &result);
         });
     }
 
@@ -361,11 +393,11 @@ impl Shadows {
     fn record(
         &self,
         slot: &ShadowSlot,
-        digest: &str,
+        call: &ShadowCall,
         live: &Live,
         result: &Result<Shadowed, PolicyFailure>,
-        duration: std::time::Duration,
     ) {
+        let digest = call.module.as_str();
         let verdict = compare(&live.output_json, result);
         let kind = live.kind;
         slot.metrics
@@ -391,14 +423,12 @@ impl Shadows {
         if let Verdict::Failed(label) = &verdict {
             tracing::debug!(tenant = %live.tenant, kind = %kind, digest, label, "shadow policy failed");
         }
-        // The record needs the exact input the shadow read; a failed call carries none yet.
+        // A record needs the exact input the shadow read: a call that failed before one was
+        // built (it cannot happen for a loaded module) has nothing to replay and is not logged.
         if slot.log.is_on()
-            && let Ok(Shadowed {
-                input: Some(input), ..
-            }) = result
+            && let Some(e) = entry(call, live, result, &verdict)
         {
-            slot.log
-                .send(entry(digest, live, input, result, &verdict, duration));
+            slot.log.send(e);
         }
     }
 
@@ -420,7 +450,7 @@ impl Shadows {
             Box::pin(async move {
                 let a = p.place(&req, now).await?;
                 crate::core::placement::validate(&a.decision, &req.seeds)
-                    .map_err(|e| invalid(&p, e.to_string()))?;
+                    .map_err(|e| invalid(&p, &a, e.to_string()))?;
                 Ok(shadowed(a, 0))
             })
         });
@@ -468,7 +498,7 @@ impl Shadows {
             Box::pin(async move {
                 let a = p.remediate(&req, now).await?;
                 crate::core::remediation::validate(&req.problem, &a.decision.action)
-                    .map_err(|e| invalid(&p, e.to_string()))?;
+                    .map_err(|e| invalid(&p, &a, e.to_string()))?;
                 Ok(shadowed(a, 0))
             })
         });
@@ -503,14 +533,20 @@ fn shadowed<T>(a: Answer<T>, would_veto: u64) -> Shadowed {
         output_json: a.output_json,
         input_sha256: a.input_sha256,
         would_veto,
-        input: None,
+        input: Some(a.input),
+        fuel: a.fuel,
     }
 }
 
-fn invalid(p: &Arc<dyn DecisionPolicy>, message: String) -> PolicyFailure {
-    PolicyFailure {
-        label: "invalid_output".into(),
-        message: format!("shadow policy {}: {message}", p.digest()),
+/// An answer the host would refuse, as a failed call (its input kept for the log).
+fn invalid<T>(p: &Arc<dyn DecisionPolicy>, a: &Answer<T>, message: String) -> CallFailed {
+    CallFailed {
+        failure: PolicyFailure {
+            label: "invalid_output".into(),
+            message: format!("shadow policy {}: {message}", p.digest()),
+        },
+        input: Some(a.input.clone()),
+        duration: a.duration,
     }
 }
 
@@ -536,24 +572,21 @@ pub fn would_veto(req: &UpgradeRequest, d: &UpgradeDecision) -> u64 {
 }
 
 /// The decision-log record of one shadow evaluation (`role: shadow`): `input` is the envelope
-/// the shadow read (`input` must be valid JSON: the bytes the engine serialised), `outcomes` is
-/// empty (nothing was acted on), `shadow` says how it compares with the live decision.
+/// the shadow read, byte for byte; `outcomes` is empty (nothing was acted on); `shadow` says
+/// how it compares with the live decision. `None` when the call has no input to record.
 pub fn entry(
-    digest: &str,
+    call: &ShadowCall,
     live: &Live,
-    input: &str,
     result: &Result<Shadowed, PolicyFailure>,
     verdict: &Verdict,
-    duration: std::time::Duration,
-) -> DecisionEntry {
-    let raw = |s: &str| {
-        serde_json::value::RawValue::from_string(s.to_string()).unwrap_or_else(|_| {
-            serde_json::value::RawValue::from_string("null".into()).expect("null is JSON")
-        })
-    };
-    let input = raw(input);
+) -> Option<DecisionEntry> {
+    let input = std::str::from_utf8(call.input.as_deref()?).ok()?;
+    let input = serde_json::value::RawValue::from_string(input.to_string()).ok()?;
     let (output, error) = match result {
-        Ok(s) => (Some(raw(&s.output_json)), None),
+        Ok(s) => (
+            serde_json::value::RawValue::from_string(s.output_json.clone()).ok(),
+            None,
+        ),
         Err(f) => (
             None,
             Some(ErrorEntry {
@@ -562,7 +595,7 @@ pub fn entry(
             }),
         ),
     };
-    DecisionEntry {
+    Some(DecisionEntry {
         v: FORMAT_VERSION,
         record: "decision".into(),
         seq: 0,
@@ -571,21 +604,21 @@ pub fn entry(
         kind: live.kind,
         role: Role::Shadow,
         clusters: live.clusters.clone(),
-        module: digest.to_string(),
-        config_sha256: None,
+        module: call.module.clone(),
+        config_sha256: call.config_sha256.clone(),
         input_sha256: sha256_hex(input.get().as_bytes()),
         input,
         output,
         error,
         outcomes: Vec::new(),
-        fuel: None,
-        duration_us: Some(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)),
+        fuel: call.fuel,
+        duration_us: Some(u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX)),
         shadow: Some(ShadowEntry {
             agrees: *verdict == Verdict::Agreed,
             live_module: live.digest.clone(),
             live_output_sha256: sha256_hex(live.output_json.as_bytes()),
         }),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -603,6 +636,7 @@ mod tests {
             input_sha256: String::new(),
             would_veto: 0,
             input: None,
+            fuel: None,
         })
     }
 
@@ -687,25 +721,27 @@ mod tests {
             clusters: vec!["tenant-acme/c1".into()],
         };
         let input = r#"{"abi":1, "request":{"clusters":[]}}"#;
+        let call = ShadowCall {
+            module: "sha256:shadow".into(),
+            config_sha256: Some(sha256_hex(b"{}")),
+            input: Some(Arc::from(input.as_bytes())),
+            fuel: Some(7),
+            duration: Duration::from_micros(1500),
+        };
         let result = ok(r#"{"start":[1]}"#);
         let verdict = compare(&live.output_json, &result);
-        let line = entry(
-            "sha256:shadow",
-            &live,
-            input,
-            &result,
-            &verdict,
-            Duration::from_micros(1500),
-        )
-        .to_line();
+        let line = entry(&call, &live, &result, &verdict)
+            .expect("an input to record")
+            .to_line();
         let LogLine::Decision(e) = parse_line(1, &line).expect("a valid line") else {
             panic!("not a decision: {line}")
         };
         assert_eq!(e.role, Role::Shadow);
+        assert_eq!(e.module, "sha256:shadow");
         assert_eq!(e.input.get(), input, "the input bytes as read");
         assert_eq!(e.output.as_ref().map(|o| o.get()), Some(r#"{"start":[1]}"#));
         assert!(e.outcomes.is_empty(), "nothing was acted on");
-        assert_eq!(e.duration_us, Some(1500));
+        assert_eq!((e.duration_us, e.fuel), (Some(1500), Some(7)));
         assert_eq!(
             e.shadow,
             Some(ShadowEntry {
@@ -718,16 +754,14 @@ mod tests {
             label: "trap".into(),
             message: "unreachable".into(),
         });
-        let failed = entry(
-            "sha256:shadow",
-            &live,
-            input,
-            &trap,
-            &compare("", &trap),
-            Duration::ZERO,
-        );
+        let failed = entry(&call, &live, &trap, &compare("", &trap)).expect("input");
         assert!(failed.output.is_none());
         assert_eq!(failed.error.map(|e| e.label).as_deref(), Some("trap"));
+        let no_input = ShadowCall {
+            input: None,
+            ..call
+        };
+        assert!(entry(&no_input, &live, &trap, &compare("", &trap)).is_none());
     }
 
     /// A native shadow: answers placement with `seed`, or never answers when `seed` is `None`.
@@ -745,7 +779,7 @@ mod tests {
             &'a self,
             _: &'a PlacementRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<PlacementDecision>, CallFailed>> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let seed = self.seed;
             Box::pin(async move {
@@ -761,6 +795,9 @@ mod tests {
                     output_json: serde_json::to_string(&decision).unwrap(),
                     decision,
                     input_sha256: String::new(),
+                    input: Arc::from(&b"{}"[..]),
+                    fuel: None,
+                    duration: None,
                 })
             })
         }
@@ -768,19 +805,26 @@ mod tests {
             &'a self,
             _: &'a UpgradeRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<UpgradeDecision>, CallFailed>> {
             unimplemented!("placement only")
         }
         fn remediate<'a>(
             &'a self,
             _: &'a RemediationRequest,
             _: Timestamp,
-        ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, PolicyFailure>> {
+        ) -> BoxFuture<'a, Result<Answer<RemediationDecision>, CallFailed>> {
             unimplemented!("placement only")
         }
     }
 
     fn setup(seed: Option<&'static str>) -> (PolicyRegistry, Arc<Metrics>, Arc<Fixed>) {
+        setup_logged(seed, DecisionLog::off())
+    }
+
+    fn setup_logged(
+        seed: Option<&'static str>,
+        log: DecisionLog,
+    ) -> (PolicyRegistry, Arc<Metrics>, Arc<Fixed>) {
         let reg = PolicyRegistry::default();
         let metrics = Arc::new(Metrics::new());
         let policy = Arc::new(Fixed {
@@ -793,7 +837,7 @@ mod tests {
             Some(ShadowSlot {
                 policy: policy.clone(),
                 metrics: metrics.clone(),
-                log: DecisionLog::off(),
+                log,
             }),
         );
         (reg, metrics, policy)
@@ -822,14 +866,19 @@ mod tests {
     async fn a_shadow_is_compared_with_the_live_decision_and_never_acted_on() {
         // The built-in places on the least-loaded seed `a`; the shadow says `b`; an invalid
         // shadow answer (`nowhere`) is a failure.
-        let (reg, metrics, _) = setup(Some("b"));
+        let (log, records) = DecisionLog::memory();
+        let (reg, metrics, _) = setup_logged(Some("b"), log);
         let env = DecideEnv {
             tenant: "t",
             now: Timestamp(0),
             metrics: &metrics,
         };
         let d = reg.place(&env, &request()).await;
-        assert_eq!(d.decision.unwrap().seed.as_deref(), Some("a"), "live acts");
+        assert_eq!(
+            d.decision.as_ref().unwrap().seed.as_deref(),
+            Some("a"),
+            "live acts"
+        );
         let t = settled(&reg, 1).await;
         assert_eq!((t.disagreed, t.agreed, t.failed), (1, 0, 0));
         let first = reg
@@ -844,6 +893,21 @@ mod tests {
                 .take_unannounced("t", DecisionKind::Placement)
                 .is_none(),
             "announced once"
+        );
+        // Its decision-log record: role shadow, its own module and input, compared with the
+        // live output it shadowed.
+        let logged = records.take();
+        let shadow: Vec<_> = logged.iter().filter(|e| e.role == Role::Shadow).collect();
+        assert_eq!(shadow.len(), 1, "{logged:?}");
+        assert_eq!(shadow[0].module, "sha256:shadow");
+        assert_eq!(shadow[0].input.get(), "{}");
+        assert_eq!(
+            shadow[0].shadow,
+            Some(ShadowEntry {
+                agrees: false,
+                live_module: "builtin".into(),
+                live_output_sha256: sha256_hex(d.output_json.as_bytes()),
+            })
         );
         let (bad, metrics, _) = setup(Some("nowhere"));
         let env = DecideEnv {

@@ -15,6 +15,10 @@
 //! - the `status.lastDecisions` entry, returned for the caller to add to the status it writes
 //!   with [`decisions::push`].
 //!
+//! The decision log takes the decision whole: once every outcome of a call is recorded, the
+//! caller hands them all to [`Context::log`], which sends ONE record (the call's input, output
+//! and every outcome, [`crate::decision_log::entry`]) to `ctx.decision_log`.
+//!
 //! [`StatusWrites`] is the upgrade planner's memory for the status side: how often each veto
 //! repeated ([`decisions::Repeats`]) and the status-write budget
 //! ([`crate::core::write_budget`]), which [`Context::spend_write_budget`] applies to a plan.
@@ -31,6 +35,7 @@ use crate::core::planning::{self, Plan};
 use crate::core::write_budget::{Rates, WriteBudget};
 use crate::crd::DecisionRecordStatus;
 use crate::decision::{DecisionOutcome, DecisionRecord};
+use crate::decision_log::{Role, entry};
 use crate::policy::Decided;
 
 /// One outcome of a decision.
@@ -165,6 +170,33 @@ impl Context {
 }
 
 impl Context {
+    /// Sends decision `d`'s one decision-log record, with every outcome recorded for it (in the
+    /// order recorded). Never waits; does nothing without a decision log.
+    pub(crate) fn log<T>(
+        &self,
+        d: &Decided<T>,
+        tenant: &str,
+        now: Timestamp,
+        kind: DecisionKind,
+        outcomes: &[Outcome],
+    ) {
+        if !self.decision_log.is_on() {
+            return;
+        }
+        let outcomes = outcomes
+            .iter()
+            .map(|o| entry::outcome(&o.clusters, &o.outcome, &o.reason))
+            .collect();
+        self.decision_log.send(entry::decision(
+            &d.call,
+            now,
+            tenant,
+            kind,
+            Role::Live,
+            outcomes,
+        ));
+    }
+
     /// Applies the status-write budget to `plan` ([`planning::spend_write_budget`]) and counts
     /// each deferred write in `fleetward_status_writes_deferred_total`.
     pub(crate) fn spend_write_budget(&self, tenant: &str, now: Timestamp, plan: &mut Plan) {

@@ -165,7 +165,9 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             outcome: d.outcome.clone(),
             reason: d.reason.clone(),
         };
-        ctx.record(&d, tenant, now, Some(&tenant_ref), held).await;
+        ctx.record(&d, tenant, now, Some(&tenant_ref), held.clone())
+            .await;
+        ctx.log(&d, tenant, now, DecisionKind::UpgradeOrdering, &[held]);
         ctx.planning.queue.set_satisfied(tenant, true);
         let failing = retry::failed(
             state.last.get(tenant).and_then(|l| l.failing.as_ref()),
@@ -237,6 +239,8 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             .unwrap_or_else(|e| e.into_inner()),
     );
     ctx.spend_write_budget(tenant, now, &mut plan);
+    // Each outcome is recorded as it comes; the decision log gets the call once, with all.
+    let mut recorded = Vec::with_capacity(plan.outcomes.len());
     for o in plan.outcomes {
         let about = match (&o.on_cluster, o.routine) {
             (_, true) => None,
@@ -249,8 +253,11 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             outcome: o.outcome,
             reason: o.reason,
         };
-        ctx.record(&d, tenant, now, about.as_ref(), rec).await;
+        ctx.record(&d, tenant, now, about.as_ref(), rec.clone())
+            .await;
+        recorded.push(rec);
     }
+    ctx.log(&d, tenant, now, DecisionKind::UpgradeOrdering, &recorded);
     for w in plan.writes {
         let Some(mc) = find(&w.cluster) else {
             continue;

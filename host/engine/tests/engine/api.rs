@@ -265,6 +265,25 @@ async fn typed_async_decisions_decode_or_name_the_bad_field() {
         r#"{"reason":"least loaded","seed":"eu-1"}"#
     );
     assert_eq!(out.input_sha256.len(), 64);
+    // The input the module read comes back (the decision log records it), byte for byte what
+    // `envelope_bytes` makes of the same request, and `input_sha256` is its digest.
+    let expected = fleetward_engine::envelope_bytes(
+        fleetward_sdk::wire::CallKind::Placement,
+        "acme",
+        &json!(null),
+        &placement_request(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(&out.input[..], &expected[..]);
+    assert_eq!(
+        out.input_sha256,
+        fleetward_engine::Digest::of(&expected).hex()
+    );
+    assert_eq!(
+        policy.config_sha256(),
+        fleetward_engine::Digest::of(b"null").hex()
+    );
     // No fuel limit: unmetered code, nothing counted.
     assert_eq!(out.fuel_consumed, None);
     let metered = engine()
@@ -295,6 +314,17 @@ async fn typed_async_decisions_decode_or_name_the_bad_field() {
     assert!(
         matches!(&err.kind, PolicyErrorKind::InvalidOutput { path, .. } if path == "ok.seed"),
         "{err}"
+    );
+    // A failed decision's input can be had again, byte for byte (the decision log records it).
+    assert_eq!(
+        policy
+            .input(
+                fleetward_sdk::wire::DecisionKind::Placement,
+                &placement_request(),
+                now()
+            )
+            .unwrap(),
+        expected
     );
 
     let remedy = constant(

@@ -15,7 +15,9 @@
 use std::sync::Arc;
 
 use fleetward_controller::crd::PolicyLimits;
-use fleetward_controller::policy::{Answer, DecisionPolicy, ModuleLoader, PolicyFailure};
+use fleetward_controller::policy::{
+    Answer, CallFailed, DecisionPolicy, ModuleLoader, PolicyFailure,
+};
 use fleetward_sdk::wire::{
     PlacementDecision, PlacementRequest, RemediationDecision, RemediationRequest, Timestamp,
     UpgradeDecision, UpgradeRequest,
@@ -47,11 +49,15 @@ impl ModuleLoader for InlineLoader {
 #[derive(Debug)]
 struct InlinePolicy(Arc<dyn DecisionPolicy>);
 
-type Answered<'a, T> = BoxFuture<'a, Result<Answer<T>, PolicyFailure>>;
+type Answered<'a, T> = BoxFuture<'a, Result<Answer<T>, CallFailed>>;
 
 impl DecisionPolicy for InlinePolicy {
     fn digest(&self) -> String {
         self.0.digest()
+    }
+
+    fn config_sha256(&self) -> Option<String> {
+        self.0.config_sha256()
     }
 
     fn place<'a>(

@@ -378,8 +378,16 @@ impl Run<'_> {
         let about = self.mc.object_ref(&());
         let entry = self
             .ctx
-            .record(d, &tenant, self.next.now, Some(&about), outcome)
+            .record(d, &tenant, self.next.now, Some(&about), outcome.clone())
             .await;
+        // Placement and remediation: one outcome per decision, so one record each.
+        self.ctx.log(
+            d,
+            &tenant,
+            self.next.now,
+            kind,
+            std::slice::from_ref(&outcome),
+        );
         self.next.decision(entry);
     }
 }
