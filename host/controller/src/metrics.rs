@@ -40,6 +40,8 @@ pub struct Metrics {
     leader: Gauge,
     // Decision log (issue 10).
     decision_log_dropped: Family<Labels, Counter>,
+    // Shadow bindings (issue 10).
+    shadow_decisions: Family<Labels, Counter>,
 }
 
 /// One reconcile being measured: started by [`Metrics::reconcile_started`], recorded by
@@ -196,8 +198,16 @@ impl Metrics {
             "Writes issued to the API server by kind",
             writes.clone(),
         );
+        // Shadow bindings (issue 10): how each tenant's shadow compared with the live decisions.
+        let shadow_decisions = Family::<Labels, Counter>::default();
+        registry.register(
+            "shadow_decisions",
+            "Shadow policy evaluations by tenant, kind and result (agreed, disagreed, failed, skipped: the shadow queue was full)",
+            shadow_decisions.clone(),
+        );
         Metrics {
             registry,
+            shadow_decisions,
             decisions,
             latency,
             reconcile_errors,
@@ -322,6 +332,17 @@ impl Metrics {
     pub fn write_deferred(&self, tenant: &str, reason: &str) {
         self.writes_deferred
             .get_or_create(&vec![("tenant", tenant.into()), ("reason", reason.into())])
+            .inc();
+    }
+
+    /// Counts one shadow evaluation (`result`: `agreed`, `disagreed`, `failed`, `skipped`).
+    pub fn shadow_decision(&self, tenant: &str, kind: &str, result: &str) {
+        self.shadow_decisions
+            .get_or_create(&vec![
+                ("tenant", tenant.into()),
+                ("kind", kind.into()),
+                ("result", result.into()),
+            ])
             .inc();
     }
 

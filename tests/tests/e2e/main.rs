@@ -15,6 +15,7 @@ mod real_cluster;
 mod remediation;
 mod restart;
 mod seeds;
+mod shadow;
 mod spec_conflicts;
 mod tenants;
 mod upgrades;

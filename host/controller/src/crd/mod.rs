@@ -19,7 +19,8 @@ pub use condition::{Condition, ConditionStatus, reason_from_label, set_condition
 pub use seed::{KubeconfigSecretRef, Seed, SeedLocation, SeedSpec, SeedStatus};
 pub use tenant::{
     ConfigMapKeyRef, FailureMode, LoadedModule, ModuleSource, ModuleSourceRef, PolicyBinding,
-    PolicyLimits, Tenant, TenantSpec, TenantStatus,
+    PolicyLimits, ShadowBinding, ShadowBindings, ShadowDisagreement, ShadowStatus, Tenant,
+    TenantSpec, TenantStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

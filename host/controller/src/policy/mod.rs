@@ -24,6 +24,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 mod binding;
+pub mod shadow;
 
 pub use binding::{Answer, CallFailed, DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
 
@@ -87,6 +88,8 @@ pub struct PolicyRegistry {
     versions: Arc<RwLock<HashMap<(String, DecisionKind), u64>>>,
     /// Whether built-in decisions get their input envelope serialised for the decision log.
     record_inputs: bool,
+    /// Tenants' shadow bindings, evaluated after each live decision (`policy/shadow.rs`).
+    pub shadows: shadow::Shadows,
 }
 
 /// Whether two slots decide alike: the same loaded module (by identity: a reload with a new
@@ -393,19 +396,22 @@ impl PolicyRegistry {
         req: &PlacementRequest,
     ) -> Decided<PlacementDecision> {
         let now = env.now;
-        self.decide(
-            env,
-            DecisionKind::Placement,
-            req,
-            |p| Box::pin(async move { p.place(req, now).await }),
-            || fallback::place(req),
-            |d| {
-                crate::core::placement::validate(d, &req.seeds)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .await
+        let d = self
+            .decide(
+                env,
+                DecisionKind::Placement,
+                req,
+                |p| Box::pin(async move { p.place(req, now).await }),
+                || fallback::place(req),
+                |d| {
+                    crate::core::placement::validate(d, &req.seeds)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await;
+        self.shadows.place(env, req, &d);
+        d
     }
 
     /// Upgrade ordering for one tenant's fleet (invariants are applied by the caller).
@@ -415,15 +421,18 @@ impl PolicyRegistry {
         req: &UpgradeRequest,
     ) -> Decided<UpgradeDecision> {
         let now = env.now;
-        self.decide(
-            env,
-            DecisionKind::UpgradeOrdering,
-            req,
-            |p| Box::pin(async move { p.order_upgrades(req, now).await }),
-            || fallback::order_upgrades(req),
-            |_| Ok(()),
-        )
-        .await
+        let d = self
+            .decide(
+                env,
+                DecisionKind::UpgradeOrdering,
+                req,
+                |p| Box::pin(async move { p.order_upgrades(req, now).await }),
+                || fallback::order_upgrades(req),
+                |_| Ok(()),
+            )
+            .await;
+        self.shadows.order_upgrades(env, req, &d);
+        d
     }
 
     /// Remediation for one problem; the action must concern the problem's component.
@@ -433,18 +442,21 @@ impl PolicyRegistry {
         req: &RemediationRequest,
     ) -> Decided<RemediationDecision> {
         let now = env.now;
-        self.decide(
-            env,
-            DecisionKind::Remediation,
-            req,
-            |p| Box::pin(async move { p.remediate(req, now).await }),
-            || fallback::remediate(req),
-            |d| {
-                crate::core::remediation::validate(&req.problem, &d.action)
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .await
+        let d = self
+            .decide(
+                env,
+                DecisionKind::Remediation,
+                req,
+                |p| Box::pin(async move { p.remediate(req, now).await }),
+                || fallback::remediate(req),
+                |d| {
+                    crate::core::remediation::validate(&req.problem, &d.action)
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await;
+        self.shadows.remediate(env, req, &d);
+        d
     }
 }
 

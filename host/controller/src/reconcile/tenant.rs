@@ -13,6 +13,9 @@
 //! removed, a new failure mode), its upgrades are planned again at once: a policy that was
 //! failing waits out a back-off otherwise (`reconcile::upgrades`, `core::retry`).
 //!
+//! Shadow bindings (`spec.shadows`) are loaded the same way and reported in `status.shadows`,
+//! never in `PoliciesReady` ([`shadow`]).
+//!
 //! A Tenant carries the finalizer `fleetward.dev/tenant-in-use`: deleting it waits, with a
 //! `DeletionBlocked` condition naming its clusters, until none is left (`core::in_use`); its
 //! policies keep serving them meanwhile.
@@ -33,12 +36,16 @@ use kube::runtime::controller::Action;
 use crate::core::in_use::{Held, Step};
 use crate::core::rejection::{self, Serving};
 use crate::crd::{
-    ConditionStatus, LoadedModule, ModuleSourceRef, PolicyBinding, Tenant, TenantStatus,
-    reason_from_label, set_condition,
+    ConditionStatus, LoadedModule, ModuleSource, ModuleSourceRef, PolicyBinding, PolicyLimits,
+    Tenant, TenantStatus, reason_from_label, set_condition,
 };
 use crate::error::{Result, kube_err};
-use crate::policy::{ModuleLoader, PolicyFailure, Slot};
+use crate::policy::{DecisionPolicy, ModuleLoader, PolicyFailure, Slot};
 use crate::reconcile::{Context, in_use};
+
+mod shadow;
+
+pub use shadow::{Coalesced, STATUS_INTERVAL, coalesce, status_of};
 
 /// Tenant-reconciler state: what each slot was last loaded from.
 #[derive(Debug)]
@@ -51,6 +58,8 @@ pub struct TenantLoader {
     /// Bindings whose last load was refused: not loaded again before `retry_at` unless the
     /// binding changes.
     refused: Mutex<HashMap<(String, DecisionKind), Refused>>,
+    /// Shadow bindings' loads and status refreshes.
+    shadows: shadow::ShadowLoads,
 }
 
 /// A refused binding and when it may be tried again.
@@ -84,6 +93,7 @@ impl TenantLoader {
             module_dir,
             loaded: Default::default(),
             refused: Default::default(),
+            shadows: Default::default(),
         }
     }
 }
@@ -114,9 +124,9 @@ fn binding_of(t: &Tenant, kind: DecisionKind) -> Option<&PolicyBinding> {
 async fn fetch(
     ctx: &Context,
     loader: &TenantLoader,
-    b: &PolicyBinding,
+    module: &ModuleSource,
 ) -> std::result::Result<Vec<u8>, PolicyFailure> {
-    match b.module.resolve() {
+    match module.resolve() {
         None => Err(failure(
             "invalid_source",
             "set exactly one of module.configMap or module.file".into(),
@@ -170,6 +180,31 @@ async fn fetch(
     }
 }
 
+/// Fetches a module, checks its bytes against `want` (`sha256:<hex>`), and loads it bound to
+/// `config` and `limits`: the one way a live or shadow binding becomes a policy.
+async fn load_module(
+    ctx: &Context,
+    loader: &TenantLoader,
+    tenant: &str,
+    module: &ModuleSource,
+    want: &str,
+    config: serde_json::Value,
+    limits: &PolicyLimits,
+) -> std::result::Result<Arc<dyn DecisionPolicy>, PolicyFailure> {
+    let bytes = fetch(ctx, loader, module).await?;
+    let got = fleetward_engine::Digest::of(&bytes).to_string();
+    if got != want {
+        return Err(failure(
+            "digest_mismatch",
+            format!("module bytes hash to {got}, but the Tenant requires {want}"),
+        ));
+    }
+    loader
+        .loader
+        .load(tenant.to_string(), bytes, config, limits.clone())
+        .await
+}
+
 /// Reads at most the engine's module size cap plus one byte (the engine then refuses an
 /// over-cap module as `module_too_large`): a huge file or a device costs no more than a module
 /// may.
@@ -197,6 +232,8 @@ pub async fn reconcile(
     // deletion waits, its policies keep serving those clusters.
     let (deletion, written) = in_use::finalize(&ctx, t.as_ref(), Held::Tenant).await?;
     if matches!(deletion, Step::Gone | Step::Release) {
+        // A Tenant on its way out decides nothing more: stop shadowing it.
+        shadow::forget(&ctx, &loader, &tenant);
         return Ok(Action::await_change());
     }
     // Carry on with the finalized object: its status is written on top of that version.
@@ -250,25 +287,10 @@ pub async fn reconcile(
             Err(refused.failure)
         } else {
             attempted = true;
-            match fetch(&ctx, &loader, b).await {
-                Err(f) => Err(f),
-                Ok(bytes) => {
-                    let got = fleetward_engine::Digest::of(&bytes).to_string();
-                    if got != want {
-                        Err(failure(
-                            "digest_mismatch",
-                            format!("module bytes hash to {got}, but the Tenant requires {want}"),
-                        ))
-                    } else {
-                        let config = b.config.clone().unwrap_or(serde_json::Value::Null);
-                        loader
-                            .loader
-                            .load(tenant.clone(), bytes, config, b.limits.clone())
-                            .await
-                            .map(Some)
-                    }
-                }
-            }
+            let config = b.config.clone().unwrap_or(serde_json::Value::Null);
+            load_module(&ctx, &loader, &tenant, &b.module, &want, config, &b.limits)
+                .await
+                .map(Some)
         };
         match result {
             Ok(Some(policy)) => {
@@ -414,6 +436,14 @@ pub async fn reconcile(
     }
     st.decisions = ctx.policies.counters(&tenant);
     st.observed_generation = t.metadata.generation;
+    let fresh = shadow::reconcile(&ctx, &loader, &t, &tenant, &old.shadows).await;
+    let shadows = coalesce(
+        &old.shadows,
+        fresh,
+        loader.shadows.last_refresh(&tenant),
+        Instant::now(),
+    );
+    st.shadows = shadows.shadows.clone();
     if st != old {
         let mut obj = (*t).clone();
         obj.status = Some(st);
@@ -423,6 +453,11 @@ pub async fn reconcile(
             .replace_status(&tenant, &PostParams::default(), &obj)
             .await
             .map_err(kube_err("writing tenant status"))?;
+    }
+    if shadows.refreshed {
+        loader.shadows.refreshed(&tenant, Some(Instant::now()));
+    } else if shadows.shadows.is_empty() {
+        loader.shadows.refreshed(&tenant, None);
     }
     // A refused binding is looked at again when its back-off ends (or when it changes, which
     // is a watch event).
@@ -437,6 +472,10 @@ pub async fn reconcile(
         _ if problems.is_empty() => ctx.settings.resync,
         _ => Duration::from_secs(30),
     };
+    if let Some(recheck) = shadows.recheck {
+        // Shadow counts reach status at most every STATUS_INTERVAL (`shadow::coalesce`).
+        retry = retry.min(recheck.max(Duration::from_secs(1)));
+    }
     if matches!(deletion, Step::Blocked(_)) {
         // A holder's deletion can reach this reconcile before the cluster cache drops it.
         retry = retry.min(crate::core::lifecycle::DELETION_RECHECK);
@@ -462,9 +501,13 @@ pub fn tenants_using(tenants: &[Arc<Tenant>], cm_namespace: &str, cm_name: &str)
         .iter()
         .filter(|t| {
             DecisionKind::ALL.iter().any(|k| {
-                binding_of(t, *k)
-                    .and_then(|b| b.module.config_map.as_ref())
-                    .is_some_and(|r| r.namespace == cm_namespace && r.name == cm_name)
+                let live = binding_of(t, *k).map(|b| &b.module);
+                let shadow = shadow::shadow_of(t, *k).map(|b| &b.module);
+                [live, shadow]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.config_map.as_ref())
+                    .any(|r| r.namespace == cm_namespace && r.name == cm_name)
             })
         })
         .map(|t| t.name_any())
