@@ -12,6 +12,7 @@
 //! - [`reconcile`]: the kube-runtime shell (cluster, tenant, seed reconcilers; upgrade planner);
 //! - [`policy`]: which module serves each tenant's decision and how failures become fallback or
 //!   hold; [`wasm`] binds it to `fleetward-engine`;
+//! - [`decision_log`]: every decision with its exact input, one JSON line each (docs/audit.md);
 //! - [`clock`], [`decision`], [`metrics`], [`leader`], [`http`], [`error`];
 //! - [`app::start`] runs the reconcilers on any `kube::Client`; [`run::run`] adds probes, metrics
 //!   and leader election around it (`fleetward run`, whose flags live in the CLI crate).
