@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use fleetward_controller::crd::{ConditionStatus, ShadowStatus, Tenant};
 use fleetward_controller::decision::DecisionOutcome;
+use fleetward_controller::decision_log::record::sha256_hex;
+use fleetward_controller::decision_log::sink::Collected;
+use fleetward_controller::decision_log::{DecisionLog, Role};
 use fleetward_sdk::wire::DecisionKind;
 use fleetward_tests::events::events_about;
 use fleetward_tests::{Harness, POLICY_NAMESPACE, PolicySpec, TenantPolicies};
@@ -91,9 +94,15 @@ fn waves() -> Value {
 }
 
 /// acme's 4-cluster rollout (1.31.4 → 1.32.1) with `live` policies and `shadows`. Returns the
-/// virtual time the upgrade took and the harness (controller still running).
-async fn rollout(live: TenantPolicies, shadows: &[Shadow]) -> Result<(Duration, Harness)> {
+/// virtual time the upgrade took, the harness (controller still running) and the decision log
+/// (kept in memory).
+async fn rollout(
+    live: TenantPolicies,
+    shadows: &[Shadow],
+) -> Result<(Duration, Harness, Collected)> {
     let mut h = Harness::new().await?;
+    let (log, collected) = DecisionLog::memory();
+    h.configure = Some(Box::new(move |cfg| cfg.decision_log = log.clone()));
     h.seed("seed-0", "eu-west", 10).await?;
     h.tenant("acme", live).await?;
     if !shadows.is_empty() {
@@ -111,7 +120,7 @@ async fn rollout(live: TenantPolicies, shadows: &[Shadow]) -> Result<(Duration, 
     h.bump_all("1.32.1").await?;
     h.wait_all_at("1.32.1", 4, Duration::from_secs(4 * 3600))
         .await?;
-    Ok((started.elapsed(), h))
+    Ok((started.elapsed(), h, collected))
 }
 
 fn live_upgrades() -> TenantPolicies {
@@ -172,7 +181,7 @@ async fn a_disagreeing_shadow_shows_in_status_metrics_and_one_event() -> Result<
     let candidate = std::fs::read(fleetward_test_policies::UPGRADE_ORDERING)?;
     let digest = sha256(&candidate);
     let shadows = [Shadow::new("upgradeOrdering", candidate, waves())];
-    let (_, mut h) = rollout(TenantPolicies::default(), &shadows).await?;
+    let (_, mut h, log) = rollout(TenantPolicies::default(), &shadows).await?;
 
     // Nothing acted on came from the shadow.
     let live: Vec<_> = h
@@ -221,7 +230,42 @@ async fn a_disagreeing_shadow_shows_in_status_metrics_and_one_event() -> Result<
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, "Normal");
     assert!(events[0].1.contains(&digest), "{}", events[0].1);
+
+    // The decision log holds each shadow evaluation as a `role: shadow` record of the shadow
+    // module, next to the live record it shadowed (same time, tenant and kind; the live
+    // output's hash).
     h.stop_controller().await;
+    let records = log.take();
+    let (shadowed, live): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.role == Role::Shadow);
+    let disagreeing = shadowed
+        .iter()
+        .filter(|r| r.shadow.as_ref().is_some_and(|s| !s.agrees))
+        .count() as u64;
+    assert!(
+        disagreeing >= s.disagreed,
+        "{disagreeing} < {}",
+        s.disagreed
+    );
+    for r in &shadowed {
+        assert_eq!(r.module, digest);
+        assert_eq!(r.kind, DecisionKind::UpgradeOrdering);
+        assert!(r.outcomes.is_empty(), "a shadow is never acted on: {r:?}");
+        let shadow = r
+            .shadow
+            .as_ref()
+            .expect("a shadow record says how it compares");
+        assert_eq!(shadow.live_module, "builtin");
+        assert!(
+            live.iter().any(|l| l.time == r.time
+                && l.kind == r.kind
+                && l.output.as_ref().map(|o| sha256_hex(o.get().as_bytes()))
+                    == Some(shadow.live_output_sha256.clone())),
+            "no live record matches shadow record {r:?}"
+        );
+        let agrees = r.output.as_ref().map(|o| sha256_hex(o.get().as_bytes()))
+            == Some(shadow.live_output_sha256.clone());
+        assert_eq!(agrees, shadow.agrees, "{r:?}");
+    }
     Ok(())
 }
 
@@ -262,7 +306,7 @@ fn acted(h: &Harness) -> Vec<(String, String, String, String, String, String)> {
 #[tokio::test(start_paused = true)]
 async fn a_trapping_or_looping_shadow_does_not_delay_or_change_live_decisions() -> Result<()> {
     crate::init_tracing();
-    let (alone, mut h) = rollout(live_upgrades(), &[]).await?;
+    let (alone, mut h, _) = rollout(live_upgrades(), &[]).await?;
     let without = acted(&h);
     h.stop_controller().await;
     drop(h);
@@ -281,7 +325,7 @@ async fn a_trapping_or_looping_shadow_does_not_delay_or_change_live_decisions() 
         ),
         spin,
     ];
-    let (beside, mut h) = rollout(live_upgrades(), &shadows).await?;
+    let (beside, mut h, _) = rollout(live_upgrades(), &shadows).await?;
     assert_eq!(
         beside, alone,
         "the rollout took {beside:?} of virtual time with failing shadows, {alone:?} without"
@@ -343,7 +387,7 @@ async fn a_shadow_with_a_wrong_digest_is_reported_and_the_live_binding_keeps_ser
     let live_module = std::fs::read(fleetward_test_policies::UPGRADE_ORDERING)?;
     let mut wrong = Shadow::new("upgradeOrdering", live_module.clone(), json!({}));
     wrong.sha256 = format!("sha256:{}", "0".repeat(64));
-    let (_, mut h) = rollout(live_upgrades(), &[wrong]).await?;
+    let (_, mut h, _) = rollout(live_upgrades(), &[wrong]).await?;
 
     let (t, s) = shadow_status(&h, "upgrade_ordering", "refused shadow reported", |s| {
         s.error.is_some()
