@@ -20,14 +20,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use common::{Running, scratch};
+use common::{Running, scratch, serve};
 use fleetward_testenv::binary::announce_skip;
 use fleetward_tests::kubectl::{
     Kubectl, KubectlOutput, assert_applied_everything, deploy_objects, parse_tables,
@@ -38,43 +36,6 @@ use serde_json::Value;
 
 /// How long the emulator may take to start, and the controller to act.
 const BUDGET: Duration = Duration::from_secs(90);
-
-/// `fleetward emulator --kubeconfig-out DIR/kubeconfig --install-crds --fake-infra` (the README
-/// quick-start), once it has printed its ready line (bounded).
-fn serve(dir: &Path) -> Result<(Running, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let kubeconfig = dir.join("kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetward"))
-        .args([
-            "emulator",
-            "--install-crds",
-            "--fake-infra",
-            "--kubeconfig-out",
-        ])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("run fleetward emulator")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(BUDGET)
-            .context("no ready line from fleetward emulator")??;
-        if line.ends_with("(Ctrl-C to stop)") {
-            return Ok((running, kubeconfig));
-        }
-    }
-}
 
 /// `fleetward run --kubeconfig KUBECONFIG` (leader election on, Lease in `fleetward-system`),
 /// logging to `DIR/run.log`.
