@@ -4,9 +4,12 @@
 //! Modules are hand-written WAT that answer a constant, so each test controls the answer
 //! exactly; the built `fleetward` binary runs as a child process.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::constant_wat;
 use serde_json::{Value, json};
 
 fn fleetward(args: &[&str]) -> Output {
@@ -38,40 +41,6 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write file");
     path.to_string_lossy().into_owned()
-}
-
-fn wat_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// WAT text of a module whose `export` returns the output envelope `output` verbatim, after
-/// growing its memory by `grow_pages` 64 KiB pages.
-fn constant_wat(export: &str, output: &Value, grow_pages: u32) -> String {
-    let out = output.to_string();
-    format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (global $bump (mut i32) (i32.const 32768))
-  (func (export "fleetward_abi_version") (result i32) (i32.const 1))
-  (func (export "fleetward_alloc") (param $len i32) (result i32)
-    (local $p i32) (local $end i32)
-    (local.set $p (global.get $bump))
-    (local.set $end (i32.add (local.get $p) (local.get $len)))
-    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
-      (then
-        (if (i32.eq (memory.grow (i32.add (i32.div_u (i32.sub (local.get $end)
-                 (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)) (i32.const 1)))
-               (i32.const -1))
-          (then (return (i32.const 0))))))
-    (global.set $bump (local.get $end))
-    (local.get $p))
-  (data (i32.const 1024) "{out_esc}")
-  (func (export "{export}") (param i32 i32) (result i64)
-    (if (i32.eq (memory.grow (i32.const {grow_pages})) (i32.const -1)) (then unreachable))
-    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const {out_len}))))"#,
-        out_esc = wat_escape(&out),
-        out_len = out.len(),
-    )
 }
 
 fn module(dir: &Path, name: &str, export: &str, decision: &Value) -> String {

@@ -5,6 +5,8 @@
 //! their own fixtures, and each call becomes one `DecisionEntry` with the exact input bytes the
 //! engine fed the module (checked against the engine's own `input_sha256`).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -585,30 +587,7 @@ fn a_candidate_config_changes_exactly_the_decisions_it_concerns() {
 
 /// WAT text of a placement module that always answers `decision`.
 fn constant_placement_wat(decision: &Value) -> String {
-    let out = json!({"ok": decision}).to_string();
-    let esc = out.replace('\\', "\\\\").replace('"', "\\\"");
-    format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (global $bump (mut i32) (i32.const 32768))
-  (func (export "fleetward_abi_version") (result i32) (i32.const 1))
-  (func (export "fleetward_alloc") (param $len i32) (result i32)
-    (local $p i32) (local $end i32)
-    (local.set $p (global.get $bump))
-    (local.set $end (i32.add (local.get $p) (local.get $len)))
-    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
-      (then
-        (if (i32.eq (memory.grow (i32.add (i32.div_u (i32.sub (local.get $end)
-                 (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)) (i32.const 1)))
-               (i32.const -1))
-          (then (return (i32.const 0))))))
-    (global.set $bump (local.get $end))
-    (local.get $p))
-  (data (i32.const 1024) "{esc}")
-  (func (export "fleetward_place") (param i32 i32) (result i64)
-    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const {len}))))"#,
-        len = out.len()
-    )
+    common::constant_wat("fleetward_place", &json!({"ok": decision}), 0)
 }
 
 #[test]

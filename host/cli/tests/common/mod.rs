@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use serde_json::Value;
 
 /// How long `fleetward emulator` may take to print its ready line.
 pub const EMULATOR_START: Duration = Duration::from_secs(90);
@@ -67,4 +68,38 @@ pub fn serve(dir: &Path) -> Result<(Running, PathBuf)> {
             return Ok((running, kubeconfig));
         }
     }
+}
+
+pub fn wat_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// WAT text of a module whose `export` returns the output envelope `output` verbatim, after
+/// growing its memory by `grow_pages` 64 KiB pages.
+pub fn constant_wat(export: &str, output: &Value, grow_pages: u32) -> String {
+    let out = output.to_string();
+    format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 32768))
+  (func (export "fleetward_abi_version") (result i32) (i32.const 1))
+  (func (export "fleetward_alloc") (param $len i32) (result i32)
+    (local $p i32) (local $end i32)
+    (local.set $p (global.get $bump))
+    (local.set $end (i32.add (local.get $p) (local.get $len)))
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq (memory.grow (i32.add (i32.div_u (i32.sub (local.get $end)
+                 (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)) (i32.const 1)))
+               (i32.const -1))
+          (then (return (i32.const 0))))))
+    (global.set $bump (local.get $end))
+    (local.get $p))
+  (data (i32.const 1024) "{out_esc}")
+  (func (export "{export}") (param i32 i32) (result i64)
+    (if (i32.eq (memory.grow (i32.const {grow_pages})) (i32.const -1)) (then unreachable))
+    (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const {out_len}))))"#,
+        out_esc = wat_escape(&out),
+        out_len = out.len(),
+    )
 }
