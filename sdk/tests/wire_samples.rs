@@ -122,6 +122,7 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 })),
                 upgrades_paused: true,
                 settled_since: Some(t("2026-11-20T00:00:00Z")),
+                signals: Vec::new(),
             }],
             history: vec![UpgradeRecord {
                 cluster: cluster("dev-1"),
@@ -135,6 +136,7 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 max_concurrent: 10,
                 max_concurrent_per_seed: 3,
             },
+            approvals: Vec::new(),
         }),
     );
     out.insert(
@@ -150,6 +152,9 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 cluster: cluster("prod-1"),
                 reason: "outside maintenance window".into(),
                 until: Some(t("2026-11-28T01:00:00Z")),
+                cause: None,
+                gate: None,
+                wave: None,
             }],
             recheck_at: Some(t("2026-11-28T01:00:00Z")),
             reason: "wave dev in progress".into(),
@@ -211,6 +216,7 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 },
             ],
             upgrades_paused: true,
+            signals: Vec::new(),
         }),
     );
     out.insert(

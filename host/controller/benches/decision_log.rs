@@ -113,6 +113,7 @@ fn fleet(n: usize) -> UpgradeRequest {
                 in_progress: None,
                 upgrades_paused: false,
                 settled_since: Some(Timestamp(now().unix_seconds() - 7 * 86_400)),
+                signals: Vec::new(),
             })
             .collect(),
         history: vec![],
@@ -120,6 +121,7 @@ fn fleet(n: usize) -> UpgradeRequest {
             max_concurrent: 10,
             max_concurrent_per_seed: 3,
         },
+        approvals: Vec::new(),
     }
 }
 

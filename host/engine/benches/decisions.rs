@@ -97,6 +97,7 @@ fn fleet(n: usize) -> UpgradeRequest {
                 in_progress: None,
                 upgrades_paused: false,
                 settled_since: Some(Timestamp(now().unix_seconds() - 7 * 86_400)),
+                signals: Vec::new(),
             }
         })
         .collect();
@@ -107,6 +108,7 @@ fn fleet(n: usize) -> UpgradeRequest {
             max_concurrent: 10,
             max_concurrent_per_seed: 3,
         },
+        approvals: Vec::new(),
     }
 }
 
@@ -151,6 +153,7 @@ fn remediation_request() -> RemediationRequest {
         },
         history: vec![],
         upgrades_paused: false,
+        signals: Vec::new(),
     }
 }
 

@@ -42,6 +42,7 @@ fn request(
         },
         history,
         upgrades_paused: false,
+        signals: Vec::new(),
     }
 }
 

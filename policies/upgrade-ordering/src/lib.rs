@@ -83,6 +83,9 @@ pub fn order_upgrades(
                 cluster: c.id.clone(),
                 reason,
                 until,
+                cause: None,
+                gate: None,
+                wave: None,
             };
             if c.upgrades_paused {
                 hold.push(held("upgrades paused".into(), None));
@@ -161,6 +164,9 @@ pub fn order_upgrades(
             cluster: c.id.clone(),
             reason: "matches no wave (unmatched: hold)".into(),
             until: None,
+            cause: None,
+            gate: None,
+            wave: None,
         });
     }
 

@@ -42,6 +42,7 @@ fn cluster(name: &str, env: &str) -> FleetCluster {
         in_progress: None,
         upgrades_paused: false,
         settled_since: Some(t("2026-11-20T00:00:00Z")),
+        signals: Vec::new(),
     }
 }
 
@@ -61,6 +62,7 @@ fn request(clusters: Vec<FleetCluster>) -> UpgradeRequest {
             max_concurrent: 10,
             max_concurrent_per_seed: 3,
         },
+        approvals: Vec::new(),
     }
 }
 

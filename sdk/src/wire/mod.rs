@@ -17,7 +17,10 @@ mod time;
 mod upgrade;
 mod version;
 
-pub use common::{ClusterRef, Health, Labels};
+pub use common::{
+    ClusterRef, Health, Labels, MAX_SIGNAL_MESSAGE_BYTES, MAX_SIGNALS_PER_CLUSTER, SIGNAL_PREFIX,
+    Signal,
+};
 pub use envelope::{
     ABI_VERSION, CallKind, DecisionKind, InputEnvelope, OutputEnvelope, PolicyError,
 };
@@ -31,8 +34,8 @@ pub use remediation::{
 };
 pub use time::{DAY, HOUR, MINUTE, Timestamp, TimestampParseError};
 pub use upgrade::{
-    FleetCluster, Hold, PoolState, UpgradeDecision, UpgradeLimits, UpgradeRecord, UpgradeRequest,
-    UpgradeStep, UpgradeTarget, VersionState,
+    Approval, FleetCluster, Hold, HoldCause, PoolState, UpgradeDecision, UpgradeLimits,
+    UpgradeRecord, UpgradeRequest, UpgradeStep, UpgradeTarget, VersionState,
 };
 pub use version::{KubeVersion, VersionParseError};
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterRef, Labels, Timestamp};
+use super::{ClusterRef, Labels, Signal, Timestamp};
 
 /// The host asks: this component of this cluster is unhealthy; what now?
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,10 @@ pub struct RemediationRequest {
     /// Whether upgrades of this cluster are already paused.
     #[serde(default)]
     pub upgrades_paused: bool,
+    /// The cluster's firing signals, sorted by name, at most
+    /// [`super::MAX_SIGNALS_PER_CLUSTER`] (docs/rollout.md, "Signals").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
 }
 
 /// The unhealthy thing.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterRef, Health, KubeVersion, Labels, Timestamp};
+use super::{ClusterRef, Health, KubeVersion, Labels, Signal, Timestamp};
 
 /// The host asks: given the tenant's fleet, what should start upgrading now?
 ///
@@ -19,6 +19,23 @@ pub struct UpgradeRequest {
     pub history: Vec<UpgradeRecord>,
     /// The host's concurrency caps, so a policy can plan within them.
     pub limits: UpgradeLimits,
+    /// Approval gates an operator has approved for the tenant's current rollout, sorted by gate
+    /// (docs/rollout.md, "Approval gates"). A gate the policy asked for in a [`Hold`] and that is
+    /// listed here is approved: the policy may go past it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+}
+
+/// An operator's approval of a gate, as recorded by the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct Approval {
+    /// The gate approved (a name the policy chose, e.g. `prod`).
+    pub gate: String,
+    /// Who approved, as the approval object says (`spec.approver`).
+    pub approved_by: String,
+    /// When the approval was created (the approval object's `creationTimestamp`).
+    pub approved_at: Timestamp,
 }
 
 /// One cluster as the upgrade policy sees it.
@@ -50,6 +67,10 @@ pub struct FleetCluster {
     /// (all pools included); `None` while it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_since: Option<Timestamp>,
+    /// The cluster's firing signals, sorted by name, at most
+    /// [`super::MAX_SIGNALS_PER_CLUSTER`] (docs/rollout.md, "Signals").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
 }
 
 impl FleetCluster {
@@ -183,4 +204,54 @@ pub struct Hold {
     /// When the hold is expected to lift, if the policy knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Timestamp>,
+    /// What kind of wait this is, for `fleetward rollout status` and the Tenant's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<HoldCause>,
+    /// The approval gate the cluster waits for (with `cause: approval`): the host lists it as
+    /// pending in the Tenant's status until an operator approves it for this rollout. A DNS
+    /// label, at most 63 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// The wave the cluster belongs to, for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
+}
+
+/// Why a held cluster waits, as far as the policy says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HoldCause {
+    /// An earlier wave has not baked long enough.
+    Bake,
+    /// Outside the maintenance window; `until` is when the next one opens.
+    Window,
+    /// Waiting for an operator to approve the hold's `gate`.
+    Approval,
+    /// A signal on the cluster or its fleet holds it (an alert fires).
+    Signal,
+    /// An earlier wave has not finished.
+    Wave,
+    /// The cluster is unhealthy or paused.
+    Health,
+    /// The policy's own concurrency limit.
+    Concurrency,
+    /// Anything else; the reason says what.
+    Other,
+}
+
+impl HoldCause {
+    /// Stable lower-case name (`bake`, `window`, …), as serialised.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HoldCause::Bake => "bake",
+            HoldCause::Window => "window",
+            HoldCause::Approval => "approval",
+            HoldCause::Signal => "signal",
+            HoldCause::Wave => "wave",
+            HoldCause::Health => "health",
+            HoldCause::Concurrency => "concurrency",
+            HoldCause::Other => "other",
+        }
+    }
 }

@@ -112,6 +112,9 @@ pub fn order_upgrades(req: &UpgradeRequest) -> UpgradeDecision {
                 cluster: c.id.clone(),
                 reason: "built-in: paused or unhealthy".into(),
                 until: None,
+                cause: None,
+                gate: None,
+                wave: None,
             });
             continue;
         }
@@ -228,6 +231,7 @@ mod tests {
             clusters: vec![a.clone(), b],
             history: vec![],
             limits,
+            approvals: Vec::new(),
         };
         let d = order_upgrades(&req);
         assert_eq!(d.start.len(), 1);
@@ -264,6 +268,7 @@ mod tests {
             },
             history: vec![],
             upgrades_paused: false,
+            signals: Vec::new(),
         };
         assert!(matches!(
             remediate(&req).action,

@@ -487,6 +487,7 @@ pub(crate) mod tests {
             in_progress: None,
             upgrades_paused: false,
             settled_since: None,
+            signals: Vec::new(),
         }
     }
 

@@ -56,6 +56,7 @@ pub fn request(
         clusters,
         history: hist,
         limits,
+        approvals: Vec::new(),
     })
 }
 
@@ -424,6 +425,7 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
         in_progress,
         upgrades_paused: st.upgrades_paused || mc.spec.pause_upgrades,
         settled_since: st.settled_since,
+        signals: Vec::new(),
     })
 }
 
@@ -528,6 +530,7 @@ mod tests {
             ],
             history: vec![],
             limits: crate::reconcile::Settings::default().upgrade_limits,
+            approvals: Vec::new(),
         };
         let adm = Admission {
             admitted: vec![step("a", UpgradeTarget::ControlPlane, "1.32.0")],
@@ -649,6 +652,7 @@ mod tests {
             )],
             history: vec![],
             limits: crate::reconcile::Settings::default().upgrade_limits,
+            approvals: Vec::new(),
         };
         let dec = decision(Some(Timestamp(5000)));
         let plan = conclude(
@@ -686,6 +690,7 @@ mod tests {
                 .collect(),
             history: vec![],
             limits: crate::reconcile::Settings::default().upgrade_limits,
+            approvals: Vec::new(),
         }
     }
 

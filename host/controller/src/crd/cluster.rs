@@ -30,6 +30,7 @@ use super::stored::{
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.controlPlaneVersion"}"#,
     printcolumn = r#"{"name":"Desired","type":"string","jsonPath":".spec.version","priority":1}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Paused","type":"boolean","jsonPath":".spec.pauseUpgrades"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

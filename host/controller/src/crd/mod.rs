@@ -4,12 +4,14 @@
 //! regenerates and compares it, so the schema the API server enforces never drifts from the
 //! structs the controller deserialises.
 
+mod approval;
 mod cluster;
 mod condition;
 mod seed;
 mod stored;
 mod tenant;
 
+pub use approval::{RolloutApproval, RolloutApprovalSpec, RolloutApprovalStatus};
 pub use cluster::{
     ControlPlaneSpec, DecisionRecordStatus, InProgressStep, MachineTemplateRef, ManagedCluster,
     ManagedClusterSpec, ManagedClusterStatus, NodePoolSpec, NodePoolStatus, Phase, PlacementSpec,
@@ -18,9 +20,11 @@ pub use cluster::{
 pub use condition::{Condition, ConditionStatus, reason_from_label, set_condition};
 pub use seed::{KubeconfigSecretRef, Seed, SeedLocation, SeedSpec, SeedStatus};
 pub use tenant::{
-    ConfigMapKeyRef, FailureMode, LoadedModule, ModuleSource, ModuleSourceRef, PolicyBinding,
-    PolicyLimits, ShadowBinding, ShadowBindings, ShadowDisagreement, ShadowStatus, Tenant,
-    TenantSpec, TenantStatus,
+    ConfigMapKeyRef, FailureMode, GateApproval, GateStatus, LoadedModule, MAX_WAITING_LISTED,
+    ModuleSource, ModuleSourceRef, PolicyBinding, PolicyLimits, RolloutAbort, RolloutAborted,
+    RolloutControl, RolloutCounts, RolloutPause, RolloutState, RolloutStatus, ShadowBinding,
+    ShadowBindings, ShadowDisagreement, ShadowStatus, Tenant, TenantSpec, TenantStatus,
+    VersionGroup, WaitingCluster, WaveStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -38,9 +42,14 @@ pub const SEED_FINALIZER: &str = "fleetward.dev/seed-in-use";
 /// Finalizer the controller puts on Tenants: a Tenant is not removed while clusters name it.
 pub const TENANT_FINALIZER: &str = "fleetward.dev/tenant-in-use";
 
-/// The three CRDs, in install order.
+/// The four CRDs, in install order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![Tenant::crd(), Seed::crd(), ManagedCluster::crd()]
+    vec![
+        Tenant::crd(),
+        Seed::crd(),
+        ManagedCluster::crd(),
+        RolloutApproval::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream (what `fleetward crds` prints and

@@ -18,6 +18,8 @@ use super::Condition;
     shortname = "fwt",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"PoliciesReady\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"PoliciesReady\")].reason"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rollout.state"}"#,
+    printcolumn = r#"{"name":"Paused","type":"boolean","jsonPath":".spec.rollout.paused"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -35,6 +37,59 @@ pub struct TenantSpec {
     /// "Shadow bindings").
     #[serde(default, skip_serializing_if = "ShadowBindings::is_empty")]
     pub shadows: ShadowBindings,
+    /// Operator control of the tenant's upgrade rollout: pause and abort (docs/rollout.md).
+    #[serde(default, skip_serializing_if = "RolloutControl::is_empty")]
+    pub rollout: RolloutControl,
+}
+
+/// Operator switches for the tenant's rollout. Declarative, so GitOps can pause or abort; the
+/// `fleetward rollout pause|resume|abort` commands patch the same fields.
+///
+/// A **rollout** is the move of the tenant's clusters to the versions their specs ask for; it is
+/// named by its id (`status.rollout.id`: the distinct desired versions, e.g. `1.32.0`). Abort and
+/// approvals name the rollout they are for, so neither carries over to the next one.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutControl {
+    /// No new upgrade step starts for any of the tenant's clusters while true; steps already
+    /// running finish. Setting it false resumes where the rollout stopped.
+    #[serde(default)]
+    pub paused: bool,
+    /// Why it is paused (shown in status and `fleetward rollout status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub pause_reason: Option<String>,
+    /// Who paused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub paused_by: Option<String>,
+    /// Stop the named rollout for good: no new steps, steps in flight finish, clusters stay on
+    /// the versions they reached. A new rollout (different desired versions) is not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<RolloutAbort>,
+}
+
+impl RolloutControl {
+    /// Whether nothing is set (the field is left out of the object).
+    pub fn is_empty(&self) -> bool {
+        self == &RolloutControl::default()
+    }
+}
+
+/// A request to abort one rollout.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAbort {
+    /// The id of the rollout to abort (`status.rollout.id` when it was requested).
+    #[schemars(length(min = 1, max = 253))]
+    pub rollout: String,
+    /// Who aborted it.
+    #[schemars(length(min = 1, max = 253))]
+    pub by: String,
+    /// Why.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
 }
 
 /// One optional shadow per decision kind.
@@ -217,6 +272,191 @@ pub struct TenantStatus {
     /// kind (`placement`, `upgrade_ordering`, `remediation`). Refreshed at most every 30 s.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub shadows: BTreeMap<String, ShadowStatus>,
+    /// Where the tenant's upgrade rollout stands, written by the upgrade planner when it changes
+    /// (docs/rollout.md). The Tenant reconciler carries it over unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// The state of a tenant's rollout as the planner last saw it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The rollout's id: the distinct versions the tenant's specs ask for (control planes and
+    /// pools), sorted and joined by `,` (e.g. `1.32.0`); a `sha256:` prefix of 12 hex digits
+    /// when that is longer than 63 characters.
+    pub id: String,
+    /// `Progressing`, `Paused`, `Aborted` or `Complete`.
+    pub state: RolloutState,
+    /// Clusters by state.
+    #[serde(default)]
+    pub clusters: RolloutCounts,
+    /// Each wave the policy named (holds' and steps' `wave`), in first-seen order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<WaveStatus>,
+    /// Set while `spec.rollout.paused`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<RolloutPause>,
+    /// Set once the rollout with this id was aborted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<RolloutAborted>,
+    /// Approval gates the policy asked for during this rollout, pending or approved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateStatus>,
+    /// Clusters that need an upgrade and wait, with why and until when; at most
+    /// [`MAX_WAITING_LISTED`], by cluster (the counts in `clusters` are complete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<WaitingCluster>,
+    /// The earliest `until` of a hold whose cause is `window` (the next maintenance window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<String>,
+}
+
+/// At most this many waiting clusters are listed in `status.rollout.waiting`.
+pub const MAX_WAITING_LISTED: usize = 100;
+
+/// Rollout state.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+pub enum RolloutState {
+    /// Some cluster needs an upgrade and the rollout may go on.
+    #[default]
+    Progressing,
+    /// `spec.rollout.paused`: no new step starts.
+    Paused,
+    /// `spec.rollout.abort` names this rollout: no new step starts, ever.
+    Aborted,
+    /// No cluster needs an upgrade.
+    Complete,
+}
+
+/// Clusters of the tenant by where they are in the rollout.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutCounts {
+    /// Clusters in the rollout (placed, reconcilable).
+    pub total: u32,
+    /// At their desired versions.
+    pub up_to_date: u32,
+    /// With a step in flight.
+    pub upgrading: u32,
+    /// Needing an upgrade, not upgrading.
+    pub waiting: u32,
+}
+
+/// One wave's progress.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveStatus {
+    /// Wave name.
+    pub name: String,
+    /// Clusters in it (as far as the planner saw them named).
+    pub total: u32,
+    /// At their desired versions.
+    pub up_to_date: u32,
+    /// With a step in flight.
+    pub upgrading: u32,
+    /// Waiting.
+    pub waiting: u32,
+}
+
+/// Who paused the rollout, why and since when.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPause {
+    /// `spec.rollout.pausedBy`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// `spec.rollout.pauseReason`, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the planner first saw the pause (RFC 3339).
+    pub since: String,
+    /// Steps that were in flight when the pause was seen and are allowed to finish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finishing: Vec<String>,
+}
+
+/// An aborted rollout: who, when, why, and where every cluster stopped.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAborted {
+    /// Who aborted it.
+    pub by: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// When the planner first saw the abort (RFC 3339).
+    pub at: String,
+    /// The control-plane versions the clusters are on, by version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<VersionGroup>,
+}
+
+/// Clusters on one version.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionGroup {
+    /// Control-plane version.
+    pub version: String,
+    /// How many clusters are on it.
+    pub count: u32,
+    /// The first [`MAX_WAITING_LISTED`] of them (`namespace/name`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+}
+
+/// An approval gate of the current rollout.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GateStatus {
+    /// Gate name, as the policy named it.
+    pub name: String,
+    /// Clusters waiting for it now (`namespace/name`), sorted; empty once approved and passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+    /// When the policy first asked for it in this rollout (RFC 3339).
+    pub since: String,
+    /// The approval, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<GateApproval>,
+}
+
+/// Who approved a gate, when, and with which object.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GateApproval {
+    /// `spec.approver` of the RolloutApproval.
+    pub by: String,
+    /// Its `creationTimestamp` (RFC 3339).
+    pub at: String,
+    /// The RolloutApproval (`namespace/name`).
+    pub approval: String,
+}
+
+/// One waiting cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingCluster {
+    /// `namespace/name`.
+    pub cluster: String,
+    /// What it waits for: `bake`, `window`, `approval`, `signal`, `wave`, `health`,
+    /// `concurrency`, `other` (the policy's hold), `cap`, `fair_share`, `seed_unavailable` (the
+    /// host's caps), `paused` (tenant or cluster), `aborted`.
+    pub cause: String,
+    /// Why, in words.
+    #[serde(default)]
+    pub reason: String,
+    /// Until when, if known (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// The gate, for `approval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// The wave, if the policy named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
 }
 
 /// One shadow binding as observed: loaded or refused, and its comparison counts since it was

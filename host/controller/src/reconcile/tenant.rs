@@ -242,6 +242,8 @@ pub async fn reconcile(
     let old = t.status.clone().unwrap_or_default();
     let mut st = TenantStatus {
         conditions: old.conditions.clone(),
+        // The upgrade planner's to write (reconcile/upgrades.rs); carried over as it is.
+        rollout: old.rollout.clone(),
         ..Default::default()
     };
     let mut problems: Vec<(String, String)> = Vec::new();

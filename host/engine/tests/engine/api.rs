@@ -51,6 +51,7 @@ fn remediation_request() -> RemediationRequest {
         },
         history: vec![],
         upgrades_paused: false,
+        signals: Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ impl Run<'_> {
             problem,
             history,
             upgrades_paused: self.next.status.upgrades_paused,
+            signals: Vec::new(),
         };
         let env = DecideEnv {
             tenant: &tenant,
