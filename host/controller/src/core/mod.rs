@@ -17,6 +17,8 @@ pub mod provision;
 pub mod rejection;
 pub mod remediation;
 pub mod retry;
+pub mod rollout;
 pub mod seeds;
+pub mod signals;
 pub mod spec;
 pub mod write_budget;

@@ -425,7 +425,7 @@ pub fn fleet_cluster(mc: &ManagedCluster) -> Option<FleetCluster> {
         in_progress,
         upgrades_paused: st.upgrades_paused || mc.spec.pause_upgrades,
         settled_since: st.settled_since,
-        signals: Vec::new(),
+        signals: crate::core::signals::firing(&st.conditions),
     })
 }
 

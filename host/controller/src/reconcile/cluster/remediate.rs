@@ -33,7 +33,7 @@ impl Run<'_> {
             problem,
             history,
             upgrades_paused: self.next.status.upgrades_paused,
-            signals: Vec::new(),
+            signals: crate::core::signals::firing(&self.next.status.conditions),
         };
         let env = DecideEnv {
             tenant: &tenant,
