@@ -17,6 +17,7 @@ pub mod emulator;
 pub mod exit;
 pub mod policy;
 pub mod replay;
+pub mod rollout;
 pub mod run;
 pub mod simulate;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// tenant and kind; with --policy, what a candidate module would decide instead.
     #[command(after_help = replay::REPLAY_EXIT_CODES)]
     Replay(replay::ReplayArgs),
+    /// See and steer a tenant's upgrade rollout: status (--watch), pause, resume, approve, abort.
+    #[command(after_help = rollout::ROLLOUT_EXIT_CODES)]
+    Rollout(rollout::RolloutArgs),
     /// Serve the Kubernetes API emulator on 127.0.0.1 and write a kubeconfig for kubectl.
     Emulator(emulator::EmulatorArgs),
     /// Internal: compile one module from stdin within a budget (the engine's compiler child,
@@ -83,6 +87,7 @@ pub fn run(
         Command::Crds(args) => crds::run(args, out),
         Command::Run(opts) => run::run(opts),
         Command::Replay(args) => replay::run(args, out, err),
+        Command::Rollout(args) => rollout::run(args, out),
         Command::Emulator(args) => emulator::run(args, out),
         Command::CompileModule(args) => {
             let code =
