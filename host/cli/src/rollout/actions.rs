@@ -142,23 +142,27 @@ pub fn abort_target(t: &Tenant) -> Result<String, CliError> {
                 .map(|a| format!(" (by {} at {})", a.by, a.at))
                 .unwrap_or_default()
         ))),
-        RolloutState::Progressing | RolloutState::Paused => {
-            match &t.spec.rollout.abort {
-                Some(a) if a.rollout == r.id => Err(refuse(format!(
-                    "rollout {} of tenant \"{name}\" is already being aborted (by {})",
-                    r.id, a.by
-                ))),
-                _ => Ok(r.id.clone()),
-            }
-        }
+        RolloutState::Progressing | RolloutState::Paused => match &t.spec.rollout.abort {
+            Some(a) if a.rollout == r.id => Err(refuse(format!(
+                "rollout {} of tenant \"{name}\" is already being aborted (by {})",
+                r.id, a.by
+            ))),
+            _ => Ok(r.id.clone()),
+        },
     }
 }
 
 /// Sets `spec.rollout.abort` for the current rollout.
-pub async fn abort(client: &Client, name: &str, by: &str, reason: &str) -> Result<String, CliError> {
+pub async fn abort(
+    client: &Client,
+    name: &str,
+    by: &str,
+    reason: &str,
+) -> Result<String, CliError> {
     let t = tenant(client, name).await?;
     let id = abort_target(&t)?;
-    let patch = json!({"spec": {"rollout": {"abort": {"rollout": id, "by": by, "reason": reason}}}});
+    let patch =
+        json!({"spec": {"rollout": {"abort": {"rollout": id, "by": by, "reason": reason}}}});
     Api::<Tenant>::all(client.clone())
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -188,7 +192,10 @@ pub struct ApproveArgs<'a> {
 
 /// The rollout id to approve and, when the gate is known, the namespace of its first waiting
 /// cluster; or why the approval is refused.
-pub fn approval_target(t: &Tenant, a: &ApproveArgs<'_>) -> Result<(String, Option<String>), CliError> {
+pub fn approval_target(
+    t: &Tenant,
+    a: &ApproveArgs<'_>,
+) -> Result<(String, Option<String>), CliError> {
     let name = a.tenant;
     let Some(r) = t.status.as_ref().and_then(|s| s.rollout.as_ref()) else {
         return Err(refuse(format!(

@@ -222,7 +222,10 @@ pub fn table(report: &Report) -> String {
                     ));
                 }
             }
-            line(format!("Next maintenance window: {}", dash(r.next_window.as_deref())));
+            line(format!(
+                "Next maintenance window: {}",
+                dash(r.next_window.as_deref())
+            ));
         }
     }
     // What operators asked for and the controller has not reported yet.
@@ -290,7 +293,14 @@ pub fn table(report: &Report) -> String {
                 })
                 .collect();
             for l in grid(
-                &["GATE", "STATE", "WAITING", "SINCE", "APPROVED-BY", "APPROVED-AT"],
+                &[
+                    "GATE",
+                    "STATE",
+                    "WAITING",
+                    "SINCE",
+                    "APPROVED-BY",
+                    "APPROVED-AT",
+                ],
                 rows,
             ) {
                 line(l);
@@ -355,10 +365,7 @@ pub fn table(report: &Report) -> String {
 
     line(String::new());
     if report.clusters.is_empty() {
-        line(format!(
-            "No ManagedClusters name tenant {}.",
-            report.tenant
-        ));
+        line(format!("No ManagedClusters name tenant {}.", report.tenant));
     } else {
         let rows = report
             .clusters

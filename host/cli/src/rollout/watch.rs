@@ -48,9 +48,10 @@ pub async fn watch(
     loop {
         let (report, done) = {
             let report = snapshot(client, tenant).await?;
-            let done = report.rollout.as_ref().is_some_and(|r| {
-                matches!(r.state, RolloutState::Complete | RolloutState::Aborted)
-            });
+            let done = report
+                .rollout
+                .as_ref()
+                .is_some_and(|r| matches!(r.state, RolloutState::Complete | RolloutState::Aborted));
             (format.render(&report), done)
         };
         if last.as_ref() != Some(&report) {
