@@ -354,3 +354,113 @@ pub async fn approve(client: &Client, a: &ApproveArgs<'_>) -> Result<String, Cli
         Err(e) => Err(api(format!("cannot create RolloutApproval in {ns}"))(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(status: Value) -> Tenant {
+        serde_json::from_value(json!({
+            "apiVersion": "fleetward.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "t1"}, "spec": {}, "status": status
+        }))
+        .unwrap()
+    }
+
+    fn message(r: Result<impl std::fmt::Debug, CliError>) -> String {
+        match r {
+            Err(CliError::Usage(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn args<'a>(gate: &'a str, rollout: Option<&'a str>) -> ApproveArgs<'a> {
+        ApproveArgs {
+            tenant: "t1",
+            gate,
+            by: "carol",
+            namespace: None,
+            comment: "",
+            rollout,
+        }
+    }
+
+    #[test]
+    fn approval_names_are_valid_object_names() {
+        assert_eq!(approval_name("prod", "1.32.0"), "prod-1.32.0");
+        assert_eq!(approval_name("prod", "1.31.4,1.32.0"), "prod-1.31.4-1.32.0");
+        assert_eq!(
+            approval_name("prod", "sha256:abcdef012345"),
+            "prod-sha256-abcdef012345"
+        );
+    }
+
+    #[test]
+    fn approval_target_checks_the_gate_of_this_rollout() {
+        let t = tenant(
+            json!({"rollout": {"id": "1.32.0", "state": "Progressing", "gates": [
+                {"name": "prod", "clusters": ["team-b/b1", "team-c/c1"], "since": "x"},
+                {"name": "stage", "since": "x", "approved": {"by": "al", "at": "T", "approval": "n/a"}}
+            ]}}),
+        );
+        assert_eq!(
+            approval_target(&t, &args("prod", None)).unwrap(),
+            ("1.32.0".to_string(), Some("team-b".to_string()))
+        );
+        let m = message(approval_target(&t, &args("qa", None)));
+        assert!(
+            m.contains("(pending gates: prod)") && m.contains("--rollout"),
+            "{m}"
+        );
+        let m = message(approval_target(&t, &args("stage", None)));
+        assert!(m.contains("already approved by al at T (n/a)"), "{m}");
+        // Ahead of time for another rollout: not checked against this one's gates.
+        assert_eq!(
+            approval_target(&t, &args("qa", Some("1.33.0"))).unwrap(),
+            ("1.33.0".to_string(), None)
+        );
+        let m = message(approval_target(&tenant(json!({})), &args("prod", None)));
+        assert!(m.contains("no rollout status yet"), "{m}");
+    }
+
+    #[test]
+    fn abort_needs_a_rollout_in_progress() {
+        for (state, ok) in [
+            ("Progressing", true),
+            ("Paused", true),
+            ("Complete", false),
+            ("Aborted", false),
+        ] {
+            let t = tenant(json!({"rollout": {"id": "1.32.0", "state": state}}));
+            assert_eq!(abort_target(&t).is_ok(), ok, "{state}");
+        }
+        assert!(message(abort_target(&tenant(json!({})))).contains("no rollout in progress"));
+    }
+
+    #[test]
+    fn namespaces_of_other_tenants_are_refused() {
+        let ns = |labels: Value| -> Namespace {
+            serde_json::from_value(json!({"metadata": {"name": "n", "labels": labels}})).unwrap()
+        };
+        assert!(check_namespace(&ns(json!({TENANT_LABEL: "t1"})), "t1").is_ok());
+        let m = message(check_namespace(&ns(json!({TENANT_LABEL: "t2"})), "t1"));
+        assert!(m.contains("tenants cannot approve for each other"), "{m}");
+        assert!(message(check_namespace(&ns(json!({})), "t1")).contains("no fleetward.dev/tenant"));
+    }
+
+    #[test]
+    fn cluster_flags_and_patches() {
+        assert_eq!(split_cluster("a/b").unwrap(), ("a", "b"));
+        for bad in ["a", "/b", "a/", "a/b/c"] {
+            assert!(split_cluster(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            tenant_pause_patch(None),
+            json!({"spec": {"rollout": {"paused": false, "pauseReason": null, "pausedBy": null}}})
+        );
+        assert_eq!(
+            tenant_pause_patch(Some((None, "al"))),
+            json!({"spec": {"rollout": {"paused": true, "pauseReason": null, "pausedBy": "al"}}})
+        );
+    }
+}

@@ -448,3 +448,138 @@ fn grid(headers: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
     lines.extend(rows.into_iter().map(fmt));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant(v: serde_json::Value) -> Tenant {
+        let mut obj = json!({"apiVersion": "fleetward.dev/v1alpha1", "kind": "Tenant",
+                             "metadata": {"name": "t1"}, "spec": {}});
+        if let Some(m) = v.as_object() {
+            for (k, x) in m {
+                obj[k] = x.clone();
+            }
+        }
+        serde_json::from_value(obj).unwrap()
+    }
+
+    fn cluster(ns: &str, name: &str, tenant: &str, status: serde_json::Value) -> ManagedCluster {
+        serde_json::from_value(json!({
+            "apiVersion": "fleetward.dev/v1alpha1", "kind": "ManagedCluster",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"tenant": tenant, "version": "1.32.0"}, "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn no_status_no_clusters_says_so() {
+        let r = report(&tenant(json!({})), &[], &[]);
+        assert_eq!(
+            table(&r),
+            "Tenant t1: no rollout status yet\n(the controller has not written status.rollout: \
+             is `fleetward run` running and does the tenant have clusters to upgrade?)\n\n\
+             No ManagedClusters name tenant t1.\n"
+        );
+    }
+
+    #[test]
+    fn clusters_are_the_tenants_only_sorted_with_their_pauses() {
+        let cs = [
+            cluster("b", "z", "t1", json!({"upgradesPaused": true})),
+            cluster("a", "y", "t2", json!({})),
+            cluster(
+                "a",
+                "x",
+                "t1",
+                json!({"phase": "Running", "controlPlaneVersion": "1.31.4"}),
+            ),
+        ];
+        let r = report(&tenant(json!({})), &cs, &[]);
+        let names: Vec<&str> = r.clusters.iter().map(|c| c.cluster.as_str()).collect();
+        assert_eq!(names, ["a/x", "b/z"]);
+        assert!(table(&r).ends_with(
+            "CLUSTER  VERSION  DESIRED  PHASE    PAUSED\n\
+             a/x      1.31.4   1.32.0   Running  -\n\
+             b/z      -        1.32.0   Pending  remediation\n"
+        ));
+    }
+
+    #[test]
+    fn requests_the_controller_has_not_reported_are_shown() {
+        let t = tenant(json!({
+            "spec": {"rollout": {"paused": true, "pausedBy": "alice",
+                                 "abort": {"rollout": "1.32.0", "by": "bob"}}},
+            "status": {"rollout": {"id": "1.32.0", "state": "Progressing"}}
+        }));
+        let text = table(&report(&t, &[], &[]));
+        assert!(
+            text.contains("\nPause requested by alice (-): not yet reported by the controller\n")
+        );
+        assert!(text.contains("\nAbort requested by bob: not yet reported by the controller\n"));
+        // An abort of an earlier rollout does not apply to this one.
+        let t = tenant(json!({
+            "spec": {"rollout": {"abort": {"rollout": "1.31.0", "by": "bob"}}},
+            "status": {"rollout": {"id": "1.32.0", "state": "Progressing"}}
+        }));
+        assert!(!table(&report(&t, &[], &[])).contains("Abort requested"));
+    }
+
+    #[test]
+    fn aborted_lists_versions_and_marks_a_cut_list() {
+        let t = tenant(json!({"status": {"rollout": {
+            "id": "1.32.0", "state": "Aborted",
+            "aborted": {"by": "bob", "at": "2026-12-07T12:00:00Z", "reached": [
+                {"version": "1.31.4", "count": 150, "clusters": ["a/1", "a/2"]}]}
+        }}}));
+        let text = table(&report(&t, &[], &[]));
+        assert!(text.contains(
+            "Aborted by bob at 2026-12-07T12:00:00Z: -\n  on 1.31.4: 150 (a/1, a/2, ...)\n"
+        ));
+    }
+
+    #[test]
+    fn waiting_beyond_the_listed_ones_is_counted() {
+        let t = tenant(json!({"status": {"rollout": {
+            "id": "1.32.0", "state": "Progressing",
+            "clusters": {"total": 200, "upToDate": 0, "upgrading": 0, "waiting": 101},
+            "waiting": [{"cluster": "a/1", "cause": "cap"}]
+        }}}));
+        let text = table(&report(&t, &[], &[]));
+        assert!(text.contains(
+            "WAITING  CAUSE  UNTIL  GATE  WAVE  REASON\na/1      cap    -      -     -     -\n\
+             (and 100 more waiting)\n"
+        ));
+    }
+
+    #[test]
+    fn approvals_show_whether_the_controller_accepted_them() {
+        let a: RolloutApproval = serde_json::from_value(json!({
+            "apiVersion": "fleetward.dev/v1alpha1", "kind": "RolloutApproval",
+            "metadata": {"name": "prod-1.32.0", "namespace": "other"},
+            "spec": {"tenant": "t1", "gate": "prod", "rollout": "1.32.0", "approver": "eve"},
+            "status": {"conditions": [{"type": "Accepted", "status": "False",
+                "reason": "TenantMismatch", "message": "", "lastTransitionTime": ""}]}
+        }))
+        .unwrap();
+        let r = report(&tenant(json!({})), &[], &[a]);
+        assert_eq!(r.approvals[0].accepted, "False (TenantMismatch)");
+        assert!(table(&r).ends_with(
+            "APPROVAL           GATE  ROLLOUT  APPROVER  ACCEPTED\n\
+             other/prod-1.32.0  prod  1.32.0   eve       False (TenantMismatch)\n"
+        ));
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["approvals"][0]["approver"], "eve");
+        assert_eq!(v["rollout"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn grid_pads_to_the_widest_cell_and_trims() {
+        assert_eq!(
+            grid(&["A", "BB"], vec![vec!["long".into(), "x".into()]]),
+            ["A     BB", "long  x"]
+        );
+    }
+}
