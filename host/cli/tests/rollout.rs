@@ -712,6 +712,31 @@ async fn watch_prints_a_frame_per_change_and_stops_when_done() -> Result<()> {
         .recv_timeout(Duration::from_secs(60))
         .context("watch did not exit after Complete")??;
     ensure!(status.success(), "{status:?}");
+
+    // JSON frames are JSON Lines; --timeout alone ends the watch with success.
+    let o = fleetward(
+        &kc,
+        &[
+            "status",
+            "t1",
+            "--watch",
+            "--format",
+            "json",
+            "--timeout",
+            "2s",
+        ],
+    )?;
+    ensure!(o.status.success(), "{}", stderr(&o));
+    let frames: Vec<Value> = stdout(&o)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(frames.len() == 1, "{frames:?}");
+    ensure!(
+        frames[0]["rollout"]["state"] == "Complete",
+        "{:?}",
+        frames[0]
+    );
     Ok(())
 }
 

@@ -51,7 +51,7 @@ pub enum Format {
     /// Tables.
     #[default]
     Table,
-    /// One JSON document (per frame with --watch).
+    /// One JSON document (with --watch: one compact document per line per frame).
     Json,
 }
 
@@ -285,6 +285,29 @@ pub fn run(args: &RolloutArgs, out: &mut dyn Write) -> Result<Status, CliError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<crate::Cli, clap::Error> {
+        use clap::Parser as _;
+        crate::Cli::try_parse_from(["kubectl-fleetward", "rollout"].iter().chain(args))
+    }
+
+    #[test]
+    fn flags() {
+        assert!(parse(&["status", "t1"]).is_ok());
+        assert!(parse(&["status", "t1", "--watch", "--timeout", "5m", "--until-done"]).is_ok());
+        assert!(
+            parse(&["status", "t1", "--timeout", "5m"]).is_err(),
+            "--timeout needs --watch"
+        );
+        assert!(parse(&["pause", "t1", "--cluster", "a/b", "--reason", "r"]).is_err());
+        assert!(parse(&["pause", "t1", "--cluster", "a/b", "--by", "me"]).is_err());
+        assert!(parse(&["approve", "t1"]).is_err(), "GATE is required");
+        let cli = parse(&["abort", "t1", "--kubeconfig", "/k"]).unwrap();
+        let crate::Command::Rollout(args) = cli.command else {
+            panic!("not rollout")
+        };
+        assert_eq!(args.kubeconfig, Some(PathBuf::from("/k")));
+    }
 
     #[test]
     fn durations() {

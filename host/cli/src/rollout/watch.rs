@@ -3,14 +3,15 @@
 //! Watches (kube watchers, not polling) Tenants, ManagedClusters and RolloutApprovals; after each
 //! event it reads the tenant's objects again and prints the report if its text differs from the
 //! last frame, so an event that changes nothing an operator sees (a resync, another tenant's
-//! cluster) prints nothing. Frames are separated by a `---` line. It stops at `--timeout`, or with
+//! cluster) prints nothing. Table frames are separated by a `---` line; JSON frames are one
+//! compact document per line. It stops at `--timeout`, or with
 //! `--until-done` once the rollout is Complete or Aborted.
 
 use std::io::Write;
 use std::time::Duration;
 
 use fleetward_controller::crd::{ManagedCluster, RolloutApproval, RolloutState, Tenant};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt as _, Stream, StreamExt};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
@@ -52,10 +53,19 @@ pub async fn watch(
                 .rollout
                 .as_ref()
                 .is_some_and(|r| matches!(r.state, RolloutState::Complete | RolloutState::Aborted));
-            (format.render(&report), done)
+            let text = match format {
+                // One compact document per line (JSON Lines), so a consumer reads frame by frame.
+                Format::Json => {
+                    let mut line = serde_json::to_string(&report).unwrap_or_default();
+                    line.push('\n');
+                    line
+                }
+                Format::Table => format.render(&report),
+            };
+            (text, done)
         };
         if last.as_ref() != Some(&report) {
-            if last.is_some() {
+            if last.is_some() && format == Format::Table {
                 writeln!(out, "---")?;
             }
             out.write_all(report.as_bytes())?;
@@ -87,5 +97,3 @@ pub async fn watch(
         while let Some(Some(())) = events.next().now_or_never() {}
     }
 }
-
-use futures::FutureExt as _;
