@@ -197,6 +197,13 @@ pub fn approval_target(
     a: &ApproveArgs<'_>,
 ) -> Result<(String, Option<String>), CliError> {
     let name = a.tenant;
+    if !is_dns_label(a.gate) {
+        return Err(refuse(format!(
+            "gate \"{}\" is not a valid gate name (lowercase letters, digits and '-', at most 63, \
+             as status.rollout.gates[].name shows it)",
+            a.gate
+        )));
+    }
     let Some(r) = t.status.as_ref().and_then(|s| s.rollout.as_ref()) else {
         return Err(refuse(format!(
             "tenant \"{name}\" has no rollout status yet: no gate has been requested (the \
@@ -244,6 +251,16 @@ pub fn approval_target(
             )),
         },
     }
+}
+
+/// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, at most 63 characters: the CRD's pattern for a gate.
+fn is_dns_label(s: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| ok(c) || c == '-')
+        && s.starts_with(ok)
+        && s.ends_with(ok)
 }
 
 /// Whether the namespace's tenant label allows an approval for `tenant`.
@@ -419,6 +436,12 @@ mod tests {
             approval_target(&t, &args("qa", Some("1.33.0"))).unwrap(),
             ("1.33.0".to_string(), None)
         );
+        let m = message(approval_target(&t, &args("Prod", Some("1.33.0"))));
+        assert!(m.contains("not a valid gate name"), "{m}");
+        for bad in ["", "-a", "a-", "a_b", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+        assert!(is_dns_label("prod-eu-1"));
         let m = message(approval_target(&tenant(json!({})), &args("prod", None)));
         assert!(m.contains("no rollout status yet"), "{m}");
     }
