@@ -545,7 +545,7 @@ fn go_upgrade_ordering_passes_the_rust_policys_fixtures() {
         module.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("8 passed, 0 failed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("14 passed, 0 failed"), "{}", stdout(&o));
 }
 
 /// Each reference policy (built from source by `fleetward-test-policies`) passes the fixture

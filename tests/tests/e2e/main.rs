@@ -16,6 +16,7 @@ mod remediation;
 mod restart;
 mod seeds;
 mod shadow;
+mod signals;
 mod spec_conflicts;
 mod tenants;
 mod upgrades;
