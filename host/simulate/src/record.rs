@@ -726,7 +726,36 @@ impl Recorder {
                     );
                 }
                 Action::SeedUp { .. } => close(st, "fault/seed", at),
+                Action::PauseCluster { .. } => open(
+                    st,
+                    "hold/operator",
+                    SpanKind::Hold,
+                    at,
+                    "upgrades paused by the operator (spec.pauseUpgrades)",
+                ),
+                Action::ResumeCluster { .. } => close(st, "hold/operator", at),
+                Action::Signal {
+                    name,
+                    firing: true,
+                    reason,
+                    ..
+                } => open(
+                    st,
+                    &format!("fault/signal/{name}"),
+                    SpanKind::Fault,
+                    at,
+                    &format!("signal {name} firing: {reason} (injected)"),
+                ),
+                Action::Signal {
+                    name,
+                    firing: false,
+                    ..
+                } => close(st, &format!("fault/signal/{name}"), at),
                 Action::SetVersion { .. }
+                | Action::PauseRollout { .. }
+                | Action::ResumeRollout { .. }
+                | Action::Approve { .. }
+                | Action::AbortRollout { .. }
                 | Action::UpdatePolicy { .. }
                 | Action::SeedApi { .. }
                 | Action::SeedApiUp { .. }
