@@ -143,6 +143,12 @@ impl EmulatedFleet {
         }
     }
 
+    /// A client of the management server (the simulator's own user agent), once set up: tests
+    /// read what an action wrote.
+    pub fn client(&self) -> Option<kube::Client> {
+        self.running.as_ref().map(|r| r.client.clone())
+    }
+
     fn running(&self) -> Result<&Running, DriverError> {
         self.running.as_ref().ok_or_else(|| DriverError::Start {
             what: "fleet".into(),
