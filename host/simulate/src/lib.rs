@@ -27,6 +27,7 @@
 mod builtin;
 pub mod compare;
 pub mod conditions;
+pub mod rollout_spans;
 pub mod driver;
 pub mod invariants;
 pub mod progress;
@@ -120,6 +121,11 @@ impl SimulationExit {
             out,
             "{}",
             conditions::text(&self.summary.conditions, self.start)
+        )?;
+        write!(
+            out,
+            "{}",
+            rollout_spans::text(&self.summary.rollouts, self.start)
         )?;
         if let Some(c) = &self.comparison {
             write!(out, "\n{}", compare::text(c, self.start))?;
