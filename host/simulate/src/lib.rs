@@ -27,12 +27,12 @@
 mod builtin;
 pub mod compare;
 pub mod conditions;
-pub mod rollout_spans;
 pub mod driver;
 pub mod invariants;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod rollout_spans;
 pub mod scenario;
 pub mod summary;
 

@@ -119,8 +119,8 @@ impl Tracker {
             rollout.and_then(|v| serde_json::from_value(v.clone()).ok());
         let mut now: BTreeMap<String, RolloutSpan> = BTreeMap::new();
         if let Some(s) = &status {
-            let span = |kind, gate: Option<String>, detail: String, clusters: Vec<String>| {
-                RolloutSpan {
+            let span =
+                |kind, gate: Option<String>, detail: String, clusters: Vec<String>| RolloutSpan {
                     tenant: tenant.to_string(),
                     rollout: s.id.clone(),
                     kind,
@@ -130,15 +130,17 @@ impl Tracker {
                     closed: false,
                     detail,
                     clusters,
-                }
-            };
+                };
             if let Some(p) = &s.paused {
                 now.insert(
                     format!("paused/{}", s.id),
                     span(
                         RolloutSpanKind::Paused,
                         None,
-                        who_why(p.by.as_deref().unwrap_or(""), p.reason.as_deref().unwrap_or("")),
+                        who_why(
+                            p.by.as_deref().unwrap_or(""),
+                            p.reason.as_deref().unwrap_or(""),
+                        ),
                         p.finishing.clone(),
                     ),
                 );
@@ -234,13 +236,13 @@ impl Tracker {
         }
         let mut spans = self.done;
         spans.sort_by(|a, b| {
-            (&a.tenant, a.start, &a.kind, &a.gate, a.end).cmp(&(
-                &b.tenant, b.start, &b.kind, &b.gate, b.end,
-            ))
+            (&a.tenant, a.start, &a.kind, &a.gate, a.end)
+                .cmp(&(&b.tenant, b.start, &b.kind, &b.gate, b.end))
         });
         let mut approvals = self.approvals;
         approvals.sort_by(|a, b| {
-            (&a.tenant, a.seen_at, &a.gate, &a.rollout).cmp(&(&b.tenant, b.seen_at, &b.gate, &b.rollout))
+            (&a.tenant, a.seen_at, &a.gate, &a.rollout)
+                .cmp(&(&b.tenant, b.seen_at, &b.gate, &b.rollout))
         });
         RolloutControl { spans, approvals }
     }
@@ -327,7 +329,9 @@ mod tests {
         t.observe(
             T0 + 300,
             "acme",
-            Some(&status(json!({"state": "Paused", "gates": gate, "paused": paused}))),
+            Some(&status(
+                json!({"state": "Paused", "gates": gate, "paused": paused}),
+            )),
         );
         // Another tenant's writes never touch acme's spans.
         t.observe(T0 + 310, "globex", None);
@@ -344,7 +348,10 @@ mod tests {
         let gate = &r.spans[0];
         assert_eq!(gate.kind, RolloutSpanKind::WaitingForApproval);
         assert_eq!(gate.gate.as_deref(), Some("prod"));
-        assert_eq!((gate.start, gate.end, gate.closed), (T0 + 120, T0 + 900, true));
+        assert_eq!(
+            (gate.start, gate.end, gate.closed),
+            (T0 + 120, T0 + 900, true)
+        );
         assert_eq!(gate.clusters, ["tenant-acme/p-1", "tenant-acme/p-2"]);
         let pause = &r.spans[1];
         assert_eq!(pause.kind, RolloutSpanKind::Paused);
@@ -354,7 +361,12 @@ mod tests {
         assert_eq!(r.approvals.len(), 1);
         let a = &r.approvals[0];
         assert_eq!(
-            (a.gate.as_str(), a.by.as_str(), a.approved_at.as_str(), a.seen_at),
+            (
+                a.gate.as_str(),
+                a.by.as_str(),
+                a.approved_at.as_str(),
+                a.seen_at
+            ),
             ("prod", "dana", "2026-01-05T00:15:00Z", T0 + 900)
         );
         assert_eq!(a.approval, "tenant-acme/prod-1");
@@ -363,8 +375,14 @@ mod tests {
             text.contains("tenant acme waiting for approval (gate prod) T+00:02 → T+00:15 (13m)"),
             "{text}"
         );
-        assert!(text.contains("tenant acme paused T+00:05 → T+00:10 (5m): alice: incident INC-7"), "{text}");
-        assert!(text.contains("gate prod approved by dana at 2026-01-05T00:15:00Z"), "{text}");
+        assert!(
+            text.contains("tenant acme paused T+00:05 → T+00:10 (5m): alice: incident INC-7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gate prod approved by dana at 2026-01-05T00:15:00Z"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -377,7 +395,9 @@ mod tests {
         t.observe(
             T0 + 60,
             "acme",
-            Some(&status(json!({"state": "Aborted", "gates": gate, "aborted": aborted}))),
+            Some(&status(
+                json!({"state": "Aborted", "gates": gate, "aborted": aborted}),
+            )),
         );
         // Desired versions change: a new rollout; the old one's gate and abort no longer apply.
         let mut next = status(json!({}));
@@ -396,9 +416,21 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                (RolloutSpanKind::WaitingForApproval, "1.32.0", T0, T0 + 120, true),
+                (
+                    RolloutSpanKind::WaitingForApproval,
+                    "1.32.0",
+                    T0,
+                    T0 + 120,
+                    true
+                ),
                 (RolloutSpanKind::Aborted, "1.32.0", T0 + 60, T0 + 120, true),
-                (RolloutSpanKind::Aborted, "1.33.0", T0 + 180, T0 + 600, false),
+                (
+                    RolloutSpanKind::Aborted,
+                    "1.33.0",
+                    T0 + 180,
+                    T0 + 600,
+                    false
+                ),
             ]
         );
         assert_eq!(

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::conditions::ConditionEpisode;
-use crate::rollout_spans::RolloutControl;
 use crate::record::{Recording, SeedTrack};
+use crate::rollout_spans::RolloutControl;
 use crate::scenario::format_duration;
 
 /// One tenant's outcome.

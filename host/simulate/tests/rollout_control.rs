@@ -173,13 +173,14 @@ fn control_actions_write_what_an_operator_would_at_their_time() {
     // conditions kept in the same write.
     let signal = |o: &Value, status: &str| {
         o["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c["type"] == "signal.fleetward.dev/SLOBurn" && c["status"] == status
-            })
+            cs.iter()
+                .any(|c| c["type"] == "signal.fleetward.dev/SLOBurn" && c["status"] == status)
         })
     };
     let before = first_after(&seen, "ManagedCluster", "web-1", 0, |o| {
-        o["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty())
+        o["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
     })
     .map(|(_, o)| o["status"]["conditions"].as_array().unwrap().len());
     let (at, fired) = first_after(&seen, "ManagedCluster", "web-1", 0, |o| signal(o, "True"))
@@ -200,8 +201,10 @@ fn control_actions_write_what_an_operator_would_at_their_time() {
             "the signal write kept the other conditions"
         );
     }
-    let (at, _) = first_after(&seen, "ManagedCluster", "web-1", m(41), |o| signal(o, "False"))
-        .expect("the signal cleared");
+    let (at, _) = first_after(&seen, "ManagedCluster", "web-1", m(41), |o| {
+        signal(o, "False")
+    })
+    .expect("the signal cleared");
     assert_eq!(at, m(60));
 
     // Approve: one RolloutApproval in the tenant's namespace for the current rollout.

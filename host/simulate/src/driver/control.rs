@@ -45,7 +45,8 @@ pub fn approval(
     approver: &str,
     comment: &str,
 ) -> Value {
-    let mut spec = json!({"tenant": tenant, "gate": gate, "rollout": rollout, "approver": approver});
+    let mut spec =
+        json!({"tenant": tenant, "gate": gate, "rollout": rollout, "approver": approver});
     if !comment.is_empty() {
         spec["comment"] = json!(comment);
     }
@@ -163,20 +164,38 @@ mod tests {
             json!({"spec": {"rollout": {"paused": true, "pauseReason": "incident INC-7", "pausedBy": "alice"}}})
         );
         // No reason: the field is removed, not set to "".
-        assert_eq!(pause_patch("", "bob")["spec"]["rollout"]["pauseReason"], Value::Null);
+        assert_eq!(
+            pause_patch("", "bob")["spec"]["rollout"]["pauseReason"],
+            Value::Null
+        );
         let r = resume_patch();
         assert_eq!(r["spec"]["rollout"]["paused"], false);
-        assert!(r["spec"]["rollout"].get("pausedBy").is_some_and(Value::is_null));
+        assert!(
+            r["spec"]["rollout"]
+                .get("pausedBy")
+                .is_some_and(Value::is_null)
+        );
         assert_eq!(
             abort_patch("1.32.0", "carol", "bad release")["spec"]["rollout"]["abort"],
             json!({"rollout": "1.32.0", "by": "carol", "reason": "bad release"})
         );
-        assert_eq!(cluster_pause_patch(true), json!({"spec": {"pauseUpgrades": true}}));
+        assert_eq!(
+            cluster_pause_patch(true),
+            json!({"spec": {"pauseUpgrades": true}})
+        );
     }
 
     #[test]
     fn approval_object_matches_the_crd() {
-        let a = approval("prod-1", "tenant-acme", "acme", "prod", "1.32.0", "dana", "");
+        let a = approval(
+            "prod-1",
+            "tenant-acme",
+            "acme",
+            "prod",
+            "1.32.0",
+            "dana",
+            "",
+        );
         assert_eq!(a["kind"], "RolloutApproval");
         assert_eq!(a["apiVersion"], "fleetward.dev/v1alpha1");
         assert_eq!(a["metadata"]["namespace"], "tenant-acme");

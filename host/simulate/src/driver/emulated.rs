@@ -348,7 +348,9 @@ impl EmulatedFleet {
             list.items
                 .iter()
                 .filter(|mc| mc.metadata.deletion_timestamp.is_none())
-                .filter(|mc| mc.data.pointer("/spec/tenant").and_then(Value::as_str) == Some(tenant))
+                .filter(|mc| {
+                    mc.data.pointer("/spec/tenant").and_then(Value::as_str) == Some(tenant)
+                })
                 .flat_map(|mc| super::control::desired_versions(&mc.data)),
         ))
     }
@@ -427,8 +429,13 @@ impl EmulatedFleet {
             }
             Action::AbortRollout { tenant, by, reason } => {
                 let rollout = self.current_rollout(tenant).await?;
-                self.patch(&tenant_ar, None, tenant, &c::abort_patch(&rollout, by, reason))
-                    .await?;
+                self.patch(
+                    &tenant_ar,
+                    None,
+                    tenant,
+                    &c::abort_patch(&rollout, by, reason),
+                )
+                .await?;
             }
             Action::PauseCluster { cluster } | Action::ResumeCluster { cluster } => {
                 let paused = matches!(action, Action::PauseCluster { .. });

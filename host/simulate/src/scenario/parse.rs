@@ -1169,15 +1169,12 @@ impl Converter<'_> {
             }
             Ok(v.to_string())
         };
-        let text = |field: &str, t: Option<&Spanned<String>>, max: usize| {
-            match t {
-                Some(t) if t.value.len() > max => Err(self.err(
-                    t,
-                    format!("{field} is longer than {max} bytes"),
-                )),
-                Some(t) => Ok(t.value.clone()),
-                None => Ok(String::new()),
+        let text = |field: &str, t: Option<&Spanned<String>>, max: usize| match t {
+            Some(t) if t.value.len() > max => {
+                Err(self.err(t, format!("{field} is longer than {max} bytes")))
             }
+            Some(t) => Ok(t.value.clone()),
+            None => Ok(String::new()),
         };
         let action = if let Some(p) = &r.pause_rollout {
             Action::PauseRollout {
