@@ -595,3 +595,414 @@ pub fn status(input: &StatusInput<'_>) -> RolloutStatus {
         next_window,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::invariants::tests::{cluster, v};
+    use crate::core::invariants::{Invariant, Veto};
+    use crate::crd::RolloutAbort;
+    use fleetward_sdk::wire::{Hold, UpgradeStep, UpgradeTarget};
+
+    fn control(paused: bool, abort: Option<&str>) -> RolloutControl {
+        RolloutControl {
+            paused,
+            pause_reason: paused.then(|| "incident 42".into()),
+            paused_by: paused.then(|| "alice".into()),
+            abort: abort.map(|id| RolloutAbort {
+                rollout: id.into(),
+                by: "bob".into(),
+                reason: "bad release".into(),
+            }),
+        }
+    }
+
+    fn spec(tenant: &str, gate: &str, rollout: &str) -> RolloutApprovalSpec {
+        RolloutApprovalSpec {
+            tenant: tenant.into(),
+            gate: gate.into(),
+            rollout: rollout.into(),
+            approver: "carol".into(),
+            comment: String::new(),
+        }
+    }
+
+    fn gate(name: &str) -> GateStatus {
+        GateStatus {
+            name: name.into(),
+            since: "2026-01-01T00:00:00Z".into(),
+            ..Default::default()
+        }
+    }
+
+    fn hold(name: &str, cause: HoldCause, gate: Option<&str>) -> Hold {
+        Hold {
+            cluster: ClusterRef::new("t", name),
+            reason: format!("{name} waits"),
+            until: (cause == HoldCause::Window).then_some(Timestamp(5000)),
+            cause: Some(cause),
+            gate: gate.map(Into::into),
+            wave: Some("prod".into()),
+        }
+    }
+
+    #[test]
+    fn rollout_id_is_the_sorted_distinct_desired_versions_or_a_hash() {
+        let a = cluster("a", "s", ("1.31.0", "1.32.0"), ("1.31.0", "1.31.4"));
+        let b = cluster("b", "s", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0"));
+        assert_eq!(rollout_id_of(&[b.clone(), a]), "1.31.4,1.32.0");
+        assert_eq!(rollout_id_of(&[b]), "1.32.0");
+        let many: Vec<FleetCluster> = (0..20)
+            .map(|i| {
+                let d = format!("1.{}.{i}", 20 + i);
+                cluster(&format!("c{i}"), "s", ("1.20.0", &d), ("1.20.0", &d))
+            })
+            .collect();
+        let id = rollout_id_of(&many);
+        assert!(id.starts_with("sha256:") && id.len() == 19, "{id}");
+    }
+
+    #[test]
+    fn an_abort_of_this_rollout_wins_over_a_pause_and_another_rollouts_abort_does_not_apply() {
+        assert_eq!(gating(&control(false, None), "1.32.0"), Gating::Go);
+        assert_eq!(gating(&control(true, None), "1.32.0"), Gating::Paused);
+        assert_eq!(
+            gating(&control(true, Some("1.32.0")), "1.32.0"),
+            Gating::Aborted
+        );
+        assert_eq!(
+            gating(&control(false, Some("1.31.0")), "1.32.0"),
+            Gating::Go
+        );
+        assert_eq!(
+            gating(&control(true, Some("1.31.0")), "1.32.0"),
+            Gating::Paused
+        );
+    }
+
+    #[test]
+    fn gates_are_dns_labels_and_an_approval_hold_must_name_one() {
+        for ok in ["prod", "eu-west-2", "a", &"x".repeat(63)] {
+            assert!(valid_gate(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-prod",
+            "prod-",
+            "Prod",
+            "prod_1",
+            "pr od",
+            &"x".repeat(64),
+        ] {
+            assert!(!valid_gate(bad), "{bad}");
+        }
+        let mut d = UpgradeDecision {
+            hold: vec![hold("a", HoldCause::Bake, None)],
+            ..Default::default()
+        };
+        assert_eq!(validate_answer(&d), Ok(()), "other causes need no gate");
+        d.hold.push(hold("b", HoldCause::Approval, Some("prod")));
+        assert_eq!(validate_answer(&d), Ok(()));
+        d.hold.push(hold("c", HoldCause::Approval, None));
+        assert_eq!(
+            validate_answer(&d).unwrap_err(),
+            "hold for t/c has cause approval but no gate"
+        );
+        d.hold[2].gate = Some("Not A Label".into());
+        assert!(
+            validate_answer(&d)
+                .unwrap_err()
+                .contains("not a DNS label of at most 63 characters")
+        );
+    }
+
+    #[test]
+    fn verdicts_check_tenancy_then_tenant_then_rollout_then_gate() {
+        let gates = [gate("prod")];
+        let t = Some(TenantRollout {
+            id: Some("1.32.0"),
+            gates: &gates,
+        });
+        let s = spec("acme", "prod", "1.32.0");
+        assert_eq!(verdict(Some("acme"), &s, t).0, Verdict::Accepted);
+        // Another tenant's namespace, or a namespace of none: rejected before anything else.
+        let (v, m) = verdict(Some("globex"), &s, t);
+        assert_eq!(v, Verdict::TenantMismatch);
+        assert!(m.contains("tenants cannot approve for each other"), "{m}");
+        assert_eq!(verdict(None, &s, None).0, Verdict::TenantMismatch);
+        assert_eq!(verdict(Some("acme"), &s, None).0, Verdict::UnknownTenant);
+        assert_eq!(
+            verdict(Some("acme"), &spec("acme", "prod", "1.31.0"), t).0,
+            Verdict::OtherRollout
+        );
+        let none = Some(TenantRollout {
+            id: None,
+            gates: &[],
+        });
+        assert_eq!(verdict(Some("acme"), &s, none).0, Verdict::OtherRollout);
+        let (v, m) = verdict(Some("acme"), &spec("acme", "stage", "1.32.0"), t);
+        assert_eq!(
+            (v.clone(), v.reason()),
+            (Verdict::UnknownGate, "UnknownGate")
+        );
+        assert!(m.contains("asked: prod"), "{m}");
+    }
+
+    fn approval(key: &str, ns_tenant: &str, gate: &str, rollout: &str, at: i64) -> ApprovalObject {
+        let mut s = spec("acme", gate, rollout);
+        s.approver = key.into();
+        ApprovalObject {
+            key: key.into(),
+            namespace_tenant: Some(ns_tenant.into()),
+            spec: s,
+            created: Timestamp(at),
+        }
+    }
+
+    #[test]
+    fn one_approval_counts_per_gate_the_earliest_sorted_by_gate() {
+        let gates = [gate("prod"), gate("canary")];
+        let approvals = [
+            approval("ns/late", "acme", "prod", "1.32.0", 30),
+            approval("ns/early", "acme", "prod", "1.32.0", 10),
+            approval("ns/tie-b", "acme", "canary", "1.32.0", 20),
+            approval("ns/tie-a", "acme", "canary", "1.32.0", 20),
+            approval("other/x", "globex", "prod", "1.32.0", 1),
+            approval("ns/old", "acme", "prod", "1.31.0", 1),
+            approval("ns/never", "acme", "stage", "1.32.0", 1),
+        ];
+        let c = counted(&approvals, "acme", "1.32.0", &gates);
+        let got: Vec<(&str, &str, i64)> = c
+            .iter()
+            .map(|c| (c.gate.as_str(), c.approval.as_str(), c.at.0))
+            .collect();
+        assert_eq!(got, [("canary", "ns/tie-a", 20), ("prod", "ns/early", 10)]);
+        assert_eq!(
+            wire(&c),
+            [
+                Approval {
+                    gate: "canary".into(),
+                    approved_by: "ns/tie-a".into(),
+                    approved_at: Timestamp(20)
+                },
+                Approval {
+                    gate: "prod".into(),
+                    approved_by: "ns/early".into(),
+                    approved_at: Timestamp(10)
+                }
+            ]
+        );
+        assert!(counted(&approvals, "acme", "1.32.0", &[]).is_empty());
+        assert!(counted(&approvals, "globex", "1.32.0", &gates).is_empty());
+    }
+
+    fn fleet() -> Vec<FleetCluster> {
+        let mut busy = cluster("a", "s", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0"));
+        busy.in_progress = Some(UpgradeStep {
+            cluster: busy.id.clone(),
+            target: UpgradeTarget::ControlPlane,
+            to: v("1.32.0"),
+            wave: Some("canary".into()),
+        });
+        vec![
+            busy,
+            cluster("b", "s", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+            cluster("c", "s", ("1.31.0", "1.32.0"), ("1.31.0", "1.32.0")),
+            cluster("d", "s", ("1.32.0", "1.32.0"), ("1.32.0", "1.32.0")),
+        ]
+    }
+
+    fn input<'a>(
+        clusters: &'a [FleetCluster],
+        control: &'a RolloutControl,
+        decision: Option<&'a UpgradeDecision>,
+        approvals: &'a [Counted],
+        previous: Option<&'a RolloutStatus>,
+        now: i64,
+    ) -> StatusInput<'a> {
+        StatusInput {
+            id: "1.32.0",
+            control,
+            clusters,
+            decision,
+            admission: None,
+            approvals,
+            previous,
+            now: Timestamp(now),
+        }
+    }
+
+    #[test]
+    fn a_pause_lists_every_waiting_cluster_as_paused_and_the_steps_finishing() {
+        let clusters = fleet();
+        let c = control(true, None);
+        let st = status(&input(&clusters, &c, None, &[], None, 100));
+        assert_eq!(st.state, RolloutState::Paused);
+        assert_eq!(
+            st.clusters,
+            RolloutCounts {
+                total: 4,
+                up_to_date: 1,
+                upgrading: 1,
+                waiting: 2
+            }
+        );
+        let p = st.paused.clone().unwrap();
+        assert_eq!(
+            (p.by.as_deref(), p.reason.as_deref()),
+            (Some("alice"), Some("incident 42"))
+        );
+        assert_eq!(p.since, Timestamp(100).to_string());
+        assert_eq!(p.finishing, ["t/a control-plane -> 1.32.0"]);
+        let causes: Vec<(&str, &str)> = st
+            .waiting
+            .iter()
+            .map(|w| (w.cluster.as_str(), w.cause.as_str()))
+            .collect();
+        assert_eq!(causes, [("t/b", "paused"), ("t/c", "paused")]);
+        assert!(
+            st.waiting[0]
+                .reason
+                .contains("paused by alice: incident 42")
+        );
+        // Later, the same pause: the same status (since kept), so nothing to write.
+        let again = status(&input(&clusters, &c, None, &[], Some(&st), 900));
+        assert_eq!(again, st);
+    }
+
+    #[test]
+    fn an_abort_says_who_when_and_where_every_cluster_stopped() {
+        let clusters = fleet();
+        let c = control(false, Some("1.32.0"));
+        let st = status(&input(&clusters, &c, None, &[], None, 100));
+        assert_eq!(st.state, RolloutState::Aborted);
+        let a = st.aborted.clone().unwrap();
+        assert_eq!((a.by.as_str(), a.reason.as_str()), ("bob", "bad release"));
+        let reached: Vec<(&str, u32, Vec<String>)> = a
+            .reached
+            .iter()
+            .map(|g| (g.version.as_str(), g.count, g.clusters.clone()))
+            .collect();
+        assert_eq!(
+            reached,
+            [
+                ("1.31.0", 3, vec!["t/a".into(), "t/b".into(), "t/c".into()]),
+                ("1.32.0", 1, vec!["t/d".into()])
+            ]
+        );
+        assert!(st.waiting.iter().all(|w| w.cause == "aborted"));
+        let later = status(&input(&clusters, &c, None, &[], Some(&st), 500));
+        assert_eq!(later.aborted.unwrap().at, a.at, "first seen, kept");
+        // A new rollout (another id) is not aborted.
+        let mut next = input(&clusters, &c, None, &[], Some(&st), 600);
+        next.id = "1.33.0";
+        assert_eq!(status(&next).state, RolloutState::Progressing);
+    }
+
+    #[test]
+    fn holds_become_waiting_entries_gates_and_the_next_window() {
+        let clusters = fleet();
+        let c = control(false, None);
+        let d = UpgradeDecision {
+            hold: vec![
+                hold("b", HoldCause::Approval, Some("prod")),
+                hold("c", HoldCause::Window, None),
+            ],
+            ..Default::default()
+        };
+        let first = status(&input(&clusters, &c, Some(&d), &[], None, 100));
+        assert_eq!(first.state, RolloutState::Progressing);
+        assert_eq!(first.next_window, Some(Timestamp(5000).to_string()));
+        assert_eq!(first.gates.len(), 1);
+        assert_eq!(first.gates[0].clusters, ["t/b"]);
+        assert_eq!(first.gates[0].since, Timestamp(100).to_string());
+        assert_eq!(first.gates[0].approved, None);
+        let w: Vec<(&str, Option<&str>, Option<&str>)> = first
+            .waiting
+            .iter()
+            .map(|w| (w.cause.as_str(), w.gate.as_deref(), w.wave.as_deref()))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                ("approval", Some("prod"), Some("prod")),
+                ("window", None, Some("prod"))
+            ]
+        );
+        let names: Vec<&str> = first.waves.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["prod", "canary"]);
+        assert_eq!((first.waves[1].total, first.waves[1].upgrading), (1, 1));
+        // Approved and passed: the gate stays listed, since kept, with who approved.
+        let approved = [Counted {
+            gate: "prod".into(),
+            by: "carol".into(),
+            at: Timestamp(150),
+            approval: "tenant-acme/ok".into(),
+        }];
+        let after = UpgradeDecision::default();
+        let second = status(&input(
+            &clusters,
+            &c,
+            Some(&after),
+            &approved,
+            Some(&first),
+            200,
+        ));
+        assert_eq!(second.gates[0].since, first.gates[0].since);
+        assert!(second.gates[0].clusters.is_empty());
+        let a = second.gates[0].approved.clone().unwrap();
+        assert_eq!(
+            (a.by.as_str(), a.approval.as_str()),
+            ("carol", "tenant-acme/ok")
+        );
+        assert_eq!(second.waiting[0].cause, "other");
+    }
+
+    #[test]
+    fn host_waits_and_cluster_pauses_are_named_and_admitted_steps_count_as_upgrading() {
+        let mut clusters = fleet();
+        clusters[2].upgrades_paused = true;
+        let c = control(false, None);
+        let d = UpgradeDecision::default();
+        let step = |name: &str| UpgradeStep {
+            cluster: ClusterRef::new("t", name),
+            target: UpgradeTarget::ControlPlane,
+            to: v("1.32.0"),
+            wave: None,
+        };
+        let adm = Admission {
+            admitted: vec![],
+            vetoed: vec![Veto {
+                step: step("b"),
+                invariant: Invariant::GlobalConcurrency,
+                message: "10 in flight".into(),
+            }],
+        };
+        let mut i = input(&clusters, &c, Some(&d), &[], None, 100);
+        i.admission = Some(&adm);
+        let st = status(&i);
+        let w: Vec<(&str, &str)> = st
+            .waiting
+            .iter()
+            .map(|w| (w.cluster.as_str(), w.cause.as_str()))
+            .collect();
+        assert_eq!(w, [("t/b", "cap"), ("t/c", "paused")]);
+        let started = Admission {
+            admitted: vec![step("b")],
+            vetoed: vec![],
+        };
+        i.admission = Some(&started);
+        let st = status(&i);
+        assert_eq!((st.clusters.upgrading, st.clusters.waiting), (2, 1));
+        // Nothing left to do: complete.
+        let done = vec![cluster(
+            "d",
+            "s",
+            ("1.32.0", "1.32.0"),
+            ("1.32.0", "1.32.0"),
+        )];
+        let st = status(&input(&done, &c, None, &[], None, 100));
+        assert_eq!(st.state, RolloutState::Complete);
+        assert!(st.waiting.is_empty());
+    }
+}
