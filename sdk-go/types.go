@@ -101,6 +101,38 @@ type UpgradeRequest struct {
 	Clusters []FleetCluster  `json:"clusters"`
 	History  []UpgradeRecord `json:"history"`
 	Limits   UpgradeLimits   `json:"limits"`
+	// Approvals are the gates an operator approved for the tenant's current rollout, sorted by
+	// gate (docs/rollout.md, "Approval gates"): a gate asked for in a [Hold] and listed here
+	// may be passed.
+	Approvals []Approval `json:"approvals,omitempty"`
+}
+
+// Approval is an operator's approval of a gate, as the host recorded it.
+type Approval struct {
+	Gate       string    `json:"gate"`
+	ApprovedBy string    `json:"approved_by"`
+	ApprovedAt Timestamp `json:"approved_at"`
+}
+
+// SignalPrefix prefixes the ManagedCluster condition types that are signals
+// (docs/rollout.md, "Signals"): "signal.fleetward.dev/SLOBurn" is the signal "SLOBurn".
+const SignalPrefix = "signal.fleetward.dev/"
+
+// MaxSignalsPerCluster is how many signals of one cluster reach a policy at most (the first
+// by name).
+const MaxSignalsPerCluster = 8
+
+// MaxSignalMessageBytes is how many bytes of a signal's message reach a policy at most.
+const MaxSignalMessageBytes = 256
+
+// Signal is a firing signal: a "signal.fleetward.dev/<name>" condition of the cluster whose
+// status is True. Name is the condition type without the prefix; Since its
+// lastTransitionTime, when it parses.
+type Signal struct {
+	Name    string     `json:"name"`
+	Reason  string     `json:"reason"`
+	Message string     `json:"message"`
+	Since   *Timestamp `json:"since,omitempty"`
 }
 
 // FleetCluster is one cluster as the upgrade policy sees it.
@@ -114,6 +146,8 @@ type FleetCluster struct {
 	InProgress     *UpgradeStep `json:"in_progress,omitempty"`
 	UpgradesPaused bool         `json:"upgrades_paused"`
 	SettledSince   *Timestamp   `json:"settled_since,omitempty"`
+	// Signals are the cluster's firing signals, sorted by name, at most MaxSignalsPerCluster.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // NeedsUpgrade reports whether the control plane or any pool is not at its desired version.
@@ -208,12 +242,32 @@ func (d UpgradeDecision) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// Hold is a cluster that needs an upgrade and waits.
+// Hold is a cluster that needs an upgrade and waits. Cause says what kind of wait it is
+// (empty: not said); Gate names the approval gate it waits for (with [HoldApproval]; a DNS
+// label, at most 63 characters); Wave the wave the cluster belongs to.
 type Hold struct {
 	Cluster ClusterRef `json:"cluster"`
 	Reason  string     `json:"reason"`
 	Until   *Timestamp `json:"until,omitempty"`
+	Cause   HoldCause  `json:"cause,omitempty"`
+	Gate    *string    `json:"gate,omitempty"`
+	Wave    *string    `json:"wave,omitempty"`
 }
+
+// HoldCause is why a held cluster waits, as far as the policy says.
+type HoldCause string
+
+// The causes of a [Hold].
+const (
+	HoldBake        HoldCause = "bake"        // an earlier wave has not baked long enough
+	HoldWindow      HoldCause = "window"      // outside the maintenance window; Until is the next opening
+	HoldApproval    HoldCause = "approval"    // waiting for an operator to approve Gate
+	HoldSignal      HoldCause = "signal"      // a signal on the cluster or its fleet holds it
+	HoldWave        HoldCause = "wave"        // an earlier wave has not finished
+	HoldHealth      HoldCause = "health"      // the cluster is unhealthy or paused
+	HoldConcurrency HoldCause = "concurrency" // the policy's own concurrency limit
+	HoldOther       HoldCause = "other"       // anything else; Reason says what
+)
 
 // ---- remediation ----
 
@@ -225,6 +279,8 @@ type RemediationRequest struct {
 	Problem        Problem             `json:"problem"`
 	History        []RemediationRecord `json:"history"`
 	UpgradesPaused bool                `json:"upgrades_paused"`
+	// Signals are the cluster's firing signals, sorted by name, at most MaxSignalsPerCluster.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // Kinds of [Component].

@@ -122,7 +122,12 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 })),
                 upgrades_paused: true,
                 settled_since: Some(t("2026-11-20T00:00:00Z")),
-                signals: Vec::new(),
+                signals: vec![Signal {
+                    name: "SLOBurn".into(),
+                    reason: "BurnRateHigh".into(),
+                    message: "error budget burning 14x".into(),
+                    since: Some(t("2026-11-25T16:40:00Z")),
+                }],
             }],
             history: vec![UpgradeRecord {
                 cluster: cluster("dev-1"),
@@ -136,7 +141,11 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 max_concurrent: 10,
                 max_concurrent_per_seed: 3,
             },
-            approvals: Vec::new(),
+            approvals: vec![Approval {
+                gate: "prod".into(),
+                approved_by: "alice".into(),
+                approved_at: t("2026-11-25T15:00:00Z"),
+            }],
         }),
     );
     out.insert(
@@ -148,14 +157,24 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                     pool: "workers".into(),
                 }),
             ],
-            hold: vec![Hold {
-                cluster: cluster("prod-1"),
-                reason: "outside maintenance window".into(),
-                until: Some(t("2026-11-28T01:00:00Z")),
-                cause: None,
-                gate: None,
-                wave: None,
-            }],
+            hold: vec![
+                Hold {
+                    cluster: cluster("prod-1"),
+                    reason: "outside maintenance window".into(),
+                    until: Some(t("2026-11-28T01:00:00Z")),
+                    cause: Some(HoldCause::Window),
+                    gate: None,
+                    wave: Some("prod".into()),
+                },
+                Hold {
+                    cluster: cluster("prod-2"),
+                    reason: "waiting for approval of gate \"prod\"".into(),
+                    until: None,
+                    cause: Some(HoldCause::Approval),
+                    gate: Some("prod".into()),
+                    wave: Some("prod".into()),
+                },
+            ],
             recheck_at: Some(t("2026-11-28T01:00:00Z")),
             reason: "wave dev in progress".into(),
         }),
@@ -216,7 +235,12 @@ fn samples() -> BTreeMap<&'static str, serde_json::Value> {
                 },
             ],
             upgrades_paused: true,
-            signals: Vec::new(),
+            signals: vec![Signal {
+                name: "SLOBurn".into(),
+                reason: "BurnRateHigh".into(),
+                message: "error budget burning 14x".into(),
+                since: Some(t("2026-11-25T16:40:00Z")),
+            }],
         }),
     );
     out.insert(

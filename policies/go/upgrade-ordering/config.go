@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"fleetward.dev/sdk-go"
 )
@@ -24,6 +25,45 @@ type Config struct {
 	BakeMinutes uint32 `json:"bake_minutes"`
 	// Windows: maintenance windows for every wave without its own; empty means always open.
 	Windows []Window `json:"windows"`
+	// ApprovalBefore: waves that wait, once they could otherwise start, for an operator's
+	// approval of the gate named like the wave (the request's approvals). Also spelled
+	// approvalBefore.
+	ApprovalBefore []string `json:"approval_before"`
+	// HoldOnSignals: signal names that stop the rollout: while one fires on any cluster of the
+	// tenant, no new step starts anywhere. Also spelled holdOnSignals.
+	HoldOnSignals []string `json:"hold_on_signals"`
+}
+
+// UnmarshalJSON decodes strictly and accepts the camelCase spellings approvalBefore and
+// holdOnSignals as the Rust policy's serde aliases do (both spellings at once is an error).
+func (c *Config) UnmarshalJSON(b []byte) error {
+	type plain Config
+	aux := struct {
+		*plain
+		ApprovalBeforeCamel *[]string `json:"approvalBefore"`
+		HoldOnSignalsCamel  *[]string `json:"holdOnSignals"`
+	}{plain: (*plain)(c)}
+	snake := struct {
+		ApprovalBefore *json.RawMessage `json:"approval_before"`
+		HoldOnSignals  *json.RawMessage `json:"hold_on_signals"`
+	}{}
+	if err := strictUnmarshal(b, &aux); err != nil {
+		return err
+	}
+	_ = json.Unmarshal(b, &snake)
+	if aux.ApprovalBeforeCamel != nil {
+		if snake.ApprovalBefore != nil {
+			return fmt.Errorf("duplicate field `approval_before`")
+		}
+		c.ApprovalBefore = *aux.ApprovalBeforeCamel
+	}
+	if aux.HoldOnSignalsCamel != nil {
+		if snake.HoldOnSignals != nil {
+			return fmt.Errorf("duplicate field `hold_on_signals`")
+		}
+		c.HoldOnSignals = *aux.HoldOnSignalsCamel
+	}
+	return nil
 }
 
 func defaultConfig() Config {
@@ -141,7 +181,71 @@ func validate(c *Config) error {
 			}
 		}
 	}
+	waves := waveNames(c)
+	for i, name := range c.ApprovalBefore {
+		if !isDNSLabel(name) {
+			return fleetward.InvalidConfig("approval_before[%d]: %q is not a DNS label (lower-case letters, "+
+				"digits and `-`, at most 63 characters); it names the approval gate", i, name)
+		}
+		if contains(c.ApprovalBefore[:i], name) {
+			return fleetward.InvalidConfig("approval_before[%d]: duplicate wave %q", i, name)
+		}
+		if !contains(waves, name) {
+			return fleetward.InvalidConfig("approval_before[%d]: no wave is named %q (the waves are: %s)",
+				i, name, strings.Join(waves, ", "))
+		}
+	}
+	for i, name := range c.HoldOnSignals {
+		if !isSignalName(name) {
+			return fleetward.InvalidConfig("hold_on_signals[%d]: %q is not a signal name (letters, digits, "+
+				"`-`, `_` and `.`, at most 63 characters, without the `signal.fleetward.dev/` prefix)", i, name)
+		}
+	}
 	return nil
+}
+
+// waveNames are the names of the waves the config gives, in order: "canary" when there are
+// canaries, the configured waves, "default" when unmatched clusters form the last wave.
+func waveNames(c *Config) []string {
+	var names []string
+	if c.Canary != nil {
+		names = append(names, "canary")
+	}
+	for _, w := range c.Waves {
+		names = append(names, w.Name)
+	}
+	if c.Unmatched == UnmatchedLast {
+		names = append(names, "default")
+	}
+	return names
+}
+
+// isDNSLabel reports whether s is an RFC 1123 label, what the host accepts as a gate name.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isSignalName reports whether s is the name part of a Kubernetes condition type:
+// alphanumerics, '-', '_', '.', beginning and ending alphanumeric, at most 63 characters.
+func isSignalName(s string) bool {
+	alnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' }
+	if len(s) == 0 || len(s) > 63 || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(alnum(b) || b == '-' || b == '_' || b == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkWindows(path string, windows []Window) error {

@@ -11,7 +11,9 @@
 // configured waves, then the rest as "default"; a wave starts when every earlier cluster is
 // upgraded, healthy and baked; maintenance windows per wave or global; the policy's and the
 // host's concurrency caps, per tenant, wave and seed; per cluster the control plane first, one
-// minor at a time, then pools in name order. docs/policies.md describes the config.
+// minor at a time, then pools in name order; approval gates before the waves approval_before
+// names; no new step while a signal hold_on_signals lists fires on any cluster. Every hold says
+// its cause and wave. docs/policies.md describes the config.
 package main
 
 import (
@@ -61,11 +63,16 @@ func orderUpgrades(ctx fleetward.Context, req *fleetward.UpgradeRequest, cfg *Co
 	}
 	running := inFlight
 
+	signalHold := firingSignal(req, cfg)
 	groups, unmatched := group(req.Clusters, cfg)
 	d := &fleetward.UpgradeDecision{Start: []fleetward.UpgradeStep{}, Hold: []fleetward.Hold{}}
 	var startedWaves []string
 	for i, wave := range groups {
 		g := gate(groups[:i], req.History, now)
+		approvalGate := ""
+		if contains(cfg.ApprovalBefore, wave.name) && !approved(req.Approvals, wave.name) {
+			approvalGate = wave.name
+		}
 		var waveInFlight uint32
 		for _, c := range wave.members {
 			if c.InProgress != nil {
@@ -76,19 +83,32 @@ func orderUpgrades(ctx fleetward.Context, req *fleetward.UpgradeRequest, cfg *Co
 			if !c.NeedsUpgrade() || c.InProgress != nil {
 				continue
 			}
-			held := func(reason string, until *fleetward.Timestamp) {
-				d.Hold = append(d.Hold, fleetward.Hold{Cluster: c.ID, Reason: reason, Until: until})
+			waveName := wave.name
+			held := func(cause fleetward.HoldCause, reason string, until *fleetward.Timestamp) *fleetward.Hold {
+				d.Hold = append(d.Hold, fleetward.Hold{Cluster: c.ID, Reason: reason, Until: until,
+					Cause: cause, Wave: &waveName})
+				return &d.Hold[len(d.Hold)-1]
 			}
 			if c.UpgradesPaused {
-				held("upgrades paused", nil)
+				held(fleetward.HoldHealth, "upgrades paused", nil)
 				continue
 			}
 			if !c.Health.Healthy {
-				held(unhealthyReason(c), nil)
+				held(fleetward.HoldHealth, unhealthyReason(c), nil)
+				continue
+			}
+			if signalHold != "" {
+				held(fleetward.HoldSignal, signalHold, nil)
 				continue
 			}
 			if g.closed {
-				held(g.reason, g.until)
+				held(g.cause, g.reason, g.until)
+				continue
+			}
+			if approvalGate != "" {
+				h := held(fleetward.HoldApproval, fmt.Sprintf("waiting for approval of gate %q", approvalGate), nil)
+				gateName := approvalGate
+				h.Gate = &gateName
 				continue
 			}
 			if !anyOpen(wave.windows, now) {
@@ -96,30 +116,31 @@ func orderUpgrades(ctx fleetward.Context, req *fleetward.UpgradeRequest, cfg *Co
 				for i, w := range wave.windows {
 					names[i] = w.String()
 				}
-				held(fmt.Sprintf("outside maintenance window (%s)", strings.Join(names, "; ")),
+				held(fleetward.HoldWindow, fmt.Sprintf("outside maintenance window (%s)", strings.Join(names, "; ")),
 					nextOpening(wave.windows, now))
 				continue
 			}
 			target, to, holdReason := nextStep(c)
 			if holdReason != "" {
-				held(holdReason, nil)
+				held(fleetward.HoldOther, holdReason, nil)
 				continue
 			}
 			if target == nil {
 				continue
 			}
 			if inFlight >= limit {
-				held(fmt.Sprintf("concurrency cap reached (%d/%d in flight)", inFlight, limit), nil)
+				held(fleetward.HoldConcurrency, fmt.Sprintf("concurrency cap reached (%d/%d in flight)", inFlight, limit), nil)
 				continue
 			}
 			if wave.maxConcurrent != nil && waveInFlight >= *wave.maxConcurrent {
-				held(fmt.Sprintf("wave %s cap reached (%d/%d)", wave.name, waveInFlight, *wave.maxConcurrent), nil)
+				held(fleetward.HoldConcurrency,
+					fmt.Sprintf("wave %s cap reached (%d/%d)", wave.name, waveInFlight, *wave.maxConcurrent), nil)
 				continue
 			}
 			if c.Seed != nil {
 				n := perSeed[*c.Seed]
 				if n >= seedCap {
-					held(fmt.Sprintf("seed %s cap reached (%d/%d in flight)", *c.Seed, n, seedCap), nil)
+					held(fleetward.HoldConcurrency, fmt.Sprintf("seed %s cap reached (%d/%d in flight)", *c.Seed, n, seedCap), nil)
 					continue
 				}
 				perSeed[*c.Seed]++
@@ -135,7 +156,8 @@ func orderUpgrades(ctx fleetward.Context, req *fleetward.UpgradeRequest, cfg *Co
 	}
 	for _, c := range unmatched {
 		if c.NeedsUpgrade() && c.InProgress == nil {
-			d.Hold = append(d.Hold, fleetward.Hold{Cluster: c.ID, Reason: "matches no wave (unmatched: hold)"})
+			d.Hold = append(d.Hold, fleetward.Hold{Cluster: c.ID, Reason: "matches no wave (unmatched: hold)",
+				Cause: fleetward.HoldOther})
 		}
 	}
 	for _, h := range d.Hold {
@@ -146,6 +168,46 @@ func orderUpgrades(ctx fleetward.Context, req *fleetward.UpgradeRequest, cfg *Co
 	}
 	d.Reason = summary(len(d.Start), len(d.Hold), running, startedWaves)
 	return d, nil
+}
+
+// firingSignal is the first listed signal firing on a cluster of the tenant (clusters by
+// namespace/name, then signals by name) as a hold reason, or "" when none fires.
+func firingSignal(req *fleetward.UpgradeRequest, cfg *Config) string {
+	var first *fleetward.ClusterRef
+	name := ""
+	for i := range req.Clusters {
+		c := &req.Clusters[i]
+		for _, s := range c.Signals {
+			if !contains(cfg.HoldOnSignals, s.Name) {
+				continue
+			}
+			if first == nil || c.ID.Less(*first) || (c.ID == *first && s.Name < name) {
+				first, name = &c.ID, s.Name
+			}
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	return fmt.Sprintf("signal %s firing on %s", name, first.String())
+}
+
+func approved(approvals []fleetward.Approval, gate string) bool {
+	for _, a := range approvals {
+		if a.Gate == gate {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func unhealthyReason(c *fleetward.FleetCluster) string {

@@ -79,9 +79,10 @@ func group(clusters []fleetward.FleetCluster, cfg *Config) ([]*waveGroup, []*fle
 }
 
 // gateState says whether a wave may start given all earlier waves: open, or closed with a
-// reason and, when only bake time is missing, until when.
+// cause (wave or bake), a reason and, when only bake time is missing, until when.
 type gateState struct {
 	closed bool
+	cause  fleetward.HoldCause
 	reason string
 	until  *fleetward.Timestamp
 }
@@ -93,7 +94,7 @@ func gate(earlier []*waveGroup, history []fleetward.UpgradeRecord, now fleetward
 	for _, wave := range earlier {
 		for _, c := range wave.members {
 			closed := func(why string) gateState {
-				return gateState{closed: true,
+				return gateState{closed: true, cause: fleetward.HoldWave,
 					reason: fmt.Sprintf("waiting for wave %s: %s %s", wave.name, c.ID.Name, why)}
 			}
 			if c.InProgress != nil || c.NeedsUpgrade() {
@@ -118,7 +119,7 @@ func gate(earlier []*waveGroup, history []fleetward.UpgradeRecord, now fleetward
 		}
 	}
 	if bakeEnd != nil {
-		return gateState{closed: true, reason: fmt.Sprintf("wave %s is baking until %s", bakeWave, bakeEnd),
+		return gateState{closed: true, cause: fleetward.HoldBake, reason: fmt.Sprintf("wave %s is baking until %s", bakeWave, bakeEnd),
 			until: bakeEnd}
 	}
 	return gateState{}

@@ -24,6 +24,12 @@ pub struct Config {
     pub backoff_base_minutes: u32,
     /// Upper bound of the backoff. Default 60.
     pub backoff_max_minutes: u32,
+    /// Signal names (`SLOBurn` for the condition `signal.fleetward.dev/SLOBurn`): while one
+    /// fires on the cluster, a problem past its grace period is escalated at once instead of
+    /// restarted or recreated (an incident is under way; a person should look before automation
+    /// acts). Default: none.
+    #[serde(alias = "escalateOnSignals")]
+    pub escalate_on_signals: Vec<String>,
 }
 
 impl Default for Config {
@@ -36,6 +42,7 @@ impl Default for Config {
             max_actions_per_hour: 3,
             backoff_base_minutes: 5,
             backoff_max_minutes: 60,
+            escalate_on_signals: Vec::new(),
         }
     }
 }
@@ -60,6 +67,20 @@ pub fn validate(config: &Config) -> Result<(), PolicyError> {
         return Err(PolicyError::invalid_config(
             "escalate_after_minutes: must be at least 1, or null to disable",
         ));
+    }
+    for (i, name) in config.escalate_on_signals.iter().enumerate() {
+        let b = name.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 63
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric();
+        if !ok {
+            return Err(PolicyError::invalid_config(format!(
+                "escalate_on_signals[{i}]: {name:?} is not a signal name (letters, digits, `-`, `_` and `.`, at most 63 characters, without the `signal.fleetward.dev/` prefix)"
+            )));
+        }
     }
     Ok(())
 }

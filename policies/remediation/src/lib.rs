@@ -6,8 +6,9 @@
 //! 1. already escalated during this episode → `none` (a human owns it now);
 //! 2. problem younger than `grace_minutes` → `wait` until the grace ends (no flapping);
 //! 3. ladder exhausted (`max_restarts` for control-plane components, `max_recreates` for
-//!    machines) or problem older than `escalate_after_minutes` → `pause_upgrades_and_escalate`
-//!    (never budget-limited: it is the safe action);
+//!    machines), problem older than `escalate_after_minutes`, or a signal listed in
+//!    `escalate_on_signals` firing on the cluster → `pause_upgrades_and_escalate` (never
+//!    budget-limited: it is the safe action);
 //! 4. exponential backoff since the last action on the component (`backoff_base_minutes`,
 //!    doubling, capped at `backoff_max_minutes`) and the per-cluster budget
 //!    (`max_actions_per_hour`, rolling) → `wait` until the later of the two;
@@ -90,8 +91,14 @@ pub fn remediate(
     let too_old = config
         .escalate_after_minutes
         .is_some_and(|m| age_minutes >= i64::from(m));
-    if attempts >= ladder_len || too_old {
-        let why = if too_old {
+    let signal = req
+        .signals
+        .iter()
+        .find(|s| config.escalate_on_signals.contains(&s.name));
+    if attempts >= ladder_len || too_old || signal.is_some() {
+        let why = if let Some(s) = signal {
+            format!("signal {} firing ({})", s.name, s.reason)
+        } else if too_old {
             format!("unhealthy for {age_minutes} minutes")
         } else {
             format!("{attempts} remediation(s) did not help")

@@ -260,3 +260,55 @@ fn fixtures() {
     let report = fleetward_sdk::testing::assert_fixture_dir(dir, &EXPORTS);
     assert!(report.passed() >= 6);
 }
+
+#[test]
+fn a_listed_signal_escalates_after_the_grace_period_instead_of_acting() {
+    let config = Config {
+        escalate_on_signals: vec!["SLOBurn".into()],
+        ..Config::default()
+    };
+    let decide = |req: &RemediationRequest, now: &str| {
+        remediate(req, &config, &Context::new(t(now), "acme")).unwrap()
+    };
+    let mut req = request(etcd(), "2026-11-25T16:59:00Z", vec![]);
+    req.signals = vec![fleetward_sdk::wire::Signal {
+        name: "SLOBurn".into(),
+        reason: "BurnRateHigh".into(),
+        message: "error budget burning 14x".into(),
+        since: Some(t("2026-11-25T16:50:00Z")),
+    }];
+    // The grace period still applies (no flapping).
+    let d = decide(&req, "2026-11-25T17:00:00Z");
+    assert!(matches!(d.action, RemediationAction::Wait { .. }), "{d:?}");
+    // Past it: escalate rather than restart.
+    let d = decide(&req, "2026-11-25T17:01:00Z");
+    let RemediationAction::PauseUpgradesAndEscalate { message } = &d.action else {
+        panic!("{d:?}");
+    };
+    assert!(
+        message.contains("signal SLOBurn firing (BurnRateHigh)"),
+        "{message}"
+    );
+    assert_eq!(
+        d.reason,
+        "control-plane/etcd: escalating, signal SLOBurn firing (BurnRateHigh)"
+    );
+    // Without the option, or with another signal, the ladder acts as usual.
+    let d = run(&req, "2026-11-25T17:01:00Z");
+    assert!(matches!(
+        d.action,
+        RemediationAction::RestartComponent { .. }
+    ));
+    req.signals[0].name = "DiskPressure".into();
+    let d = decide(&req, "2026-11-25T17:01:00Z");
+    assert!(matches!(
+        d.action,
+        RemediationAction::RestartComponent { .. }
+    ));
+    // Names are checked.
+    let bad = Config {
+        escalate_on_signals: vec!["signal.fleetward.dev/SLOBurn".into()],
+        ..Config::default()
+    };
+    assert!(config::validate(&bad).is_err());
+}

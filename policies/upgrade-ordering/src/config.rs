@@ -25,6 +25,16 @@ pub struct Config {
     pub bake_minutes: u32,
     /// Maintenance windows for every wave without its own. Empty (default): always open.
     pub windows: Vec<Window>,
+    /// Waves that wait for an operator's approval before their first step: each is an approval
+    /// gate named like the wave, asked for once every earlier wave is done and baked, and
+    /// passed once `approvals` in the request lists it. Default: none.
+    #[serde(alias = "approvalBefore")]
+    pub approval_before: Vec<String>,
+    /// Signal names (`SLOBurn` for the condition `signal.fleetward.dev/SLOBurn`) that stop the
+    /// rollout: while one fires on any cluster of the tenant, no new step starts anywhere.
+    /// Default: none.
+    #[serde(alias = "holdOnSignals")]
+    pub hold_on_signals: Vec<String>,
 }
 
 impl Default for Config {
@@ -36,6 +46,8 @@ impl Default for Config {
             max_concurrent: 2,
             bake_minutes: 60,
             windows: Vec::new(),
+            approval_before: Vec::new(),
+            hold_on_signals: Vec::new(),
         }
     }
 }
@@ -113,7 +125,66 @@ pub fn validate(config: &Config) -> Result<(), PolicyError> {
             check_windows(&format!("waves[{i}].windows"), windows)?;
         }
     }
+    for (i, name) in config.approval_before.iter().enumerate() {
+        if !is_dns_label(name) {
+            return bad(format!(
+                "approval_before[{i}]: {name:?} is not a DNS label (lower-case letters, digits and `-`, at most 63 characters); it names the approval gate"
+            ));
+        }
+        if config.approval_before[..i].contains(name) {
+            return bad(format!("approval_before[{i}]: duplicate wave {name:?}"));
+        }
+        if !wave_names(config).any(|w| w == name) {
+            let known: Vec<&str> = wave_names(config).collect();
+            return bad(format!(
+                "approval_before[{i}]: no wave is named {name:?} (the waves are: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    for (i, name) in config.hold_on_signals.iter().enumerate() {
+        if !is_signal_name(name) {
+            return bad(format!(
+                "hold_on_signals[{i}]: {name:?} is not a signal name (letters, digits, `-`, `_` and `.`, at most 63 characters, without the `signal.fleetward.dev/` prefix)"
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The names of the waves the config gives, in order: `canary` when there are canaries, the
+/// configured waves, `default` when unmatched clusters form the last wave.
+pub fn wave_names(config: &Config) -> impl Iterator<Item = &str> {
+    config
+        .canary
+        .as_ref()
+        .map(|_| "canary")
+        .into_iter()
+        .chain(config.waves.iter().map(|w| w.name.as_str()))
+        .chain((config.unmatched == Unmatched::Last).then_some("default"))
+}
+
+/// An RFC 1123 label: what the host accepts as an approval gate's name.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// The name part of a Kubernetes condition type: alphanumerics, `-`, `_`, `.`, beginning and
+/// ending alphanumeric, at most 63 characters.
+fn is_signal_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
 fn check_windows(path: &str, windows: &[Window]) -> Result<(), PolicyError> {

@@ -11,7 +11,18 @@
 //! - **caps**: the policy's `max_concurrent` (and per-wave caps) within the host's limits,
 //!   including per seed;
 //! - per cluster ([`step`]): control plane before node pools, pools one at a time, one minor
-//!   version per step; unhealthy or paused clusters are held with the reason.
+//!   version per step; unhealthy or paused clusters are held with the reason;
+//! - **approval gates** (`approval_before`): a listed wave waits, once it could otherwise
+//!   start, for an operator's approval of the gate named like the wave (`req.approvals`);
+//! - **signals** (`hold_on_signals`): while a listed signal fires on any cluster of the tenant,
+//!   no new step starts anywhere (steps already running finish; the host drives them).
+//!
+//! The checks, in order, for each cluster that needs a step and runs none: paused or unhealthy
+//! (`health`), a listed signal firing (`signal`), an earlier wave not done (`wave`) or baking
+//! (`bake`), the wave's approval gate (`approval`), the maintenance window (`window`), the
+//! cluster's own next step (`other`, e.g. a downgrade), the caps (`concurrency`). The first
+//! that fails is the hold's `cause`, with the cluster's `wave`. The approval comes before the
+//! window so that the gate is pending, and can be approved, before the window opens.
 //!
 //! Every cluster that needs an upgrade and does not start is listed in `hold` with a reason and,
 //! when known, `until`; `recheck_at` is the earliest of those (a window opening, a bake end).
@@ -26,7 +37,8 @@ use std::collections::BTreeMap;
 
 use fleetward_sdk::Context;
 use fleetward_sdk::wire::{
-    FleetCluster, Hold, PolicyError, Timestamp, UpgradeDecision, UpgradeRequest, UpgradeStep,
+    FleetCluster, Hold, HoldCause, PolicyError, Timestamp, UpgradeDecision, UpgradeRequest,
+    UpgradeStep,
 };
 
 pub use config::Config;
@@ -64,12 +76,18 @@ pub fn order_upgrades(
         }
     }
 
+    let signal_hold = firing_signal(req, config);
     let (groups, unmatched) = waves::group(&req.clusters, config);
     let mut start = Vec::new();
     let mut hold = Vec::new();
     let mut started_waves: Vec<&str> = Vec::new();
     for (i, wave) in groups.iter().enumerate() {
         let gate = waves::gate(&groups[..i], &req.history, now);
+        let approval_gate = config
+            .approval_before
+            .contains(&wave.name)
+            .then_some(wave.name.as_str())
+            .filter(|g| !req.approvals.iter().any(|a| a.gate == *g));
         let mut wave_in_flight = wave
             .members
             .iter()
@@ -79,29 +97,50 @@ pub fn order_upgrades(
             if !c.needs_upgrade() || c.in_progress.is_some() {
                 continue;
             }
-            let held = |reason: String, until: Option<Timestamp>| Hold {
+            let held = |cause: HoldCause, reason: String, until: Option<Timestamp>| Hold {
                 cluster: c.id.clone(),
                 reason,
                 until,
-                cause: None,
+                cause: Some(cause),
                 gate: None,
-                wave: None,
+                wave: Some(wave.name.clone()),
             };
             if c.upgrades_paused {
-                hold.push(held("upgrades paused".into(), None));
+                hold.push(held(HoldCause::Health, "upgrades paused".into(), None));
                 continue;
             }
             if !c.health.healthy {
-                hold.push(held(unhealthy_reason(c), None));
+                hold.push(held(HoldCause::Health, unhealthy_reason(c), None));
                 continue;
             }
-            if let Gate::Closed { reason, until } = &gate {
-                hold.push(held(reason.clone(), *until));
+            if let Some(reason) = &signal_hold {
+                hold.push(held(HoldCause::Signal, reason.clone(), None));
+                continue;
+            }
+            if let Gate::Closed {
+                cause,
+                reason,
+                until,
+            } = &gate
+            {
+                hold.push(held(*cause, reason.clone(), *until));
+                continue;
+            }
+            if let Some(g) = approval_gate {
+                hold.push(Hold {
+                    gate: Some(g.to_string()),
+                    ..held(
+                        HoldCause::Approval,
+                        format!("waiting for approval of gate {g:?}"),
+                        None,
+                    )
+                });
                 continue;
             }
             if !window::any_open(wave.windows, now) {
                 let names: Vec<_> = wave.windows.iter().map(ToString::to_string).collect();
                 hold.push(held(
+                    HoldCause::Window,
                     format!("outside maintenance window ({})", names.join("; ")),
                     window::next_opening(wave.windows, now),
                 ));
@@ -111,12 +150,13 @@ pub fn order_upgrades(
                 Ok(Some(step)) => step,
                 Ok(None) => continue,
                 Err(reason) => {
-                    hold.push(held(reason, None));
+                    hold.push(held(HoldCause::Other, reason, None));
                     continue;
                 }
             };
             if in_flight >= cap {
                 hold.push(held(
+                    HoldCause::Concurrency,
                     format!("concurrency cap reached ({in_flight}/{cap} in flight)"),
                     None,
                 ));
@@ -124,6 +164,7 @@ pub fn order_upgrades(
             }
             if let Some(wave_cap) = wave.max_concurrent.filter(|m| wave_in_flight >= *m) {
                 hold.push(held(
+                    HoldCause::Concurrency,
                     format!(
                         "wave {} cap reached ({wave_in_flight}/{wave_cap})",
                         wave.name
@@ -136,6 +177,7 @@ pub fn order_upgrades(
                 let n = per_seed.get(seed.as_str()).copied().unwrap_or(0);
                 if n >= seed_cap {
                     hold.push(held(
+                        HoldCause::Concurrency,
                         format!("seed {seed} cap reached ({n}/{seed_cap} in flight)"),
                         None,
                     ));
@@ -164,7 +206,7 @@ pub fn order_upgrades(
             cluster: c.id.clone(),
             reason: "matches no wave (unmatched: hold)".into(),
             until: None,
-            cause: None,
+            cause: Some(HoldCause::Other),
             gate: None,
             wave: None,
         });
@@ -187,6 +229,20 @@ pub fn order_upgrades(
         recheck_at,
         reason,
     })
+}
+
+/// The first listed signal firing on a cluster of the tenant (clusters by namespace/name, then
+/// signals by name), as a hold reason: `signal SLOBurn firing on tenant-acme/prod-1`.
+fn firing_signal(req: &UpgradeRequest, config: &Config) -> Option<String> {
+    if config.hold_on_signals.is_empty() {
+        return None;
+    }
+    req.clusters
+        .iter()
+        .flat_map(|c| c.signals.iter().map(move |s| (&c.id, &s.name)))
+        .filter(|(_, name)| config.hold_on_signals.contains(name))
+        .min()
+        .map(|(id, name)| format!("signal {name} firing on {}/{}", id.namespace, id.name))
 }
 
 fn unhealthy_reason(c: &FleetCluster) -> String {

@@ -2,8 +2,9 @@
 
 use fleetward_sdk::Context;
 use fleetward_sdk::wire::{
-    ClusterRef, FleetCluster, Health, KubeVersion, PoolState, Timestamp, UpgradeLimits,
-    UpgradeRecord, UpgradeRequest, UpgradeStep, UpgradeTarget, VersionState,
+    Approval, ClusterRef, FleetCluster, Health, HoldCause, KubeVersion, PoolState, Signal,
+    Timestamp, UpgradeLimits, UpgradeRecord, UpgradeRequest, UpgradeStep, UpgradeTarget,
+    VersionState,
 };
 
 use super::*;
@@ -269,6 +270,216 @@ fn typo_in_selector_is_reported_with_its_path() {
     assert_eq!(
         out,
         r#"{"error":{"code":"invalid_config","message":"waves[1].selector: unknown field `lable`, expected `match_labels`"}}"#
+    );
+}
+
+fn with(mut config: Config, extra: serde_json::Value) -> Config {
+    if let Some(list) = extra.get("approval_before") {
+        config.approval_before = serde_json::from_value(list.clone()).unwrap();
+    }
+    if let Some(list) = extra.get("hold_on_signals") {
+        config.hold_on_signals = serde_json::from_value(list.clone()).unwrap();
+    }
+    config
+}
+
+fn causes(d: &UpgradeDecision) -> Vec<String> {
+    d.hold
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}:{}:{}",
+                h.cluster.name,
+                h.cause.map_or("-", HoldCause::as_str),
+                h.wave.as_deref().unwrap_or("-"),
+                h.gate.as_deref().unwrap_or("-"),
+            )
+        })
+        .collect()
+}
+
+/// Staging on 1.32.0 and baked, two prod clusters to go.
+fn staging_done_prod_waiting() -> Vec<FleetCluster> {
+    vec![
+        done(cluster("staging-1", "staging"), "2026-11-20T00:00:00Z"),
+        cluster("prod-1", "prod"),
+        cluster("prod-2", "prod"),
+    ]
+}
+
+const SATURDAY: &str = "2026-11-28T02:00:00Z"; // inside prod's window
+
+#[test]
+fn approval_gate_holds_the_wave_until_approved_then_the_window_still_applies() {
+    let config = with(
+        waves_config(),
+        serde_json::json!({"approval_before": ["prod"]}),
+    );
+    let mut req = request(staging_done_prod_waiting());
+    // Not yet approved: asked for even while the window is closed, so it can be approved ahead.
+    for now in [NOW, SATURDAY] {
+        let d = run(&req, &config, now);
+        assert!(d.start.is_empty(), "{d:?}");
+        assert_eq!(
+            causes(&d),
+            vec!["prod-1:approval:prod:prod", "prod-2:approval:prod:prod"]
+        );
+        assert_eq!(d.hold[0].reason, r#"waiting for approval of gate "prod""#);
+        assert_eq!(d.recheck_at, None);
+    }
+    // An approval of another gate changes nothing.
+    req.approvals.push(Approval {
+        gate: "staging".into(),
+        approved_by: "bob".into(),
+        approved_at: t("2026-11-25T16:00:00Z"),
+    });
+    assert_eq!(run(&req, &config, SATURDAY).start, vec![]);
+    req.approvals.push(Approval {
+        gate: "prod".into(),
+        approved_by: "alice".into(),
+        approved_at: t("2026-11-25T16:30:00Z"),
+    });
+    let d = run(&req, &config, NOW);
+    assert_eq!(
+        causes(&d),
+        vec!["prod-1:window:prod:-", "prod-2:window:prod:-"]
+    );
+    assert_eq!(d.recheck_at, Some(t("2026-11-28T01:00:00Z")));
+    let d = run(&req, &config, SATURDAY);
+    assert_eq!(
+        names(&d.start),
+        vec!["prod-1:control-plane:1.32.0", "prod-2:control-plane:1.32.0"]
+    );
+}
+
+#[test]
+fn approval_is_asked_only_once_earlier_waves_are_done_and_baked() {
+    let config = with(
+        waves_config(),
+        serde_json::json!({"approval_before": ["prod"]}),
+    );
+    let mut clusters = staging_done_prod_waiting();
+    clusters[0] = cluster("staging-1", "staging");
+    let d = run(&request(clusters), &config, SATURDAY);
+    assert_eq!(names(&d.start), vec!["staging-1:control-plane:1.32.0"]);
+    assert_eq!(causes(&d), vec!["prod-1:wave:prod:-", "prod-2:wave:prod:-"]);
+    // Staging finished 10 minutes ago: the 120-minute bake comes before the approval.
+    let mut clusters = staging_done_prod_waiting();
+    clusters[0] = done(cluster("staging-1", "staging"), "2026-11-28T01:50:00Z");
+    let d = run(&request(clusters), &config, SATURDAY);
+    assert_eq!(causes(&d), vec!["prod-1:bake:prod:-", "prod-2:bake:prod:-"]);
+    assert_eq!(d.recheck_at, Some(t("2026-11-28T03:50:00Z")));
+}
+
+#[test]
+fn a_listed_signal_on_any_cluster_stops_every_new_step() {
+    let config = with(
+        waves_config(),
+        serde_json::json!({"hold_on_signals": ["SLOBurn"]}),
+    );
+    let mut clusters = staging_done_prod_waiting();
+    let mut running = cluster("prod-0", "prod");
+    running.in_progress = Some(UpgradeStep {
+        cluster: running.id.clone(),
+        target: UpgradeTarget::ControlPlane,
+        to: v("1.32.0"),
+        wave: Some("prod".into()),
+    });
+    clusters.push(running);
+    let signal = |name: &str| Signal {
+        name: name.into(),
+        reason: "BurnRateHigh".into(),
+        message: "error budget burning 14x".into(),
+        since: Some(t("2026-11-28T01:30:00Z")),
+    };
+    clusters[2].signals = vec![signal("DiskPressure")];
+    // An unlisted signal holds nothing.
+    let d = run(&request(clusters.clone()), &config, SATURDAY);
+    assert_eq!(names(&d.start).len(), 2, "{d:?}");
+    // A listed one, on any cluster, holds every cluster that would start; the running step
+    // is not listed as held (the host finishes it).
+    clusters[2].signals.push(signal("SLOBurn"));
+    clusters[0].signals = vec![signal("SLOBurn")];
+    let d = run(&request(clusters.clone()), &config, SATURDAY);
+    assert!(d.start.is_empty());
+    assert_eq!(
+        causes(&d),
+        vec!["prod-1:signal:prod:-", "prod-2:signal:prod:-"]
+    );
+    // The reason names the first cluster (by namespace/name) carrying a listed signal.
+    assert_eq!(
+        d.hold[0].reason,
+        "signal SLOBurn firing on tenant-acme/prod-2"
+    );
+    // Without the option signals are only information.
+    let d = run(&request(clusters), &waves_config(), SATURDAY);
+    assert_eq!(names(&d.start).len(), 2);
+}
+
+#[test]
+fn approval_and_signal_options_are_validated() {
+    let bad = |extra: serde_json::Value| {
+        config::validate(&with(waves_config(), extra))
+            .unwrap_err()
+            .message
+    };
+    assert_eq!(
+        bad(serde_json::json!({"approval_before": ["qa"]})),
+        "approval_before[0]: no wave is named \"qa\" (the waves are: canary, dev, staging, prod, default)"
+    );
+    assert!(bad(serde_json::json!({"approval_before": ["Prod"]})).contains("not a DNS label"));
+    assert!(bad(serde_json::json!({"approval_before": ["prod", "prod"]})).contains("duplicate"));
+    assert!(
+        bad(serde_json::json!({"hold_on_signals": ["signal.fleetward.dev/SLOBurn"]}))
+            .contains("without the `signal.fleetward.dev/` prefix")
+    );
+    assert!(bad(serde_json::json!({"hold_on_signals": [""]})).contains("hold_on_signals[0]"));
+    let ok = with(
+        waves_config(),
+        serde_json::json!({"approval_before": ["canary", "default"], "hold_on_signals": ["SLO_burn.v2"]}),
+    );
+    config::validate(&ok).unwrap();
+    // Both spellings of the keys are accepted.
+    let camel: Config = serde_json::from_value(
+        serde_json::json!({"approvalBefore": ["default"], "holdOnSignals": ["SLOBurn"]}),
+    )
+    .unwrap();
+    assert_eq!(camel.approval_before, vec!["default"]);
+    assert_eq!(camel.hold_on_signals, vec!["SLOBurn"]);
+}
+
+#[test]
+fn every_hold_says_its_cause_and_wave() {
+    let mut sick = cluster("dev-1", "dev");
+    sick.health.healthy = false;
+    let mut paused = cluster("dev-2", "dev");
+    paused.upgrades_paused = true;
+    let config = Config {
+        max_concurrent: 1,
+        ..waves_config()
+    };
+    let d = run(
+        &request(vec![
+            sick,
+            paused,
+            cluster("dev-3", "dev"),
+            cluster("dev-4", "dev"),
+            cluster("staging-1", "staging"),
+            cluster("prod-1", "prod"),
+        ]),
+        &config,
+        NOW,
+    );
+    assert_eq!(names(&d.start), vec!["dev-3:control-plane:1.32.0"]);
+    assert_eq!(
+        causes(&d),
+        vec![
+            "dev-1:health:dev:-",
+            "dev-2:health:dev:-",
+            "dev-4:concurrency:dev:-",
+            "staging-1:wave:staging:-",
+            "prod-1:wave:prod:-",
+        ]
     );
 }
 

@@ -1,7 +1,7 @@
 //! Grouping the fleet into ordered waves, and the gate that keeps a wave waiting until every
 //! earlier wave is upgraded, healthy and baked.
 
-use fleetward_sdk::wire::{FleetCluster, MINUTE, Timestamp, UpgradeRecord};
+use fleetward_sdk::wire::{FleetCluster, HoldCause, MINUTE, Timestamp, UpgradeRecord};
 
 use crate::config::{Config, Unmatched};
 use crate::window::Window;
@@ -88,6 +88,8 @@ pub enum Gate {
     Open,
     /// Not yet: why, and when it should open if only time is missing.
     Closed {
+        /// `wave` (an earlier cluster is not done, healthy and settled) or `bake`.
+        cause: HoldCause,
         /// Human-readable reason.
         reason: String,
         /// End of the bake time, when that is all that is missing.
@@ -101,6 +103,7 @@ pub fn gate(earlier: &[WaveGroup<'_>], history: &[UpgradeRecord], now: Timestamp
     for wave in earlier {
         for c in &wave.members {
             let closed = |why: &str| Gate::Closed {
+                cause: HoldCause::Wave,
                 reason: format!("waiting for wave {}: {} {why}", wave.name, c.id.name),
                 until: None,
             };
@@ -127,6 +130,7 @@ pub fn gate(earlier: &[WaveGroup<'_>], history: &[UpgradeRecord], now: Timestamp
     }
     match bake_end {
         Some((end, name)) => Gate::Closed {
+            cause: HoldCause::Bake,
             reason: format!("wave {name} is baking until {end}"),
             until: Some(end),
         },
