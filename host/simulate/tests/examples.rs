@@ -90,9 +90,13 @@ fn assert_decision_log(a: &Path, b: &Path) {
         }
     }
     // Every (tenant, kind, outcome) of the ledger (which keeps only answers that changed) is in
-    // the log.
+    // the log; except the host's own entries that asked no module (no digest: a paused or
+    // aborted rollout, where "the policy is not asked"), which have no input to log.
     let ledger = json(a, "ledger.json");
     for e in ledger.as_array().expect("ledger is a list") {
+        if e["digest"].as_str().is_some_and(str::is_empty) {
+            continue;
+        }
         let key = (
             e["tenant"].as_str().unwrap().to_string(),
             e["kind"].as_str().unwrap().to_string(),
@@ -648,7 +652,7 @@ fn approval_gate_waits_for_the_approver_and_a_pause_stops_new_steps() {
     let t0 = exit.start;
     let at = |h: i64, m: i64| t0 + h * 3600 + m * 60;
     let (pause, resume, approve) = (at(1, 40), at(3, 0), at(6, 0));
-    let (fires, clears) = (at(6, 10), at(6, 50));
+    let (fires, clears) = (at(6, 2), at(6, 40));
     let r = &exit.summary.rollouts;
 
     // The pause: one span from the pause to the resume, by alice, with her reason.
