@@ -241,3 +241,68 @@ fn control_actions_write_what_an_operator_would_at_their_time() {
         serde_json::json!({"rollout": "1.32.0", "by": "carol", "reason": "bad release"})
     );
 }
+
+/// An approval made from another tenant's namespace is refused by the controller (tenants cannot
+/// approve for each other): the gate keeps waiting, and the report names only the approver whose
+/// approval counted, when it counted.
+#[test]
+fn an_approval_from_another_tenants_namespace_does_not_open_the_gate() {
+    const GATED: &str = r#"
+name: gated
+duration: 8h
+tenants:
+  - name: acme
+    policies:
+      upgradeOrdering:
+        module: builtin:upgrade-ordering
+        config:
+          waves:
+            - {name: dev, selector: {match_labels: {env: dev}}}
+            - {name: prod, selector: {match_labels: {env: prod}}}
+          bake_minutes: 10
+          approval_before: [prod]
+  - name: globex
+seeds:
+  - {name: eu-1, region: eu-west}
+clusters:
+  - {tenant: acme, name: dev-1, version: 1.31.0, labels: {env: dev}}
+  - {tenant: acme, name: prod-1, version: 1.31.0, labels: {env: prod}}
+  - {tenant: globex, name: web-1, version: 1.31.0}
+timeline:
+  - at: T+10m
+    setVersion: {tenant: acme, version: 1.32.0}
+  - at: T+2h
+    approve: {tenant: acme, gate: prod, by: mallory, namespace: tenant-globex}
+  - at: T+3h
+    approve: {tenant: acme, gate: prod, by: dana}
+"#;
+    let sc = parse_str(GATED, "gated.yaml", ".".as_ref()).expect("valid");
+    let t0 = sc.start.0;
+    let mut log = Vec::new();
+    let rec = fleetward_simulate::run_scenario(&sc, &mut log, false)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&log)));
+    assert!(rec.violations.is_empty(), "{:?}", rec.violations);
+    let r = &rec.rollouts;
+    let by: Vec<&str> = r.approvals.iter().map(|a| a.by.as_str()).collect();
+    assert_eq!(by, ["dana"], "{r:#?}");
+    assert_eq!(r.approvals[0].approval, "tenant-acme/prod-1");
+    let gate = r
+        .spans
+        .iter()
+        .find(|s| s.gate.as_deref() == Some("prod"))
+        .expect("prod waited at its gate");
+    assert!(gate.start < t0 + 2 * 3600, "{gate:?}");
+    assert!(
+        (t0 + 3 * 3600..=t0 + 3 * 3600 + 60).contains(&gate.end),
+        "the gate opened with dana's approval, not mallory's: {gate:?}"
+    );
+    let prod = rec
+        .clusters
+        .iter()
+        .find(|c| c.id.name == "prod-1")
+        .expect("prod-1");
+    assert!(
+        prod.completed_at.is_some_and(|t| t > t0 + 3 * 3600),
+        "{prod:?}"
+    );
+}

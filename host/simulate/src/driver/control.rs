@@ -57,8 +57,8 @@ pub fn approval(
     })
 }
 
-/// The approval's object name: `<gate>-<n>`, `n` counting this run's approvals of the
-/// tenant, so names are unique and the same in every run.
+/// The approval's object name: `<gate>-<n>`, `n` counting this run's approvals created in its
+/// namespace, so names are unique there and the same in every run.
 pub fn approval_name(gate: &str, n: usize) -> String {
     let suffix = format!("-{n}");
     let keep = 63usize.saturating_sub(suffix.len()).min(gate.len());

@@ -56,7 +56,7 @@ pub struct EmulatedFleet {
     /// Machines broken by a `breakMachine` action, by (namespace, name): whose fault, which
     /// pool and index. Their deletion ends the fault.
     broken_machines: BTreeMap<(String, String), (ClusterRef, String, usize)>,
-    /// `approve` actions so far per tenant, to name each RolloutApproval uniquely.
+    /// `approve` actions so far per namespace, to name each RolloutApproval uniquely there.
     approvals: BTreeMap<String, usize>,
 }
 
@@ -455,7 +455,7 @@ impl EmulatedFleet {
                 comment,
             } => {
                 let rollout = self.current_rollout(tenant).await?;
-                let n = self.approvals.entry(tenant.clone()).or_default();
+                let n = self.approvals.entry(namespace.clone()).or_default();
                 *n += 1;
                 let name = c::approval_name(gate, *n);
                 let obj = c::approval(&name, namespace, tenant, gate, &rollout, by, comment);
