@@ -19,14 +19,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
-use crate::crd::{ManagedCluster, Seed, Tenant};
+use crate::crd::{ManagedCluster, RolloutApproval, Seed, Tenant};
 use crate::decision::DecisionSink;
 use crate::decision_log::DecisionLog;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::policy::{ModuleLoader, PolicyRegistry};
 use crate::reconcile::tenant::{TenantLoader, tenants_using};
-use crate::reconcile::{Context, ManagementCaches, Settings, cluster, plan_queue, seed, tenant};
+use crate::reconcile::{
+    Context, ManagementCaches, Settings, approvals, cluster, plan_queue, seed, tenant,
+};
 use crate::seeds::SeedRegistry;
 use crate::seeds::conn::{ConnSettings, NamespaceIndex};
 
@@ -178,7 +180,14 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         Api::<Tenant>::all(client.clone()),
         watcher::Config::default(),
     )
+    .with_config(cfg.clone());
+    // RolloutApprovals: their `Accepted` condition, and the cache the planner reads them from.
+    let approvals_ctrl = Controller::new(
+        Api::<RolloutApproval>::all(client.clone()),
+        watcher::Config::default(),
+    )
     .with_config(cfg);
+    let (approval_tx, approval_rx) = mpsc::unbounded_channel::<ObjectRef<RolloutApproval>>();
     let seed_namespaces: NamespaceIndex = Default::default();
     let seed_conns = Arc::new(SeedRegistry::new(
         config.seed_connector.clone(),
@@ -198,13 +207,18 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
         shutdown(),
         {
             let (clusters, tx) = (clusters_ctrl.store(), cluster_tx.clone());
+            let (approvals_store, approval_tx) = (approvals_ctrl.store(), approval_tx.clone());
             move |ns| {
-                // A tenant label change on a namespace re-checks its clusters' tenancy.
+                // A tenant label change on a namespace re-checks its clusters' tenancy, and
+                // its approvals'.
                 let name = ns.name_any();
                 for c in clusters.state() {
                     if c.namespace().as_deref() == Some(name.as_str()) {
                         let _ = tx.send(ObjectRef::from_obj(c.as_ref()));
                     }
+                }
+                for a in approvals::in_namespace(&approvals_store.state(), &name) {
+                    let _ = approval_tx.send(a);
                 }
             }
         },
@@ -246,8 +260,34 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             namespaces: namespaces.clone(),
             secrets: secrets.clone(),
             seed_conns: seed_conns.clone(),
+            approvals: approvals_ctrl.store(),
         },
     ));
+    // A Tenant's rollout switches or its current rollout (id, gates) changing re-judges its
+    // approvals; a change of its switches (pause, resume, abort) is planned at once.
+    let rollout_seen = RolloutFingerprints::default();
+    let (approvals_of, planning_ctx) = (approvals_ctrl.store(), ctx.clone());
+    let approvals_ctrl = approvals_ctrl
+        .reconcile_on(receiver_stream(approval_rx))
+        .watches(
+            Api::<Tenant>::all(client.clone()),
+            watcher::Config::default(),
+            move |t| {
+                let name = t.name_any();
+                let (control, rollout) = rollout_seen.changed(&t);
+                if control {
+                    planning_ctx
+                        .planning
+                        .queue
+                        .request(&name, planning_ctx.clock.now());
+                }
+                if control || rollout {
+                    approvals::of_tenant(&approvals_of.state(), &name)
+                } else {
+                    Vec::new()
+                }
+            },
+        );
     let cstore = clusters_ctrl.store();
     let cstore2 = clusters_ctrl.store();
     let tenant_seen = TenantFingerprints::default();
@@ -372,6 +412,32 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             .await
     }));
     tasks.push(spawn(plan_queue::run(ctx.clone(), shutdown())));
+    let c = ctx.clone();
+    let (tenants_known, namespaces_known) = (ctx.tenants.clone(), namespaces.clone());
+    let (approvals_shutdown, approvals_stopped) = (shutdown(), shutdown());
+    tasks.push(spawn(async move {
+        // Judge nothing before the tenants and the namespaces' labels are known.
+        tokio::select! {
+            () = async { wait_ready(&tenants_known).await; wait_ready(&namespaces_known).await; } => {}
+            () = approvals_stopped => return,
+        }
+        approvals_ctrl
+            .graceful_shutdown_on(approvals_shutdown)
+            .run(
+                |a, ctx| {
+                    let key = format!(
+                        "approval/{}/{}",
+                        a.namespace().unwrap_or_default(),
+                        a.name_any()
+                    );
+                    reconciling(ctx.clone(), "approval", key, approvals::reconcile(a, ctx))
+                },
+                error_policy::<RolloutApproval>("approval"),
+                c,
+            )
+            .for_each(|_| async {})
+            .await
+    }));
     let c = ctx.clone();
     let tenants_ready = ctx.tenants.clone();
     let seeds_ready = ctx.seeds.clone();
@@ -555,9 +621,61 @@ impl TenantFingerprints {
     }
 }
 
+/// What of a Tenant its approvals and its rollout depend on, remembered per tenant: its
+/// switches (`spec.rollout`) and its current rollout (`status.rollout` id and gates).
+#[derive(Default)]
+struct RolloutFingerprints(std::sync::Mutex<HashMap<String, (String, String)>>);
+
+impl RolloutFingerprints {
+    /// Whether `t`'s switches and its current rollout changed since last seen (first sight:
+    /// both; a poisoned lock: both, the safe answer).
+    fn changed(&self, t: &Tenant) -> (bool, bool) {
+        let control = serde_json::to_string(&t.spec.rollout).unwrap_or_default();
+        let rollout = t
+            .status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .map(|r| {
+                let gates: Vec<&str> = r.gates.iter().map(|g| g.name.as_str()).collect();
+                format!("{}:{}", r.id, gates.join(","))
+            })
+            .unwrap_or_default();
+        match self.0.lock() {
+            Ok(mut seen) => {
+                let before = seen.insert(t.name_any(), (control.clone(), rollout.clone()));
+                match before {
+                    Some((c, r)) => (c != control, r != rollout),
+                    None => (true, true),
+                }
+            }
+            Err(_) => (true, true),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approvals_and_plans_follow_a_tenants_rollout_not_its_counters() {
+        let seen = RolloutFingerprints::default();
+        let mut t = tenant(1, 0, "True");
+        assert_eq!(seen.changed(&t), (true, true), "first sight");
+        t.status.as_mut().unwrap().decisions.insert("x".into(), 9);
+        assert_eq!(seen.changed(&t), (false, false), "a counter tick");
+        t.spec.rollout.paused = true;
+        assert_eq!(seen.changed(&t), (true, false), "a pause is planned");
+        t.status.as_mut().unwrap().rollout = Some(crate::crd::RolloutStatus {
+            id: "1.32.0".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            seen.changed(&t),
+            (false, true),
+            "a new rollout re-judges approvals"
+        );
+    }
 
     fn tenant(generation: i64, counter: u64, ready: &str) -> Tenant {
         serde_json::from_value(serde_json::json!({

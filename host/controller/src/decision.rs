@@ -57,6 +57,11 @@ pub enum WaitCause {
     FairShare,
     /// The cluster's seed API server cannot be worked on now (`SeedReachable`).
     SeedUnavailable,
+    /// The tenant's rollout is paused (`Tenant.spec.rollout.paused`): the policy is not asked.
+    Paused,
+    /// The tenant's current rollout is aborted (`Tenant.spec.rollout.abort`): the policy is not
+    /// asked, and will not be for this rollout.
+    Aborted,
 }
 
 impl WaitCause {
@@ -66,6 +71,8 @@ impl WaitCause {
             WaitCause::Cap => "cap",
             WaitCause::FairShare => "fair_share",
             WaitCause::SeedUnavailable => "seed_unavailable",
+            WaitCause::Paused => "paused",
+            WaitCause::Aborted => "aborted",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! applies each timeline action at its instant, and stops at the end of the run or once the
 //! fleet has stayed settled for [`SETTLE_GRACE`] with no event pending.
 
+mod control;
 mod controller;
 pub mod emulated;
 mod inline;
@@ -136,12 +137,19 @@ pub fn affected_clusters(fleet: &[Cluster], rec: &Recorder, action: &Action) -> 
         Action::BreakWorkload { cluster, .. }
         | Action::HealWorkload { cluster, .. }
         | Action::BreakMachine { cluster, .. }
-        | Action::HealMachine { cluster, .. } => vec![cluster.clone()],
+        | Action::HealMachine { cluster, .. }
+        | Action::PauseCluster { cluster }
+        | Action::ResumeCluster { cluster }
+        | Action::Signal { cluster, .. } => vec![cluster.clone()],
         Action::SeedDown { seed }
         | Action::SeedUp { seed }
         | Action::SeedApi { seed, .. }
         | Action::SeedApiUp { seed } => rec.clusters_on_seed(seed),
-        Action::UpdatePolicy { tenant, .. } => fleet
+        Action::UpdatePolicy { tenant, .. }
+        | Action::PauseRollout { tenant, .. }
+        | Action::ResumeRollout { tenant }
+        | Action::Approve { tenant, .. }
+        | Action::AbortRollout { tenant, .. } => fleet
             .iter()
             .filter(|c| &c.tenant == tenant)
             .map(|c| c.id.clone())

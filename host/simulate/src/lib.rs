@@ -32,6 +32,7 @@ pub mod invariants;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod rollout_spans;
 pub mod scenario;
 pub mod summary;
 
@@ -120,6 +121,11 @@ impl SimulationExit {
             out,
             "{}",
             conditions::text(&self.summary.conditions, self.start)
+        )?;
+        write!(
+            out,
+            "{}",
+            rollout_spans::text(&self.summary.rollouts, self.start)
         )?;
         if let Some(c) = &self.comparison {
             write!(out, "\n{}", compare::text(c, self.start))?;

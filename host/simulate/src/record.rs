@@ -341,6 +341,11 @@ pub struct Recording {
     pub seeds: Vec<SeedTrack>,
     /// Condition changes of clusters, seeds and tenants, in time order (`conditions.json`).
     pub conditions: Vec<ConditionChange>,
+    /// Paused, waiting-for-approval and aborted spans of each tenant's rollout, and who
+    /// approved which gate, from the Tenants' `status.rollout` (in `summary.json` when not
+    /// empty).
+    #[serde(skip)]
+    pub rollouts: crate::rollout_spans::RolloutControl,
     /// ManagedCluster writes observed (terminal only; see [`crate::summary::Summary::writes`]).
     #[serde(skip)]
     pub writes: u64,
@@ -404,6 +409,8 @@ pub struct Recorder {
     conditions: Vec<ConditionChange>,
     /// Last (status, reason) per (kind, object, condition type).
     condition_state: BTreeMap<(String, String, String), (String, String)>,
+    /// Each tenant's rollout as its `status.rollout` writes show it.
+    rollouts: crate::rollout_spans::Tracker,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -532,6 +539,8 @@ impl Recorder {
         for c in &status_conditions(obj) {
             self.condition_seen(at, "Tenant", name, Some(name), None, c);
         }
+        self.rollouts
+            .observe(at, name, obj.pointer("/status/rollout"));
     }
 
     /// Clusters currently placed on `seed`, sorted.
@@ -726,7 +735,36 @@ impl Recorder {
                     );
                 }
                 Action::SeedUp { .. } => close(st, "fault/seed", at),
+                Action::PauseCluster { .. } => open(
+                    st,
+                    "hold/operator",
+                    SpanKind::Hold,
+                    at,
+                    "upgrades paused by the operator (spec.pauseUpgrades)",
+                ),
+                Action::ResumeCluster { .. } => close(st, "hold/operator", at),
+                Action::Signal {
+                    name,
+                    firing: true,
+                    reason,
+                    ..
+                } => open(
+                    st,
+                    &format!("fault/signal/{name}"),
+                    SpanKind::Fault,
+                    at,
+                    &format!("signal {name} firing: {reason} (injected)"),
+                ),
+                Action::Signal {
+                    name,
+                    firing: false,
+                    ..
+                } => close(st, &format!("fault/signal/{name}"), at),
                 Action::SetVersion { .. }
+                | Action::PauseRollout { .. }
+                | Action::ResumeRollout { .. }
+                | Action::Approve { .. }
+                | Action::AbortRollout { .. }
                 | Action::UpdatePolicy { .. }
                 | Action::SeedApi { .. }
                 | Action::SeedApiUp { .. }
@@ -1100,6 +1138,7 @@ impl Recorder {
             violations,
             seeds,
             conditions,
+            rollouts: std::mem::take(&mut self.rollouts).finish(end),
             writes: self.writes,
             tenant_writes: self.tenant_writes,
             raw_decisions: self.raw_decisions,

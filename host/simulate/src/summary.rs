@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::conditions::ConditionEpisode;
 use crate::record::{Recording, SeedTrack};
+use crate::rollout_spans::RolloutControl;
 use crate::scenario::format_duration;
 
 /// One tenant's outcome.
@@ -64,6 +65,11 @@ pub struct Summary {
     /// Condition episodes (tenant `PolicyDegraded`, seed faults, …) with their reasons; the
     /// raw changes are in `conditions.json`.
     pub conditions: Vec<ConditionEpisode>,
+    /// Operator control of each tenant's rollout: paused, waiting-for-approval and aborted
+    /// spans and who approved which gate (left out when there was none, so scenarios without
+    /// it keep their `summary.json`).
+    #[serde(skip_serializing_if = "RolloutControl::is_empty")]
+    pub rollouts: RolloutControl,
     /// ManagedCluster writes observed. Terminal only: how many status writes a controller
     /// makes can vary by one or two with conflict retries, so it stays out of the files that
     /// must be identical between runs.
@@ -140,6 +146,7 @@ pub fn summarize(r: &Recording) -> Summary {
         violations: r.violations.len(),
         seeds: r.seeds.clone(),
         conditions: crate::conditions::episodes(&r.conditions),
+        rollouts: r.rollouts.clone(),
         writes: r.writes,
         raw_decisions: r.raw_decisions,
     }

@@ -162,3 +162,70 @@ fn the_ledger_keeps_every_changed_answer_and_drops_unchanged_reasks() {
         [r#"{"start":["pool/workers"]}"#, r#"{"start":["pool/gpu"]}"#]
     );
 }
+
+/// Tenant writes carrying `status.rollout` (a gate, a pause, an approval) become the report's
+/// "Rollout control" section, `summary.json`'s `rollouts` and the terminal's lines; a run
+/// without them has none of the three.
+#[test]
+fn rollout_control_reaches_the_report_summary_and_terminal() {
+    use fleetward_simulate::record::{Observation, Recorder};
+    use serde_json::json;
+    let s = small();
+    let t0 = s.start.0;
+    let mut rec = Recorder::new(&s);
+    let tenant = |rollout: serde_json::Value| json!({"metadata": {"name": "acme"}, "status": {"rollout": rollout}});
+    let base = json!({"id": "1.32.0", "state": "Progressing",
+        "clusters": {"total": 3, "upToDate": 1, "upgrading": 0, "waiting": 2}});
+    let mut gated = base.clone();
+    gated["gates"] = json!([{"name": "prod", "clusters": ["tenant-acme/prod-2"], "since": "x"}]);
+    let mut paused = gated.clone();
+    paused["state"] = json!("Paused");
+    paused["paused"] = json!({"by": "alice", "reason": "incident <INC-7>", "since": "x"});
+    let mut approved = base.clone();
+    approved["gates"] = json!([{"name": "prod", "since": "x", "approved":
+        {"by": "dana", "at": "2026-01-05T03:00:00Z", "approval": "tenant-acme/prod-1"}}]);
+    for (at, r) in [
+        (3600, gated),
+        (7200, paused),
+        (9000, approved.clone()),
+        (9600, approved),
+    ] {
+        rec.observe(Observation::TenantWrite {
+            at: t0 + at,
+            object: tenant(r),
+        });
+    }
+    let rec = rec.finish(t0 + 86_400);
+    let sum = summary::summarize(&rec);
+    let html = fleetward_simulate::report::render(&rec, &sum, None);
+    assert!(html.contains("<h2>Rollout control</h2>"));
+    assert!(
+        html.contains("waiting for approval <b>prod</b>"),
+        "gate row"
+    );
+    assert!(
+        html.contains("alice: incident &lt;INC-7&gt;"),
+        "escaped pause reason"
+    );
+    assert!(html.contains("<td><b>dana</b></td>"), "approver");
+    let js = serde_json::to_value(&sum).unwrap();
+    assert_eq!(js["rollouts"]["approvals"][0]["by"], "dana");
+    assert_eq!(js["rollouts"]["spans"].as_array().unwrap().len(), 2);
+    let text = fleetward_simulate::rollout_spans::text(&sum.rollouts, t0);
+    assert!(
+        text.contains("tenant acme paused T+02:00 → T+02:30 (30m): alice"),
+        "{text}"
+    );
+    assert!(text.contains("gate prod approved by dana"), "{text}");
+
+    // Without rollout status: no section, no key.
+    let plain = run_scripted(&s, ScriptedFleet::new());
+    let sum = summary::summarize(&plain);
+    assert!(!fleetward_simulate::report::render(&plain, &sum, None).contains("Rollout control"));
+    assert!(
+        serde_json::to_value(&sum)
+            .unwrap()
+            .get("rollouts")
+            .is_none()
+    );
+}

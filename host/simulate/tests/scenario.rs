@@ -268,3 +268,201 @@ fn seed_api_outages_parse_with_an_implied_end_and_need_seed_topology() {
     let single = with("topology: single\n", "").expect("valid");
     assert_eq!(single.topology, Topology::Single);
 }
+
+/// VALID plus one timeline entry (appended last); returns the YAML and the entry's line.
+fn with_entry(entry: &str) -> (String, u64) {
+    let line = VALID.matches('\n').count() as u64 + 1;
+    (format!("{VALID}  - at: T+3h\n    {entry}\n"), line)
+}
+
+#[test]
+fn rollout_control_actions_parse_with_their_defaults() {
+    let entries = [
+        "pauseRollout: {tenant: acme, reason: incident INC-7, by: alice}",
+        "pauseRollout: {tenant: acme}",
+        "resumeRollout: {tenant: acme}",
+        "pauseCluster: {cluster: prod-1}",
+        "resumeCluster: {cluster: acme/prod-1}",
+        "approve: {tenant: acme, gate: prod, by: dana, comment: staging looked fine}",
+        "abortRollout: {tenant: acme, by: carol, reason: bad release}",
+        "signal: {cluster: prod-2, name: SLOBurn, firing: true, message: burn rate 14x}",
+        "signal: {cluster: prod-2, name: SLOBurn, firing: false}",
+    ];
+    let mut yaml = VALID.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        yaml.push_str(&format!("  - at: T+{}h\n    {e}\n", 10 + i));
+    }
+    let s = parse_str(&yaml, "ok.yaml", &modules_dir()).expect("valid");
+    let actions: Vec<&Action> = s.timeline[3..].iter().map(|e| &e.action).collect();
+    match actions[0] {
+        Action::PauseRollout { tenant, reason, by } => {
+            assert_eq!(
+                (tenant.as_str(), reason.as_str(), by.as_str()),
+                ("acme", "incident INC-7", "alice")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match actions[1] {
+        Action::PauseRollout { reason, by, .. } => {
+            assert_eq!((reason.as_str(), by.as_str()), ("", "operator"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(actions[2], Action::ResumeRollout { tenant } if tenant == "acme"));
+    assert!(
+        matches!(actions[3], Action::PauseCluster { cluster } if cluster.to_string() == "tenant-acme/prod-1")
+    );
+    assert!(
+        matches!(actions[4], Action::ResumeCluster { cluster } if cluster.to_string() == "tenant-acme/prod-1")
+    );
+    match actions[5] {
+        Action::Approve {
+            tenant,
+            gate,
+            by,
+            namespace,
+            comment,
+        } => {
+            assert_eq!(
+                (
+                    tenant.as_str(),
+                    gate.as_str(),
+                    by.as_str(),
+                    namespace.as_str(),
+                    comment.as_str()
+                ),
+                ("acme", "prod", "dana", "tenant-acme", "staging looked fine")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(actions[6], Action::AbortRollout { by, reason, .. } if by == "carol" && reason == "bad release")
+    );
+    match actions[7] {
+        Action::Signal {
+            cluster,
+            name,
+            firing,
+            reason,
+            message,
+        } => {
+            assert_eq!(cluster.to_string(), "tenant-acme/prod-2");
+            assert_eq!(
+                (name.as_str(), *firing, reason.as_str(), message.as_str()),
+                ("SLOBurn", true, "Firing", "burn rate 14x")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(actions[8], Action::Signal { firing: false, reason, .. } if reason == "Resolved")
+    );
+    // Each says what happened, for the events list.
+    assert_eq!(
+        actions[0].describe(),
+        "alice pauses tenant acme's rollout: incident INC-7"
+    );
+    assert_eq!(
+        actions[5].describe(),
+        "dana approves gate prod of tenant acme"
+    );
+    assert_eq!(
+        actions[7].describe(),
+        "signal SLOBurn fires on tenant-acme/prod-2"
+    );
+}
+
+#[test]
+fn bad_rollout_control_actions_name_the_line_and_field() {
+    let cases = [
+        ("pauseRollout: {tenant: acne}", "unknown tenant \"acne\""),
+        (
+            "resumeRollout: {tenant: globex}",
+            "unknown tenant \"globex\"",
+        ),
+        (
+            "abortRollout: {tenant: nope, by: carol}",
+            "unknown tenant \"nope\"",
+        ),
+        (
+            "approve: {tenant: nobody, gate: prod, by: dana}",
+            "unknown tenant \"nobody\"",
+        ),
+        (
+            "pauseCluster: {cluster: prod-9}",
+            "unknown cluster \"prod-9\"",
+        ),
+        ("resumeCluster: {cluster: other/prod-1}", "unknown cluster"),
+        (
+            "signal: {cluster: prod-7, name: SLOBurn, firing: true}",
+            "unknown cluster \"prod-7\"",
+        ),
+        (
+            "approve: {tenant: acme, gate: Prod_Gate, by: dana}",
+            "approve.gate \"Prod_Gate\" is not a gate name",
+        ),
+        (
+            "approve: {tenant: acme, gate: prod, by: \"  \"}",
+            "approve.by must name who acts",
+        ),
+        (
+            "approve: {tenant: acme, gate: prod, by: dana, namespace: tenant-zzz}",
+            "approve.namespace \"tenant-zzz\" does not exist",
+        ),
+        (
+            "abortRollout: {tenant: acme, by: \"\"}",
+            "abortRollout.by must name who acts",
+        ),
+        (
+            "signal: {cluster: prod-2, name: \"slo burn\", firing: true}",
+            "signal.name \"slo burn\" is not a signal name",
+        ),
+        (
+            "signal: {cluster: prod-2, name: SLOBurn, firing: true, reason: \"burning!\"}",
+            "signal.reason \"burning!\" is not a condition reason",
+        ),
+    ];
+    for (entry, expected) in cases {
+        let (yaml, line) = with_entry(entry);
+        let err = error_of(&yaml);
+        let msg = err.to_string();
+        assert!(msg.contains(expected), "{entry}: {msg}");
+        let (l, _) = err.line_column().expect("has a location");
+        assert_eq!(l, line + 1, "{entry}: {msg}");
+        assert!(
+            matches!(err, ScenarioError::Invalid { .. }),
+            "{entry}: {msg}"
+        );
+    }
+    // Shape errors: a missing required field, an unknown field, a wrong type.
+    for (entry, expected) in [
+        ("abortRollout: {tenant: acme}", "by"),
+        ("approve: {tenant: acme, by: dana}", "gate"),
+        ("pauseRollout: {tenant: acme, why: incident}", "why"),
+        (
+            "signal: {cluster: prod-2, name: SLOBurn, firing: maybe}",
+            "invalid boolean",
+        ),
+        ("signal: {cluster: prod-2, name: SLOBurn}", "firing"),
+    ] {
+        let (yaml, line) = with_entry(entry);
+        let err = error_of(&yaml);
+        assert!(
+            matches!(err, ScenarioError::Syntax { .. }),
+            "{entry}: {err}"
+        );
+        assert!(err.to_string().contains(expected), "{entry}: {err}");
+        assert!(
+            err.line_column().map(|x| x.0) >= Some(line),
+            "{entry}: {err}"
+        );
+    }
+    // A cluster action on a cluster deleted earlier is rejected with the entry's line.
+    let yaml = format!(
+        "{VALID}  - at: T+3h\n    deleteCluster: {{tenant: acme, name: prod-3}}\n  - at: T+4h\n    signal: {{cluster: prod-3, name: SLOBurn, firing: true}}\n"
+    );
+    let err = error_of(&yaml);
+    assert!(err.to_string().contains("does not exist at T+4h"), "{err}");
+}

@@ -29,12 +29,20 @@ use serde_json::json;
 /// Rules in deploy/rbac.yaml that this lifecycle does not exercise, and why each stays.
 /// (verb, group, resource); a rule that is unused and not here fails the test, and so does an
 /// entry here that the controller did use (the list must stay true).
-const KEPT_UNUSED: &[(&str, &str, &str, &str)] = &[(
-    "get",
-    "",
-    "secrets",
-    "reads a remote seed's kubeconfig; this lifecycle has local seeds only (seeds.rs covers remote ones)",
-)];
+const KEPT_UNUSED: &[(&str, &str, &str, &str)] = &[
+    (
+        "get",
+        "",
+        "secrets",
+        "reads a remote seed's kubeconfig; this lifecycle has local seeds only (seeds.rs covers remote ones)",
+    ),
+    (
+        "update",
+        "fleetward.dev",
+        "rolloutapprovals/status",
+        "writes a RolloutApproval's Accepted condition; this lifecycle approves nothing (rollout.rs covers approvals)",
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_needs_exactly_the_rbac_in_deploy() -> Result<()> {

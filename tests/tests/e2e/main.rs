@@ -14,6 +14,7 @@ mod placement;
 mod real_cluster;
 mod remediation;
 mod restart;
+mod rollout;
 mod seeds;
 mod shadow;
 mod signals;

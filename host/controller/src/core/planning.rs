@@ -36,13 +36,19 @@ pub fn in_flight<'a>(all: impl IntoIterator<Item = &'a ManagedCluster>) -> InFli
     in_flight
 }
 
+/// The tenant's clusters as the policy sees them (placed and reconcilable ones), sorted.
+pub fn fleet(mine: &[&ManagedCluster]) -> Vec<FleetCluster> {
+    let mut clusters: Vec<FleetCluster> = mine.iter().filter_map(|c| fleet_cluster(c)).collect();
+    clusters.sort_by(|a, b| a.id.cmp(&b.id));
+    clusters
+}
+
 /// The tenant's upgrade request, or `None` when none of its clusters needs an upgrade.
 pub fn request(
     mine: &[&ManagedCluster],
     limits: fleetward_sdk::wire::UpgradeLimits,
 ) -> Option<UpgradeRequest> {
-    let mut clusters: Vec<FleetCluster> = mine.iter().filter_map(|c| fleet_cluster(c)).collect();
-    clusters.sort_by(|a, b| a.id.cmp(&b.id));
+    let clusters = fleet(mine);
     if !clusters.iter().any(FleetCluster::needs_upgrade) {
         return None;
     }

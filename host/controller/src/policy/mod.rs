@@ -428,7 +428,8 @@ impl PolicyRegistry {
                 req,
                 |p| Box::pin(async move { p.order_upgrades(req, now).await }),
                 || fallback::order_upgrades(req),
-                |_| Ok(()),
+                // A hold waiting for approval must name a gate an operator can approve.
+                crate::core::rollout::validate_answer,
             )
             .await;
         self.shadows.order_upgrades(env, req, &d);

@@ -5,6 +5,7 @@
 //! `fleetward`, only when the live object differs) and `replace_status` with optimistic
 //! concurrency, so a no-op resync issues zero writes.
 
+pub mod approvals;
 pub mod children;
 pub mod cluster;
 pub(crate) mod decisions;
@@ -30,7 +31,7 @@ use kube::{Client, Resource};
 
 use crate::clock::Clock;
 use crate::core::remediation::{RateLedger, RateLimits};
-use crate::crd::{ManagedCluster, Seed, Tenant};
+use crate::crd::{ManagedCluster, RolloutApproval, Seed, Tenant};
 use crate::decision::DecisionSink;
 use crate::decision_log::DecisionLog;
 use crate::metrics::Metrics;
@@ -131,6 +132,8 @@ pub struct Context {
     pub secrets: Store<PartialObjectMeta<Secret>>,
     /// Connections to the seeds' API servers.
     pub seed_conns: Arc<SeedRegistry>,
+    /// RolloutApprovals (the approval controller's cache; the planner reads it).
+    pub approvals: Store<RolloutApproval>,
     /// The tenants' failing decision kinds (set by whoever decided, read for `PolicyDegraded`).
     pub(crate) degraded: Mutex<HashMap<(String, DecisionKind), PolicyFailure>>,
     pub(crate) recorder: events::Recorder,
@@ -151,6 +154,7 @@ pub(crate) struct ManagementCaches {
     pub(crate) namespaces: Store<PartialObjectMeta<Namespace>>,
     pub(crate) secrets: Store<PartialObjectMeta<Secret>>,
     pub(crate) seed_conns: Arc<SeedRegistry>,
+    pub(crate) approvals: Store<RolloutApproval>,
 }
 
 /// State the cluster reconciler owns for placement.
@@ -224,6 +228,7 @@ impl Context {
             namespaces: caches.namespaces,
             secrets: caches.secrets,
             seed_conns: caches.seed_conns,
+            approvals: caches.approvals,
             degraded: Default::default(),
             backoff: Backoff::default(),
             placement: Placement {

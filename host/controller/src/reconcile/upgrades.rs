@@ -17,18 +17,33 @@
 //! reconciler requests a plan when it changes). Steps in flight elsewhere in the fleet are not
 //! its input: they wake a tenant whose policy answers (its caps may admit more), not one whose
 //! policy fails. The schedule restarts when the policy answers.
+//!
+//! The operators' switches (issue 11, docs/rollout.md) sit in front of the policy: while the
+//! Tenant's `spec.rollout` pauses or aborts the current rollout ([`rollout::gating`]) the policy
+//! is not asked and no step starts (steps in flight finish: the cluster reconciler drives them).
+//! The accepted RolloutApprovals are part of the policy's input. Both are part of what makes
+//! the planner ask again: the tenant's `spec.rollout` and its approvals' resource versions are
+//! folded into the view fingerprint, and `spec.rollout` and the approvals into the input hash.
+//! After every plan the tenant's `status.rollout` is rebuilt ([`rollout::status`]) and written
+//! when it changed; a write that conflicts with another writer of the Tenant's status is tried
+//! again a second later with the fresher cached Tenant, without asking the policy again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use fleetward_sdk::wire::{ClusterRef, DecisionKind, Timestamp};
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest as _, Sha256};
 
 use crate::core::planning;
+use crate::core::rollout::{self, ApprovalObject, Gating, StatusInput};
 use crate::core::{fair_share, invariants, retry};
-use crate::crd::ManagedCluster;
+use crate::crd::{ManagedCluster, RolloutControl, RolloutStatus, TENANT_LABEL, Tenant};
+use crate::decision::{DecisionOutcome, WaitCause};
 use crate::error::Result;
 use crate::policy::DecideEnv;
 use crate::reconcile::Context;
@@ -39,6 +54,122 @@ use crate::reconcile::decisions::{self, Outcome};
 pub struct PlannerState {
     last: HashMap<String, LastPlan>,
     writes: super::plan_view::PlannedWrites,
+    /// The `status.rollout` last written per tenant (the cache may not show it yet).
+    rollout: HashMap<String, RolloutStatus>,
+    /// A `status.rollout` whose write conflicted: written again on the next plan.
+    unwritten: HashMap<String, RolloutStatus>,
+}
+
+/// How soon a conflicting `status.rollout` write is tried again.
+const STATUS_RETRY_SECS: i64 = 1;
+
+/// The tenant's RolloutApprovals (by `spec.tenant`), each with its namespace's tenant label.
+fn approvals_of(ctx: &Context, tenant: &str) -> Vec<(ApprovalObject, String)> {
+    let mut v: Vec<(ApprovalObject, String)> = ctx
+        .approvals
+        .state()
+        .iter()
+        .filter(|a| a.spec.tenant == tenant)
+        .map(|a| {
+            let ns = a.namespace().unwrap_or_default();
+            let namespace_tenant = ctx
+                .namespaces
+                .get(&ObjectRef::<PartialObjectMeta<Namespace>>::new(&ns))
+                .and_then(|n| n.labels().get(TENANT_LABEL).cloned());
+            let created = a
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(Timestamp(0), |t| Timestamp(t.0.as_second()));
+            (
+                ApprovalObject {
+                    key: format!("{ns}/{}", a.name_any()),
+                    namespace_tenant,
+                    spec: a.spec.clone(),
+                    created,
+                },
+                a.resource_version().unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    v
+}
+
+/// What of the operators' side makes the planner look again: the tenant's switches and its
+/// approvals (resource versions and namespace tenancy).
+fn operator_fingerprint(
+    control: &RolloutControl,
+    approvals: &[(ApprovalObject, String)],
+) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(control).unwrap_or_default());
+    for (a, rv) in approvals {
+        h.update(format!(
+            "{}@{rv}:{};",
+            a.key,
+            a.namespace_tenant.as_deref().unwrap_or("-")
+        ));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Writes `st` as the tenant's `status.rollout` unless it already says so. Returns false when
+/// the write must be tried again (a conflict or another API failure; logged).
+async fn write_rollout(
+    ctx: &Context,
+    state: &mut PlannerState,
+    tenant: &str,
+    obj: Option<&Arc<Tenant>>,
+    st: RolloutStatus,
+) -> bool {
+    let Some(obj) = obj else {
+        return true;
+    };
+    // Written before (the cache may not show it yet), or shown already (after a restart).
+    if state.rollout.get(tenant) == Some(&st) {
+        return true;
+    }
+    if obj.status.as_ref().and_then(|s| s.rollout.as_ref()) == Some(&st) {
+        state.rollout.insert(tenant.into(), st);
+        return true;
+    }
+    let mut t = (**obj).clone();
+    t.metadata.managed_fields = None;
+    t.status.get_or_insert_with(Default::default).rollout = Some(st.clone());
+    ctx.metrics.write("Tenant/status");
+    match Api::<Tenant>::all(ctx.client.clone())
+        .replace_status(tenant, &PostParams::default(), &t)
+        .await
+    {
+        Ok(_) => {
+            state.rollout.insert(tenant.into(), st);
+            true
+        }
+        Err(e) => {
+            tracing::debug!(
+                tenant,
+                "writing status.rollout failed, trying again: {}",
+                crate::error::short(&e)
+            );
+            state.unwritten.insert(tenant.into(), st);
+            false
+        }
+    }
+}
+
+/// Sooner of `a` and a retry of a status write `STATUS_RETRY_SECS` from `now`, when one waits.
+fn with_status_retry(
+    state: &PlannerState,
+    tenant: &str,
+    now: Timestamp,
+    a: Option<Timestamp>,
+) -> Option<Timestamp> {
+    if !state.unwritten.contains_key(tenant) {
+        return a;
+    }
+    let r = Timestamp(now.0 + STATUS_RETRY_SECS);
+    Some(a.map_or(r, |a| a.min(r)))
 }
 
 #[derive(Debug, Clone)]
@@ -95,13 +226,34 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     let now = ctx.clock.now();
     let policy = ctx.policies.version(tenant, DecisionKind::UpgradeOrdering);
     let all = state.writes.view(ctx.clusters.state());
-    let cached = view_fingerprint(&all, tenant, policy);
+    let tenant_obj = ctx.tenants.get(&ObjectRef::<Tenant>::new(tenant));
+    let control = tenant_obj
+        .as_ref()
+        .map(|t| t.spec.rollout.clone())
+        .unwrap_or_default();
+    let approvals = approvals_of(ctx, tenant);
+    let cached = {
+        let mut h = Sha256::new();
+        h.update(view_fingerprint(&all, tenant, policy));
+        h.update(operator_fingerprint(&control, &approvals));
+        hex::encode(h.finalize())
+    };
+    if let Some(st) = state.unwritten.remove(tenant) {
+        write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
+    }
     if let Some(last) = state.last.get(tenant)
         && last.cached == cached
         && last.recheck_at.is_none_or(|r| now < r)
     {
-        return Ok(last.recheck_at);
+        let r = last.recheck_at;
+        return Ok(with_status_retry(&state, tenant, now, r));
     }
+    let approvals: Vec<ApprovalObject> = approvals.into_iter().map(|(a, _)| a).collect();
+    let previous = state
+        .rollout
+        .get(tenant)
+        .cloned()
+        .or_else(|| tenant_obj.as_ref().and_then(|t| t.status.clone()?.rollout));
     let in_flight = planning::in_flight(all.iter().map(AsRef::as_ref));
     let share = fair_share::FleetLoad::from_clusters(all.iter().map(AsRef::as_ref))
         .with_satisfied(ctx.planning.queue.satisfied())
@@ -111,14 +263,35 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         .map(AsRef::as_ref)
         .filter(|c| c.spec.tenant == tenant)
         .collect();
-    let Some(req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
+    let Some(mut req) = planning::request(&mine, ctx.settings.upgrade_limits.clone()) else {
+        // Nothing to upgrade: the rollout is complete (or the tenant has no cluster yet).
+        let fleet = planning::fleet(&mine);
+        if !fleet.is_empty() {
+            let id = rollout::rollout_id_of(&fleet);
+            let counted = counted_for(&approvals, tenant, &id, previous.as_ref());
+            let st = rollout::status(&StatusInput {
+                id: &id,
+                control: &control,
+                clusters: &fleet,
+                decision: None,
+                admission: None,
+                approvals: &counted,
+                previous: previous.as_ref(),
+                now,
+            });
+            write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
+        }
         state.last.remove(tenant);
-        return Ok(None);
+        return Ok(with_status_retry(&state, tenant, now, None));
     };
+    let id = rollout::rollout_id(&req);
+    let counted = counted_for(&approvals, tenant, &id, previous.as_ref());
+    req.approvals = rollout::wire(&counted);
     let input = {
         let mut h = Sha256::new();
         h.update(policy.to_le_bytes());
         h.update(serde_json::to_vec(&req).unwrap_or_default());
+        h.update(serde_json::to_vec(&control).unwrap_or_default());
         hex::encode(h.finalize())
     };
     let fingerprint = {
@@ -136,8 +309,63 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         };
         if !ask {
             last.cached = cached;
-            return Ok(last.recheck_at);
+            let r = last.recheck_at;
+            return Ok(with_status_retry(&state, tenant, now, r));
         }
+    }
+    let gating = rollout::gating(&control, &id);
+    if gating != Gating::Go {
+        // Paused or aborted: the policy is not asked and no step starts. Steps in flight
+        // finish on their own (the cluster reconciler drives them).
+        let cause = if gating == Gating::Paused {
+            WaitCause::Paused
+        } else {
+            WaitCause::Aborted
+        };
+        let waiting = DecisionOutcome::Waiting { cause };
+        ctx.metrics.wait(tenant, cause.as_str());
+        ctx.policies
+            .count(tenant, DecisionKind::UpgradeOrdering, &waiting);
+        if let Some(sink) = &ctx.sink {
+            let _ = sink.send(crate::decision::DecisionRecord {
+                time: now,
+                tenant: tenant.into(),
+                clusters: req
+                    .clusters
+                    .iter()
+                    .filter(|c| c.needs_upgrade() && c.in_progress.is_none())
+                    .map(|c| c.id.clone())
+                    .collect(),
+                kind: DecisionKind::UpgradeOrdering,
+                digest: String::new(),
+                input_sha256: String::new(),
+                output_json: String::new(),
+                reason: format!("rollout {id} {}: the policy is not asked", cause.as_str()),
+                outcome: waiting,
+            });
+        }
+        let st = rollout::status(&StatusInput {
+            id: &id,
+            control: &control,
+            clusters: &req.clusters,
+            decision: None,
+            admission: None,
+            approvals: &counted,
+            previous: previous.as_ref(),
+            now,
+        });
+        write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
+        state.last.insert(
+            tenant.into(),
+            LastPlan {
+                fingerprint,
+                input,
+                failing: None,
+                cached,
+                recheck_at: None,
+            },
+        );
+        return Ok(with_status_retry(&state, tenant, now, None));
     }
     let env = DecideEnv {
         tenant,
@@ -176,6 +404,17 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         );
         let recheck = Some(failing.retry_at);
         tracing::debug!(tenant, failures = failing.failures, retry_at = %failing.retry_at, "upgrade policy held; asking again then or when its input changes");
+        let st = rollout::status(&StatusInput {
+            id: &id,
+            control: &control,
+            clusters: &req.clusters,
+            decision: None,
+            admission: None,
+            approvals: &counted,
+            previous: previous.as_ref(),
+            now,
+        });
+        write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
         state.last.insert(
             tenant.into(),
             LastPlan {
@@ -186,7 +425,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                 recheck_at: recheck,
             },
         );
-        return Ok(recheck);
+        return Ok(with_status_retry(&state, tenant, now, recheck));
     };
     // Seeds whose API server cannot be worked on now: no step starts there.
     let unavailable: std::collections::BTreeSet<String> = ctx
@@ -219,6 +458,16 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             &policy.to_string(),
             now,
         )
+    });
+    let rollout_status = rollout::status(&StatusInput {
+        id: &id,
+        control: &control,
+        clusters: &req.clusters,
+        decision: Some(decision),
+        admission: Some(&adm),
+        approvals: &counted,
+        previous: previous.as_ref(),
+        now,
     });
     let mut plan = planning::conclude(
         &req,
@@ -285,6 +534,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             .await;
         }
     }
+    write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), rollout_status).await;
     // A failing answer is asked again on its back-off (or a new input), which also retries
     // any write the budget deferred.
     let recheck_at = match &failing {
@@ -301,5 +551,20 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             recheck_at,
         },
     );
-    Ok(recheck_at)
+    Ok(with_status_retry(&state, tenant, now, recheck_at))
+}
+
+/// The approvals that count for rollout `id`: gates asked for are those of the previous status
+/// when it describes the same rollout.
+fn counted_for(
+    approvals: &[ApprovalObject],
+    tenant: &str,
+    id: &str,
+    previous: Option<&RolloutStatus>,
+) -> Vec<rollout::Counted> {
+    let gates = previous
+        .filter(|p| p.id == id)
+        .map(|p| p.gates.as_slice())
+        .unwrap_or_default();
+    rollout::counted(approvals, tenant, id, gates)
 }

@@ -56,6 +56,8 @@ pub struct EmulatedFleet {
     /// Machines broken by a `breakMachine` action, by (namespace, name): whose fault, which
     /// pool and index. Their deletion ends the fault.
     broken_machines: BTreeMap<(String, String), (ClusterRef, String, usize)>,
+    /// `approve` actions so far per namespace, to name each RolloutApproval uniquely there.
+    approvals: BTreeMap<String, usize>,
 }
 
 struct Running {
@@ -137,7 +139,14 @@ impl EmulatedFleet {
             mirror: BTreeMap::new(),
             observed: BTreeMap::new(),
             broken_machines: BTreeMap::new(),
+            approvals: BTreeMap::new(),
         }
+    }
+
+    /// A client of the management server (the simulator's own user agent), once set up: tests
+    /// read what an action wrote.
+    pub fn client(&self) -> Option<kube::Client> {
+        self.running.as_ref().map(|r| r.client.clone())
     }
 
     fn running(&self) -> Result<&Running, DriverError> {
@@ -284,6 +293,186 @@ impl EmulatedFleet {
                 what: format!("patch {} {name}", ar.kind),
                 message: e.to_string(),
             })
+    }
+}
+
+/// How often a read-modify-write of a status is retried after a conflict (another writer got
+/// there first) before the action fails.
+const STATUS_RETRIES: usize = 5;
+
+impl EmulatedFleet {
+    fn api(&self, kind: &str, namespace: Option<&str>) -> Result<Api<DynamicObject>, DriverError> {
+        let client = self.running()?.client.clone();
+        let ar = kind_resource(kind);
+        Ok(match namespace {
+            Some(ns) => Api::namespaced_with(client, ns, &ar),
+            None => Api::all_with(client, &ar),
+        })
+    }
+
+    /// The tenant's current rollout id: `status.rollout.id` as the controller wrote it, or, if
+    /// it has written none yet, the same rule applied to the tenant's ManagedClusters.
+    async fn current_rollout(&self, tenant: &str) -> Result<String, DriverError> {
+        let t = self
+            .api("Tenant", None)?
+            .get(tenant)
+            .await
+            .map_err(|e| DriverError::Api {
+                what: format!("get Tenant {tenant}"),
+                message: e.to_string(),
+            })?;
+        if let Some(id) = t
+            .data
+            .pointer("/status/rollout/id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+        {
+            return Ok(id.to_string());
+        }
+        let namespace = self
+            .scenario
+            .tenants
+            .iter()
+            .find(|x| x.name == tenant)
+            .map(|x| x.namespace.clone())
+            .unwrap_or_default();
+        let list = self
+            .api("ManagedCluster", Some(&namespace))?
+            .list(&Default::default())
+            .await
+            .map_err(|e| DriverError::Api {
+                what: format!("list ManagedClusters in {namespace}"),
+                message: e.to_string(),
+            })?;
+        Ok(super::control::rollout_id(
+            list.items
+                .iter()
+                .filter(|mc| mc.metadata.deletion_timestamp.is_none())
+                .filter(|mc| {
+                    mc.data.pointer("/spec/tenant").and_then(Value::as_str) == Some(tenant)
+                })
+                .flat_map(|mc| super::control::desired_versions(&mc.data)),
+        ))
+    }
+
+    /// Sets or clears a signal condition on a cluster's status, as an alert bridge would:
+    /// read, change that one condition, write back with the resourceVersion read (a conflict
+    /// means another writer got there first: read again).
+    async fn signal(
+        &self,
+        cluster: &ClusterRef,
+        name: &str,
+        firing: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), DriverError> {
+        let api = self.api("ManagedCluster", Some(&cluster.namespace))?;
+        let what = format!("set signal {name} on ManagedCluster {cluster}");
+        let now = fleetward_sdk::wire::Timestamp(self.running()?.emulator.now().as_second());
+        let mut last = String::new();
+        for _ in 0..STATUS_RETRIES {
+            let mut mc = api.get(&cluster.name).await.map_err(|e| DriverError::Api {
+                what: what.clone(),
+                message: e.to_string(),
+            })?;
+            let conditions = mc
+                .data
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let updated = super::control::with_signal(
+                &conditions,
+                name,
+                firing,
+                reason,
+                message,
+                &now.to_string(),
+            );
+            if !mc.data.get("status").is_some_and(Value::is_object) {
+                mc.data["status"] = json!({});
+            }
+            mc.data["status"]["conditions"] = json!(updated);
+            match api
+                .replace_status(&cluster.name, &PostParams::default(), &mc)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 409 => last = e.to_string(),
+                Err(e) => {
+                    return Err(DriverError::Api {
+                        what,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(DriverError::Api {
+            what,
+            message: format!("still conflicting after {STATUS_RETRIES} attempts: {last}"),
+        })
+    }
+
+    /// The operator-control actions (issue 11); `false` for any other action.
+    async fn control(&mut self, action: &Action) -> Result<bool, DriverError> {
+        use super::control as c;
+        let tenant_ar = kind_resource("Tenant");
+        let mc_ar = kind_resource("ManagedCluster");
+        match action {
+            Action::PauseRollout { tenant, reason, by } => {
+                self.patch(&tenant_ar, None, tenant, &c::pause_patch(reason, by))
+                    .await?;
+            }
+            Action::ResumeRollout { tenant } => {
+                self.patch(&tenant_ar, None, tenant, &c::resume_patch())
+                    .await?;
+            }
+            Action::AbortRollout { tenant, by, reason } => {
+                let rollout = self.current_rollout(tenant).await?;
+                self.patch(
+                    &tenant_ar,
+                    None,
+                    tenant,
+                    &c::abort_patch(&rollout, by, reason),
+                )
+                .await?;
+            }
+            Action::PauseCluster { cluster } | Action::ResumeCluster { cluster } => {
+                let paused = matches!(action, Action::PauseCluster { .. });
+                self.patch(
+                    &mc_ar,
+                    Some(&cluster.namespace),
+                    &cluster.name,
+                    &c::cluster_pause_patch(paused),
+                )
+                .await?;
+            }
+            Action::Approve {
+                tenant,
+                gate,
+                by,
+                namespace,
+                comment,
+            } => {
+                let rollout = self.current_rollout(tenant).await?;
+                let n = self.approvals.entry(namespace.clone()).or_default();
+                *n += 1;
+                let name = c::approval_name(gate, *n);
+                let obj = c::approval(&name, namespace, tenant, gate, &rollout, by, comment);
+                create(&self.running()?.client, &obj).await?;
+            }
+            Action::Signal {
+                cluster,
+                name,
+                firing,
+                reason,
+                message,
+            } => {
+                self.signal(cluster, name, *firing, reason, message).await?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -536,6 +725,9 @@ impl Driver for EmulatedFleet {
         // Faults are keyed by namespace and name, and a cluster's seed namespace exists on one
         // server only: each fake infrastructure gets the fault, the one hosting it applies it.
         let infras = self.running()?.infras.clone();
+        if self.control(action).await? {
+            return Ok(());
+        }
         match action {
             Action::SetVersion { version, .. } => {
                 let mc = kind_resource("ManagedCluster");
@@ -670,6 +862,13 @@ impl Driver for EmulatedFleet {
                         message: e.to_string(),
                     })?;
             }
+            Action::PauseRollout { .. }
+            | Action::ResumeRollout { .. }
+            | Action::AbortRollout { .. }
+            | Action::PauseCluster { .. }
+            | Action::ResumeCluster { .. }
+            | Action::Approve { .. }
+            | Action::Signal { .. } => {}
         }
         Ok(())
     }

@@ -93,6 +93,7 @@ pub fn render(r: &Recording, s: &Summary, compare: Option<&Comparison>) -> Strin
 
     summary_table(&mut h, r, s);
     conditions(&mut h, r, s);
+    rollout_control(&mut h, r);
     seeds(&mut h, r);
 
     h.push_str(r#"<h2>Timeline</h2><div class="card chart">"#);
@@ -195,6 +196,63 @@ fn conditions(h: &mut String, r: &Recording, s: &Summary) {
         );
     }
     h.push_str("</tbody></table></div>");
+}
+
+/// Operator control of each tenant's rollout (left out when there was none): one row per
+/// paused, waiting-for-approval or aborted span, then who approved which gate.
+fn rollout_control(h: &mut String, r: &Recording) {
+    let rc = &r.rollouts;
+    if rc.is_empty() {
+        return;
+    }
+    h.push_str(r#"<h2>Rollout control</h2><div class="card">"#);
+    if !rc.spans.is_empty() {
+        h.push_str(r#"<table><thead><tr><th>tenant</th><th>rollout</th><th>state</th><th>from</th><th>to</th><th class="num">for</th><th>who / why</th><th>clusters</th></tr></thead><tbody>"#);
+        for sp in &rc.spans {
+            let state = match &sp.gate {
+                Some(g) => format!("{} <b>{}</b>", sp.kind.title(), esc(g)),
+                None => format!("<b>{}</b>", sp.kind.title()),
+            };
+            let detail = match sp.kind {
+                crate::rollout_spans::RolloutSpanKind::WaitingForApproval => String::new(),
+                _ => esc(&sp.detail),
+            };
+            let _ = write!(
+                h,
+                r#"<tr><td><b>{}</b></td><td class="mono">{}</td><td>{state}</td><td class="mono">{}</td><td class="mono">{}</td><td class="num">{}</td><td>{detail}</td><td class="mono" title="{}">{}</td></tr>"#,
+                esc(&sp.tenant),
+                esc(&sp.rollout),
+                relative(r.start, sp.start),
+                if sp.closed {
+                    relative(r.start, sp.end)
+                } else {
+                    "end of run".into()
+                },
+                format_duration(sp.end - sp.start),
+                esc(&sp.clusters.join(", ")),
+                sp.clusters.len(),
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    if !rc.approvals.is_empty() {
+        h.push_str(r#"<table><thead><tr><th>tenant</th><th>rollout</th><th>gate</th><th>approved by</th><th>approved at</th><th>accepted</th><th>approval</th></tr></thead><tbody>"#);
+        for a in &rc.approvals {
+            let _ = write!(
+                h,
+                r#"<tr><td><b>{}</b></td><td class="mono">{}</td><td><b>{}</b></td><td><b>{}</b></td><td class="mono">{}</td><td class="mono">{}</td><td class="mono">{}</td></tr>"#,
+                esc(&a.tenant),
+                esc(&a.rollout),
+                esc(&a.gate),
+                esc(&a.by),
+                esc(&a.approved_at),
+                relative(r.start, a.seen_at),
+                esc(&a.approval),
+            );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</div>");
 }
 
 /// One row per seed: its API server, clusters, injected API outages, how the controller saw it

@@ -189,7 +189,77 @@ struct RawEvent {
     restart_controller: Option<RawNothing>,
     create_cluster: Option<Spanned<RawClusters>>,
     delete_cluster: Option<RawClusterName>,
+    pause_rollout: Option<RawPauseRollout>,
+    resume_rollout: Option<RawTenantRef>,
+    pause_cluster: Option<RawClusterRef>,
+    resume_cluster: Option<RawClusterRef>,
+    approve: Option<RawApprove>,
+    abort_rollout: Option<RawAbortRollout>,
+    signal: Option<RawSignal>,
 }
+
+/// `pauseRollout: {tenant, reason?, by?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPauseRollout {
+    tenant: Spanned<String>,
+    reason: Option<Spanned<String>>,
+    by: Option<Spanned<String>>,
+}
+
+/// `resumeRollout: {tenant}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTenantRef {
+    tenant: Spanned<String>,
+}
+
+/// `pauseCluster` / `resumeCluster: {cluster}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawClusterRef {
+    cluster: Spanned<String>,
+}
+
+/// `approve: {tenant, gate, by, namespace?, comment?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawApprove {
+    tenant: Spanned<String>,
+    gate: Spanned<String>,
+    by: Spanned<String>,
+    namespace: Option<Spanned<String>>,
+    comment: Option<Spanned<String>>,
+}
+
+/// `abortRollout: {tenant, by, reason?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawAbortRollout {
+    tenant: Spanned<String>,
+    by: Spanned<String>,
+    reason: Option<Spanned<String>>,
+}
+
+/// `signal: {cluster, name, firing, reason?, message?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSignal {
+    cluster: Spanned<String>,
+    name: Spanned<String>,
+    firing: bool,
+    reason: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+}
+
+/// Who pauses when a `pauseRollout` does not say (`spec.rollout.pausedBy`).
+pub const DEFAULT_PAUSED_BY: &str = "operator";
+/// Longest `by` / approver accepted (the RolloutApproval schema's limit).
+const MAX_WHO: usize = 253;
+/// Longest reason / comment accepted (the RolloutApproval schema's comment limit).
+const MAX_REASON: usize = 1024;
+/// Longest signal message accepted (a Kubernetes condition message's limit).
+const MAX_SIGNAL_MESSAGE: usize = 32_768;
 
 /// `restartController: {}`: an action without fields.
 #[derive(Deserialize)]
@@ -300,6 +370,7 @@ pub fn parse_str(text: &str, label: &str, base_dir: &Path) -> Result<Scenario, S
         label,
         base_dir,
         modules: BTreeMap::new(),
+        namespaces: BTreeSet::new(),
     }
     .convert(raw)
 }
@@ -309,6 +380,9 @@ struct Converter<'a> {
     base_dir: &'a Path,
     /// Each module spec is resolved (and hashed) once.
     modules: BTreeMap<String, Module>,
+    /// Namespaces that exist in the run (tenants' and `objects:` Namespaces): where an
+    /// `approve` may create its RolloutApproval.
+    namespaces: BTreeSet<String>,
 }
 
 impl Converter<'_> {
@@ -465,6 +539,15 @@ impl Converter<'_> {
             }
             objects.push(v.clone());
         }
+        self.namespaces = tenants
+            .iter()
+            .map(|t| t.namespace.clone())
+            .chain(objects.iter().filter_map(|o| {
+                (o.get("kind").and_then(serde_json::Value::as_str) == Some("Namespace"))
+                    .then(|| o.pointer("/metadata/name")?.as_str().map(str::to_string))
+                    .flatten()
+            }))
+            .collect();
         let end = start.0 + duration;
         let mut timeline = Vec::new();
         // Clusters a later entry may name: the initial ones and every `createCluster` so far
@@ -657,6 +740,9 @@ impl Converter<'_> {
                 | Action::HealWorkload { cluster, .. }
                 | Action::BreakMachine { cluster, .. }
                 | Action::HealMachine { cluster, .. }
+                | Action::PauseCluster { cluster }
+                | Action::ResumeCluster { cluster }
+                | Action::Signal { cluster, .. }
                     if !live.contains(cluster) =>
                 {
                     return Err(err(format!(
@@ -819,6 +905,13 @@ impl Converter<'_> {
             r.restart_controller.is_some(),
             r.create_cluster.is_some(),
             r.delete_cluster.is_some(),
+            r.pause_rollout.is_some(),
+            r.resume_rollout.is_some(),
+            r.pause_cluster.is_some(),
+            r.resume_cluster.is_some(),
+            r.approve.is_some(),
+            r.abort_rollout.is_some(),
+            r.signal.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -830,7 +923,9 @@ impl Converter<'_> {
                     "a timeline entry needs exactly one action (setVersion, breakWorkload, \
                      healWorkload, breakMachine, healMachine, updatePolicy, seedDown, seedUp, \
                      seedApiDown, seedApiHang, seedApiSlow, seedApiErrors, seedApiUp, \
-                     restartController, createCluster, deleteCluster); found {set}"
+                     restartController, createCluster, deleteCluster, pauseRollout, \
+                     resumeRollout, pauseCluster, resumeCluster, approve, abortRollout, \
+                     signal); found {set}"
                 ),
             ));
         }
@@ -1013,6 +1108,8 @@ impl Converter<'_> {
                 ));
             }
             Action::DeleteCluster { cluster: id }
+        } else if let Some(action) = self.control_action(r, tenants, clusters)? {
+            action
         } else if let Some(s) = &r.seed_down {
             Action::SeedDown {
                 seed: seed_name(&s.seed)?,
@@ -1035,6 +1132,179 @@ impl Converter<'_> {
         }
         Ok(out)
     }
+}
+
+impl Converter<'_> {
+    /// The operator-control actions (issue 11): pause, resume, approve, abort, signal.
+    /// `None` when the entry holds none of them.
+    fn control_action(
+        &self,
+        r: &RawEvent,
+        tenants: &[Tenant],
+        clusters: &[Cluster],
+    ) -> Result<Option<Action>, ScenarioError> {
+        let tenant = |t: &Spanned<String>| -> Result<String, ScenarioError> {
+            if tenants.iter().any(|x| x.name == t.value) {
+                Ok(t.value.clone())
+            } else {
+                Err(self.err(
+                    t,
+                    format!(
+                        "unknown tenant {:?}: name one defined under tenants:",
+                        t.value
+                    ),
+                ))
+            }
+        };
+        let who = |field: &str, w: &Spanned<String>| -> Result<String, ScenarioError> {
+            let v = w.value.trim();
+            if v.is_empty() || v.len() > MAX_WHO || v.chars().any(char::is_control) {
+                return Err(self.err(
+                    w,
+                    format!(
+                        "{field} must name who acts: 1 to {MAX_WHO} characters, no control \
+                         characters"
+                    ),
+                ));
+            }
+            Ok(v.to_string())
+        };
+        let text = |field: &str, t: Option<&Spanned<String>>, max: usize| match t {
+            Some(t) if t.value.len() > max => {
+                Err(self.err(t, format!("{field} is longer than {max} bytes")))
+            }
+            Some(t) => Ok(t.value.clone()),
+            None => Ok(String::new()),
+        };
+        let action = if let Some(p) = &r.pause_rollout {
+            Action::PauseRollout {
+                tenant: tenant(&p.tenant)?,
+                reason: text("pauseRollout.reason", p.reason.as_ref(), MAX_REASON)?,
+                by: match &p.by {
+                    Some(b) => who("pauseRollout.by", b)?,
+                    None => DEFAULT_PAUSED_BY.into(),
+                },
+            }
+        } else if let Some(p) = &r.resume_rollout {
+            Action::ResumeRollout {
+                tenant: tenant(&p.tenant)?,
+            }
+        } else if let Some(c) = &r.pause_cluster {
+            Action::PauseCluster {
+                cluster: self.cluster_ref(&c.cluster, clusters)?,
+            }
+        } else if let Some(c) = &r.resume_cluster {
+            Action::ResumeCluster {
+                cluster: self.cluster_ref(&c.cluster, clusters)?,
+            }
+        } else if let Some(a) = &r.approve {
+            let name = tenant(&a.tenant)?;
+            if !is_dns_label(&a.gate.value) {
+                return Err(self.err(
+                    &a.gate,
+                    format!(
+                        "approve.gate {:?} is not a gate name: a DNS label (lowercase letters, \
+                         digits and '-', at most 63), e.g. the wave's name",
+                        a.gate.value
+                    ),
+                ));
+            }
+            let namespace = match &a.namespace {
+                None => tenants
+                    .iter()
+                    .find(|t| t.name == name)
+                    .map(|t| t.namespace.clone())
+                    .unwrap_or_default(),
+                Some(ns) if self.namespaces.contains(&ns.value) => ns.value.clone(),
+                Some(ns) => {
+                    return Err(self.err(
+                        ns,
+                        format!(
+                            "approve.namespace {:?} does not exist in the run: name a tenant's \
+                             namespace or a Namespace under objects:",
+                            ns.value
+                        ),
+                    ));
+                }
+            };
+            Action::Approve {
+                tenant: name,
+                gate: a.gate.value.clone(),
+                by: who("approve.by", &a.by)?,
+                namespace,
+                comment: text("approve.comment", a.comment.as_ref(), MAX_REASON)?,
+            }
+        } else if let Some(a) = &r.abort_rollout {
+            Action::AbortRollout {
+                tenant: tenant(&a.tenant)?,
+                by: who("abortRollout.by", &a.by)?,
+                reason: text("abortRollout.reason", a.reason.as_ref(), MAX_REASON)?,
+            }
+        } else if let Some(s) = &r.signal {
+            let cluster = self.cluster_ref(&s.cluster, clusters)?;
+            if !is_signal_name(&s.name.value) {
+                return Err(self.err(
+                    &s.name,
+                    format!(
+                        "signal.name {:?} is not a signal name: 1 to 63 letters, digits, '-', \
+                         '_' or '.', starting and ending with a letter or digit (the condition \
+                         type is signal.fleetward.dev/<name>)",
+                        s.name.value
+                    ),
+                ));
+            }
+            let reason = match &s.reason {
+                None if s.firing => "Firing".to_string(),
+                None => "Resolved".to_string(),
+                Some(r) if is_condition_reason(&r.value) => r.value.clone(),
+                Some(r) => {
+                    return Err(self.err(
+                        r,
+                        format!(
+                            "signal.reason {:?} is not a condition reason: CamelCase letters, \
+                             digits, '_', ',' or ':', starting with a letter (e.g. SLOBurn)",
+                            r.value
+                        ),
+                    ));
+                }
+            };
+            Action::Signal {
+                cluster,
+                name: s.name.value.clone(),
+                firing: s.firing,
+                reason,
+                message: text("signal.message", s.message.as_ref(), MAX_SIGNAL_MESSAGE)?,
+            }
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(action))
+    }
+}
+
+/// The name part of a Kubernetes qualified name (a condition type after its prefix): 1-63
+/// characters of `[A-Za-z0-9_.-]`, alphanumeric at both ends.
+fn is_signal_name(s: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && alnum(s.chars().next())
+        && alnum(s.chars().last())
+}
+
+/// A condition reason as the API validates it: `^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`,
+/// at most 1024 characters.
+fn is_condition_reason(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.len() <= 1024
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ',' | ':'))
+        && s.chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// RFC 1123 label: lowercase alphanumerics and `-`, 1-63 chars, alphanumeric at both ends.

@@ -136,6 +136,68 @@ pub enum Action {
         /// The cluster.
         cluster: ClusterRef,
     },
+    /// An operator pauses the tenant's rollout (`Tenant.spec.rollout.paused`, with the reason
+    /// and who): no new step starts, steps in flight finish.
+    PauseRollout {
+        /// The tenant.
+        tenant: String,
+        /// `spec.rollout.pauseReason` (empty: none).
+        reason: String,
+        /// `spec.rollout.pausedBy`.
+        by: String,
+    },
+    /// The tenant's rollout resumes (`spec.rollout.paused: false`; reason and who cleared).
+    ResumeRollout {
+        /// The tenant.
+        tenant: String,
+    },
+    /// One cluster's upgrades are paused (`ManagedCluster.spec.pauseUpgrades: true`).
+    PauseCluster {
+        /// The cluster.
+        cluster: ClusterRef,
+    },
+    /// One cluster's upgrades resume (`spec.pauseUpgrades: false`).
+    ResumeCluster {
+        /// The cluster.
+        cluster: ClusterRef,
+    },
+    /// An operator approves a gate of the tenant's current rollout: a `RolloutApproval` is
+    /// created in `namespace` (default: the tenant's).
+    Approve {
+        /// The tenant (`spec.tenant`).
+        tenant: String,
+        /// The gate (`spec.gate`).
+        gate: String,
+        /// Who approves (`spec.approver`).
+        by: String,
+        /// Where the approval object is created.
+        namespace: String,
+        /// `spec.comment` (empty: none).
+        comment: String,
+    },
+    /// An operator aborts the tenant's current rollout (`spec.rollout.abort`).
+    AbortRollout {
+        /// The tenant.
+        tenant: String,
+        /// Who aborts.
+        by: String,
+        /// Why (empty: none).
+        reason: String,
+    },
+    /// An alert bridge sets (`firing`) or clears a `signal.fleetward.dev/<name>` condition on
+    /// a ManagedCluster's status.
+    Signal {
+        /// The cluster.
+        cluster: ClusterRef,
+        /// Signal name (the condition type after the prefix).
+        name: String,
+        /// `True` (firing) or `False` (resolved).
+        firing: bool,
+        /// The condition's reason.
+        reason: String,
+        /// The condition's message.
+        message: String,
+    },
 }
 
 /// How a seed's API server fails during a [`Action::SeedApi`] outage.
@@ -224,6 +286,40 @@ impl Action {
                 ),
             },
             Action::DeleteCluster { cluster } => format!("cluster {cluster} is deleted"),
+            Action::PauseRollout { tenant, reason, by } => {
+                let why = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                };
+                format!("{by} pauses tenant {tenant}'s rollout{why}")
+            }
+            Action::ResumeRollout { tenant } => format!("tenant {tenant}'s rollout resumes"),
+            Action::PauseCluster { cluster } => format!("upgrades of {cluster} are paused"),
+            Action::ResumeCluster { cluster } => format!("upgrades of {cluster} resume"),
+            Action::Approve {
+                tenant, gate, by, ..
+            } => format!("{by} approves gate {gate} of tenant {tenant}"),
+            Action::AbortRollout { tenant, by, reason } => {
+                let why = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                };
+                format!("{by} aborts tenant {tenant}'s rollout{why}")
+            }
+            Action::Signal {
+                cluster,
+                name,
+                firing,
+                ..
+            } => {
+                if *firing {
+                    format!("signal {name} fires on {cluster}")
+                } else {
+                    format!("signal {name} clears on {cluster}")
+                }
+            }
         }
     }
 }
