@@ -275,7 +275,12 @@ pub fn start(client: Client, config: ControllerConfig) -> ControllerHandle {
             move |t| {
                 let name = t.name_any();
                 let (control, rollout) = rollout_seen.changed(&t);
-                if control {
+                let retry = planning_ctx
+                    .planning
+                    .status_retry
+                    .lock()
+                    .is_ok_and(|r| r.contains(&name));
+                if control || retry {
                     planning_ctx
                         .planning
                         .queue
@@ -628,7 +633,8 @@ struct RolloutFingerprints(std::sync::Mutex<HashMap<String, (String, String)>>);
 
 impl RolloutFingerprints {
     /// Whether `t`'s switches and its current rollout changed since last seen (first sight:
-    /// both; a poisoned lock: both, the safe answer).
+    /// the rollout only — the planner plans every tenant with clusters anyway, and an extra plan
+    /// batch would change when others are planned; a poisoned lock: both, the safe answer).
     fn changed(&self, t: &Tenant) -> (bool, bool) {
         let control = serde_json::to_string(&t.spec.rollout).unwrap_or_default();
         let rollout = t
@@ -645,7 +651,7 @@ impl RolloutFingerprints {
                 let before = seen.insert(t.name_any(), (control.clone(), rollout.clone()));
                 match before {
                     Some((c, r)) => (c != control, r != rollout),
-                    None => (true, true),
+                    None => (false, true),
                 }
             }
             Err(_) => (true, true),
@@ -661,7 +667,7 @@ mod tests {
     fn approvals_and_plans_follow_a_tenants_rollout_not_its_counters() {
         let seen = RolloutFingerprints::default();
         let mut t = tenant(1, 0, "True");
-        assert_eq!(seen.changed(&t), (true, true), "first sight");
+        assert_eq!(seen.changed(&t), (false, true), "first sight");
         t.status.as_mut().unwrap().decisions.insert("x".into(), 9);
         assert_eq!(seen.changed(&t), (false, false), "a counter tick");
         t.spec.rollout.paused = true;

@@ -200,7 +200,11 @@ async fn pause_stops_new_steps_lets_the_running_one_finish_and_resume_completes(
         );
     }
     for c in h.all_clusters().await? {
-        let hist = c.status.clone().map(|s| s.upgrade_history).unwrap_or_default();
+        let hist = c
+            .status
+            .clone()
+            .map(|s| s.upgrade_history)
+            .unwrap_or_default();
         assert_eq!(
             hist.len(),
             2,

@@ -173,6 +173,8 @@ pub(crate) struct Planning {
     pub(crate) state: tokio::sync::Mutex<upgrades::PlannerState>,
     /// Tenants waiting to be planned, and when.
     pub(crate) queue: plan_queue::PlanQueue,
+    /// Tenants whose `status.rollout` write conflicted: their next Tenant event plans them.
+    pub(crate) status_retry: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// State remediation owns.

@@ -26,7 +26,9 @@
 //! folded into the view fingerprint, and `spec.rollout` and the approvals into the input hash.
 //! After every plan the tenant's `status.rollout` is rebuilt ([`rollout::status`]) and written
 //! when it changed; a write that conflicts with another writer of the Tenant's status is tried
-//! again a second later with the fresher cached Tenant, without asking the policy again.
+//! again when the Tenant's next watch event has refreshed the cache (a plan request, no timer:
+//! a timer would add plan batches and change when other tenants are planned), without asking
+//! the policy again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,9 +61,6 @@ pub struct PlannerState {
     /// A `status.rollout` whose write conflicted: written again on the next plan.
     unwritten: HashMap<String, RolloutStatus>,
 }
-
-/// How soon a conflicting `status.rollout` write is tried again.
-const STATUS_RETRY_SECS: i64 = 1;
 
 /// The tenant's RolloutApprovals (by `spec.tenant`), each with its namespace's tenant label.
 fn approvals_of(ctx: &Context, tenant: &str) -> Vec<(ApprovalObject, String)> {
@@ -144,6 +143,9 @@ async fn write_rollout(
     {
         Ok(_) => {
             state.rollout.insert(tenant.into(), st);
+            if let Ok(mut r) = ctx.planning.status_retry.lock() {
+                r.remove(tenant);
+            }
             true
         }
         Err(e) => {
@@ -153,23 +155,18 @@ async fn write_rollout(
                 crate::error::short(&e)
             );
             state.unwritten.insert(tenant.into(), st);
+            if let Ok(mut r) = ctx.planning.status_retry.lock() {
+                r.insert(tenant.to_string());
+            }
+            // The Tenant's next watch event plans it again (`app.rs`); if the cache has
+            // already moved on, that event has been and gone: plan again now.
+            let fresh = ctx.tenants.get(&ObjectRef::<Tenant>::new(tenant));
+            if fresh.is_some_and(|f| f.resource_version() != obj.resource_version()) {
+                ctx.planning.queue.request(tenant, ctx.clock.now());
+            }
             false
         }
     }
-}
-
-/// Sooner of `a` and a retry of a status write `STATUS_RETRY_SECS` from `now`, when one waits.
-fn with_status_retry(
-    state: &PlannerState,
-    tenant: &str,
-    now: Timestamp,
-    a: Option<Timestamp>,
-) -> Option<Timestamp> {
-    if !state.unwritten.contains_key(tenant) {
-        return a;
-    }
-    let r = Timestamp(now.0 + STATUS_RETRY_SECS);
-    Some(a.map_or(r, |a| a.min(r)))
 }
 
 #[derive(Debug, Clone)]
@@ -246,7 +243,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         && last.recheck_at.is_none_or(|r| now < r)
     {
         let r = last.recheck_at;
-        return Ok(with_status_retry(&state, tenant, now, r));
+        return Ok(r);
     }
     let approvals: Vec<ApprovalObject> = approvals.into_iter().map(|(a, _)| a).collect();
     let previous = state
@@ -282,7 +279,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
         }
         state.last.remove(tenant);
-        return Ok(with_status_retry(&state, tenant, now, None));
+        return Ok(None);
     };
     let id = rollout::rollout_id(&req);
     let counted = counted_for(&approvals, tenant, &id, previous.as_ref());
@@ -310,7 +307,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         if !ask {
             last.cached = cached;
             let r = last.recheck_at;
-            return Ok(with_status_retry(&state, tenant, now, r));
+            return Ok(r);
         }
     }
     let gating = rollout::gating(&control, &id);
@@ -365,7 +362,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                 recheck_at: None,
             },
         );
-        return Ok(with_status_retry(&state, tenant, now, None));
+        return Ok(None);
     }
     let env = DecideEnv {
         tenant,
@@ -425,7 +422,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                 recheck_at: recheck,
             },
         );
-        return Ok(with_status_retry(&state, tenant, now, recheck));
+        return Ok(recheck);
     };
     // Seeds whose API server cannot be worked on now: no step starts there.
     let unavailable: std::collections::BTreeSet<String> = ctx
@@ -551,7 +548,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             recheck_at,
         },
     );
-    Ok(with_status_retry(&state, tenant, now, recheck_at))
+    Ok(recheck_at)
 }
 
 /// The approvals that count for rollout `id`: gates asked for are those of the previous status
