@@ -217,6 +217,48 @@ pub struct Hold {
     pub wave: Option<String>,
 }
 
+impl Hold {
+    /// A hold of `cluster` for `reason`, with no `until`, cause, gate or wave: set those with
+    /// the `with_*` methods. Prefer this to a struct literal, which stops compiling whenever a
+    /// new optional field is added to the wire type.
+    pub fn new(cluster: ClusterRef, reason: impl Into<String>) -> Self {
+        Hold {
+            cluster,
+            reason: reason.into(),
+            until: None,
+            cause: None,
+            gate: None,
+            wave: None,
+        }
+    }
+
+    /// The same hold, expected to lift at `until`.
+    pub fn with_until(mut self, until: Timestamp) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// The same hold, with its cause.
+    pub fn with_cause(mut self, cause: HoldCause) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// The same hold, waiting for approval of `gate` (sets the cause to
+    /// [`HoldCause::Approval`]).
+    pub fn awaiting_approval(mut self, gate: impl Into<String>) -> Self {
+        self.cause = Some(HoldCause::Approval);
+        self.gate = Some(gate.into());
+        self
+    }
+
+    /// The same hold, in `wave`.
+    pub fn with_wave(mut self, wave: impl Into<String>) -> Self {
+        self.wave = Some(wave.into());
+        self
+    }
+}
+
 /// Why a held cluster waits, as far as the policy says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
