@@ -10,47 +10,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use common::{Running, scratch, serve};
+use common::{Running, client, create, scratch, serve};
 use fleetward_controller::decision_log::record::sha256_hex;
 use fleetward_controller::decision_log::{LogLine, read_lines};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
-use kube::api::{DynamicObject, PostParams};
-use kube::discovery::ApiResource;
+use kube::api::PostParams;
 use serde_json::{Value, json};
 
 /// How long the controller may take to place the cluster (it compiles the module first).
 const BUDGET: Duration = Duration::from_secs(120);
-
-async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
-
-/// Creates a Fleetward object from its JSON.
-async fn create(client: &kube::Client, kind: &str, plural: &str, obj: Value) -> Result<()> {
-    let ar = ApiResource {
-        group: "fleetward.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "fleetward.dev/v1alpha1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    };
-    let mut obj = obj;
-    obj["apiVersion"] = json!("fleetward.dev/v1alpha1");
-    obj["kind"] = json!(kind);
-    let dynamic: DynamicObject = serde_json::from_value(obj)?;
-    let api: Api<DynamicObject> = match dynamic.metadata.namespace.clone() {
-        Some(ns) => Api::namespaced_with(client.clone(), &ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    api.create(&PostParams::default(), &dynamic)
-        .await
-        .with_context(|| format!("creating {kind}"))?;
-    Ok(())
-}
 
 /// The decision records in the log so far (an unfinished last line is not there yet: every
 /// line the writer ends is complete).

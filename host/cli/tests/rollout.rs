@@ -12,18 +12,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use common::{scratch, serve};
+use common::{client, scratch, serve};
 use fleetward_controller::crd::{ManagedCluster, RolloutApproval, Tenant};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-
-async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
 
 /// `fleetward rollout ARGS --kubeconfig KC` with `USER=tester` (the default `--by`).
 fn fleetward(kubeconfig: &Path, args: &[&str]) -> Result<Output> {

@@ -13,53 +13,23 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use common::{Running, scratch, serve};
+use common::{Running, client, create, scratch, serve};
 use fleetward_controller::decision_log::record::sha256_hex;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
-use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
 /// How long each phase may take in real time (the controller compiles the module first).
 const BUDGET: Duration = Duration::from_secs(120);
 
-async fn client(kubeconfig: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
-
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "fleetward.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "fleetward.dev/v1alpha1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
-
 fn api(client: &kube::Client, ns: Option<&str>, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let ar = resource(kind, plural);
+    let ar = common::fleetward_resource(kind, plural);
     match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     }
-}
-
-async fn create(client: &kube::Client, kind: &str, plural: &str, obj: Value) -> Result<()> {
-    let mut obj = obj;
-    obj["apiVersion"] = json!("fleetward.dev/v1alpha1");
-    obj["kind"] = json!(kind);
-    let dynamic: DynamicObject = serde_json::from_value(obj)?;
-    let ns = dynamic.metadata.namespace.clone();
-    api(client, ns.as_deref(), kind, plural)
-        .create(&PostParams::default(), &dynamic)
-        .await
-        .with_context(|| format!("creating {kind}"))?;
-    Ok(())
 }
 
 /// `fleetward rollout ARGS --kubeconfig KC`.

@@ -103,3 +103,38 @@ pub fn constant_wat(export: &str, output: &Value, grow_pages: u32) -> String {
         out_len = out.len(),
     )
 }
+
+/// A client for the API server of `kubeconfig` (what `serve` wrote).
+pub async fn client(kubeconfig: &Path) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// The `fleetward.dev/v1alpha1` resource of `kind` (`plural`).
+pub fn fleetward_resource(kind: &str, plural: &str) -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource {
+        group: "fleetward.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "fleetward.dev/v1alpha1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+/// Creates a Fleetward object of `kind` from its JSON (apiVersion and kind are filled in).
+pub async fn create(client: &kube::Client, kind: &str, plural: &str, obj: Value) -> Result<()> {
+    let ar = fleetward_resource(kind, plural);
+    let mut obj = obj;
+    obj["apiVersion"] = serde_json::json!("fleetward.dev/v1alpha1");
+    obj["kind"] = serde_json::json!(kind);
+    let dynamic: kube::api::DynamicObject = serde_json::from_value(obj)?;
+    let api: kube::Api<kube::api::DynamicObject> = match dynamic.metadata.namespace.clone() {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), &ns, &ar),
+        None => kube::Api::all_with(client.clone(), &ar),
+    };
+    api.create(&kube::api::PostParams::default(), &dynamic)
+        .await
+        .with_context(|| format!("creating {kind}"))?;
+    Ok(())
+}

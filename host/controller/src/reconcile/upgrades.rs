@@ -284,6 +284,20 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
     let id = rollout::rollout_id(&req);
     let counted = counted_for(&approvals, tenant, &id, previous.as_ref());
     req.approvals = rollout::wire(&counted);
+    // `status.rollout` after this plan: the same rollout, approvals and previous status on every
+    // path; only what the policy answered (if it was asked) differs.
+    let status_after = |decision, admission| {
+        rollout::status(&StatusInput {
+            id: &id,
+            control: &control,
+            clusters: &req.clusters,
+            decision,
+            admission,
+            approvals: &counted,
+            previous: previous.as_ref(),
+            now,
+        })
+    };
     let input = {
         let mut h = Sha256::new();
         h.update(policy.to_le_bytes());
@@ -341,16 +355,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
                 outcome: waiting,
             });
         }
-        let st = rollout::status(&StatusInput {
-            id: &id,
-            control: &control,
-            clusters: &req.clusters,
-            decision: None,
-            admission: None,
-            approvals: &counted,
-            previous: previous.as_ref(),
-            now,
-        });
+        let st = status_after(None, None);
         write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
         state.last.insert(
             tenant.into(),
@@ -401,16 +406,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
         );
         let recheck = Some(failing.retry_at);
         tracing::debug!(tenant, failures = failing.failures, retry_at = %failing.retry_at, "upgrade policy held; asking again then or when its input changes");
-        let st = rollout::status(&StatusInput {
-            id: &id,
-            control: &control,
-            clusters: &req.clusters,
-            decision: None,
-            admission: None,
-            approvals: &counted,
-            previous: previous.as_ref(),
-            now,
-        });
+        let st = status_after(None, None);
         write_rollout(ctx, &mut state, tenant, tenant_obj.as_ref(), st).await;
         state.last.insert(
             tenant.into(),
@@ -456,16 +452,7 @@ pub async fn plan_tenant(ctx: &Context, tenant: &str) -> Result<Option<Timestamp
             now,
         )
     });
-    let rollout_status = rollout::status(&StatusInput {
-        id: &id,
-        control: &control,
-        clusters: &req.clusters,
-        decision: Some(decision),
-        admission: Some(&adm),
-        approvals: &counted,
-        previous: previous.as_ref(),
-        now,
-    });
+    let rollout_status = status_after(Some(decision), Some(&adm));
     let mut plan = planning::conclude(
         &req,
         planning::Decided {
